@@ -1,0 +1,22 @@
+"""Box geometry: areas, clipping, IoU/IoS and sparse overlap queries."""
+
+from tilewise.boxes.metric import Metric, MetricLike
+from tilewise.boxes.ops import (
+    box_area,
+    box_ios,
+    box_iou,
+    box_overlap,
+    clip_boxes,
+    paired_overlap,
+)
+
+__all__ = [
+    "Metric",
+    "MetricLike",
+    "box_area",
+    "box_ios",
+    "box_iou",
+    "box_overlap",
+    "clip_boxes",
+    "paired_overlap",
+]
