@@ -26,10 +26,14 @@ class MaskStore(Protocol):
 
     def __getitem__(self, index: np.ndarray) -> MaskStore: ...
 
-    def shifted(self, dx: int, dy: int) -> MaskStore: ...
+    def shifted(self, dx: int, dy: int) -> MaskStore:
+        """Return the store moved by ``(dx, dy)`` pixels."""
+        ...
 
     @classmethod
-    def concatenate(cls, stores: Sequence[MaskStore]) -> MaskStore: ...
+    def concatenate(cls, stores: Sequence[MaskStore]) -> MaskStore:
+        """Stack several stores of the same type, in order."""
+        ...
 
 
 def _as_float32_boxes(xyxy: Any) -> np.ndarray:
@@ -49,9 +53,9 @@ def _as_column(values: Any, n: int, name: str, dtype: type, default: float | int
     arr = np.asarray(values)
     if arr.ndim != 1 or arr.shape[0] != n:
         raise TilewiseError(f"{name} must have shape ({n},) to match xyxy, got {arr.shape}")
-    if dtype is np.int64 and arr.size and not np.issubdtype(arr.dtype, np.integer):
-        if not np.all(np.equal(np.mod(arr, 1), 0)):
-            raise TilewiseError(f"{name} must hold integers, got values like {arr[:3]!r}")
+    integral = np.issubdtype(arr.dtype, np.integer)
+    if dtype is np.int64 and arr.size and not integral and not np.all(np.mod(arr, 1) == 0):
+        raise TilewiseError(f"{name} must hold integers, got values like {arr[:3]!r}")
     return np.ascontiguousarray(arr, dtype=dtype)
 
 
@@ -104,7 +108,7 @@ class Detections:
         [[0.0, 0.0, 10.0, 10.0]]
     """
 
-    __slots__ = ("xyxy", "confidence", "class_id", "masks", "data")
+    __slots__ = ("class_id", "confidence", "data", "masks", "xyxy")
 
     def __init__(
         self,

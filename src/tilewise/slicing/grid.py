@@ -46,7 +46,8 @@ def _overlap_px(value: object, slice_len: int, axis: str) -> int:
                 f"overlap ({axis}) as a ratio must be in [0, 1), got {value}; "
                 "pass an int for pixels"
             )
-        px = int(round(float(value) * slice_len))
+        # a valid ratio never fails: rounding is capped one pixel below the slice size
+        return min(round(float(value) * slice_len), slice_len - 1)
     else:
         raise TilewiseError(f"overlap ({axis}) must be a float ratio or int pixels, got {value!r}")
     if px >= slice_len:
