@@ -55,8 +55,9 @@ def test_palette_coerce_rejects_non_iterables() -> None:
 def test_default_sizes_grow_with_the_image() -> None:
     small, big = (640, 480), (8000, 6000)
     assert default_thickness(small) == 1
-    assert default_thickness(big) > default_thickness((1920, 1080)) > default_thickness(small)
+    assert default_thickness(big) > default_thickness((3840, 2160)) > default_thickness(small)
     assert default_font_scale(big) > default_font_scale(small) >= 0.4
+    assert default_font_scale((20000, 20000)) == 1.0  # labels must not bury small objects
 
 
 # ------------------------------------------------------------------ boxes

@@ -6,17 +6,29 @@ from tilewise.boxes import Metric
 from tilewise.detections import Detections
 from tilewise.errors import ModelOutputError, TilewiseError, TilewiseWarning
 from tilewise.images import load_image
-from tilewise.slicing import SliceGrid
+from tilewise.merge import MergeMethod, MergeResult, greedy_nmm, merge_detections, nmm, nms, wbf
+from tilewise.slicing import SliceGrid, SlicedPrediction, Slicer, SliceReport, batched
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Detections",
+    "MergeMethod",
+    "MergeResult",
     "Metric",
     "ModelOutputError",
     "SliceGrid",
+    "SliceReport",
+    "SlicedPrediction",
+    "Slicer",
     "TilewiseError",
     "TilewiseWarning",
     "__version__",
+    "batched",
+    "greedy_nmm",
     "load_image",
+    "merge_detections",
+    "nmm",
+    "nms",
+    "wbf",
 ]

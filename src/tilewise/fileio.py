@@ -10,6 +10,14 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _current_umask()
+
 __all__ = ["atomic_path", "atomic_write_bytes", "atomic_write_text", "atomic_write_json"]
 
 
@@ -36,6 +44,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     )
     os.close(fd)
     tmp = Path(tmp_name)
+    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600; give the usual permissions
     try:
         yield tmp
         os.replace(tmp, target)

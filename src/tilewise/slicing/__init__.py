@@ -1,5 +1,20 @@
 """Slicing: the slice grid and the batched sliced-inference engine."""
 
 from tilewise.slicing.grid import OverlapLike, SizeLike, SliceGrid
+from tilewise.slicing.model import BatchModel, batched, check_model_outputs
+from tilewise.slicing.report import SlicedPrediction, SliceReport, StageTimings
+from tilewise.slicing.slicer import FULL_FRAME, Slicer
 
-__all__ = ["OverlapLike", "SizeLike", "SliceGrid"]
+__all__ = [
+    "FULL_FRAME",
+    "BatchModel",
+    "OverlapLike",
+    "SizeLike",
+    "SliceGrid",
+    "SliceReport",
+    "SlicedPrediction",
+    "Slicer",
+    "StageTimings",
+    "batched",
+    "check_model_outputs",
+]

@@ -29,25 +29,30 @@ _FONT = 0  # cv2.FONT_HERSHEY_SIMPLEX, kept here so importing this module needs 
 def default_thickness(image_wh: tuple[int, int]) -> int:
     """Line thickness in pixels that stays visible on an image of this size.
 
-    About one pixel per 800 pixels of the longer side, at least 1.
+    About one pixel per 1600 pixels of the longer side, at least 1: thin enough not to hide
+    objects a few pixels wide.
 
     Example:
-        >>> default_thickness((640, 480)), default_thickness((1920, 1080))
+        >>> default_thickness((640, 480)), default_thickness((3840, 2160))
         (1, 2)
         >>> default_thickness((8000, 6000))
-        10
+        5
     """
-    return max(1, round(max(image_wh) / 800))
+    return max(1, round(max(image_wh) / 1600))
 
 
 def default_font_scale(image_wh: tuple[int, int]) -> float:
-    """OpenCV font scale for labels on an image of this size (at least 0.4).
+    """OpenCV font scale for labels on an image of this size, in [0.4, 1.0].
+
+    Capped at 1.0 so labels on large frames do not bury the small objects they name.
 
     Example:
-        >>> default_font_scale((640, 480)), default_font_scale((3840, 2160))
-        (0.4, 1.92)
+        >>> default_font_scale((640, 480)), default_font_scale((1920, 1080))
+        (0.4, 0.64)
+        >>> default_font_scale((8000, 6000))
+        1.0
     """
-    return max(0.4, round(max(image_wh) / 2000, 2))
+    return min(1.0, max(0.4, round(max(image_wh) / 3000, 2)))
 
 
 def _check_thickness(thickness: object) -> int:

@@ -1,0 +1,235 @@
+"""PNG plots of evaluation results: PR curves, per-bucket bars, error breakdowns.
+
+matplotlib is imported only inside these functions, and only its object-oriented API with
+the Agg canvas is used: no pyplot, no global backend switch, no windows. Every file is
+written atomically.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tilewise.errors import TilewiseError
+from tilewise.evaluation.error_analysis import ErrorAnalysis, ErrorType
+from tilewise.evaluation.result import EvaluationResult
+from tilewise.fileio import atomic_path
+
+__all__ = ["plot_bucket_metrics", "plot_errors", "plot_pr_curves"]
+
+
+def _figure(width: float, height: float) -> Any:
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError:  # pragma: no cover - depends on the environment
+        raise TilewiseError("plots need matplotlib: pip install 'tilewise[eval]'") from None
+    fig = Figure(figsize=(width, height), dpi=100)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _save(fig: Any, path: str | os.PathLike[str]) -> Path:
+    target = Path(path)
+    if target.suffix.lower() != ".png":
+        raise TilewiseError(f"plots are written as PNG; use a .png path, got {target.name}")
+    fig.tight_layout()
+    with atomic_path(target) as tmp:
+        fig.savefig(tmp, format="png")
+    return target
+
+
+def _count_axis(ax: Any, top: float, headroom: float = 1.08) -> None:
+    """Counts start at 0, use whole-number ticks, and show 0..1 when all are zero."""
+    from matplotlib.ticker import MaxNLocator
+
+    ax.set_ylim(0, max(1.0, top * headroom))
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+
+
+def _named(
+    results: EvaluationResult | ErrorAnalysis | Mapping[str, Any], kind: type
+) -> dict[str, Any]:
+    if isinstance(results, kind):
+        return {"": results}
+    if not isinstance(results, Mapping) or not results:
+        raise TilewiseError(f"expected a {kind.__name__} or a non-empty mapping name -> result")
+    for name, r in results.items():
+        if not isinstance(r, kind):
+            raise TilewiseError(f"{name!r} is a {type(r).__name__}, expected {kind.__name__}")
+    return dict(results)
+
+
+def plot_pr_curves(
+    results: EvaluationResult | Mapping[str, EvaluationResult],
+    path: str | os.PathLike[str],
+    *,
+    iou: float = 0.5,
+    area: str = "all",
+    max_dets: int | None = None,
+) -> Path:
+    """Plot class-averaged precision-recall curves (COCO's interpolated precision).
+
+    Args:
+        results: one result or several by run name (one curve each).
+        path: output ``.png``.
+        iou: IoU threshold of the curves (one of COCO's .50:.05:.95).
+        area: size bucket.
+        max_dets: detection cap; each result's primary cap by default.
+
+    Returns:
+        The written path.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> from tilewise.evaluation import evaluate
+        >>> from tilewise.evaluation.synthetic import synthetic_coco
+        >>> res = evaluate(*synthetic_coco(num_images=2))
+        >>> out = plot_pr_curves({"run": res}, pathlib.Path(tempfile.mkdtemp()) / "pr.png")
+        >>> out.read_bytes()[1:4]
+        b'PNG'
+    """
+    named = _named(results, EvaluationResult)
+    fig = _figure(6.0, 4.5)
+    ax = fig.add_subplot(1, 1, 1)
+    for name, res in named.items():
+        rec, prec = res.pr_curve(iou=iou, area=area, max_dets=max_dets)
+        cap = res.primary_max_dets if max_dets is None else max_dets
+        ap = res.stats.get(f"AP50@{cap}") if math.isclose(iou, 0.5) and area == "all" else None
+        label = name or "predictions"
+        if ap is not None and not math.isnan(ap):
+            label += f" (AP50 {ap:.3f})"
+        ax.plot(rec, np.nan_to_num(prec, nan=0.0), label=label)
+    ax.set_xlabel("recall")
+    ax.set_ylabel("precision")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.02)
+    ax.set_title(f"Precision-recall, IoU={iou:.2f}, area={area}")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower left", fontsize="small")
+    return _save(fig, path)
+
+
+def plot_bucket_metrics(
+    results: EvaluationResult | Mapping[str, EvaluationResult],
+    path: str | os.PathLike[str],
+    *,
+    metric: str = "AP",
+    max_dets: int | None = None,
+) -> Path:
+    """Grouped bars of one metric (``AP`` or ``AR``) per size bucket, one bar per run.
+
+    Undefined values (no objects in a bucket) are left out.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> from tilewise.evaluation import evaluate
+        >>> from tilewise.evaluation.synthetic import synthetic_coco
+        >>> res = evaluate(*synthetic_coco(num_images=2), tiny=True)
+        >>> plot_bucket_metrics(res, pathlib.Path(tempfile.mkdtemp()) / "b.png").suffix
+        '.png'
+    """
+    if metric not in ("AP", "AR"):
+        raise TilewiseError(f"metric must be 'AP' or 'AR', got {metric!r}")
+    named = _named(results, EvaluationResult)
+    first = next(iter(named.values()))
+    buckets = [r.name for r in first.area_ranges]
+    fig = _figure(max(6.0, 1.0 + 0.9 * len(buckets) * max(1, len(named)) ** 0.5), 4.5)
+    ax = fig.add_subplot(1, 1, 1)
+    width = 0.8 / len(named)
+    x = np.arange(len(buckets))
+    for i, (name, res) in enumerate(named.items()):
+        vals = []
+        for b in buckets:
+            try:
+                vals.append(res.get(metric, b, max_dets))
+            except TilewiseError:
+                vals.append(math.nan)
+        bars = ax.bar(x + (i - (len(named) - 1) / 2) * width, np.nan_to_num(vals), width)
+        bars.set_label(name or metric)
+        for rect, v in zip(bars, vals, strict=True):
+            if not math.isnan(v):
+                ax.annotate(
+                    f"{v:.2f}",
+                    (rect.get_x() + rect.get_width() / 2, rect.get_height()),
+                    ha="center",
+                    va="bottom",
+                    fontsize=7,
+                )
+    ax.set_xticks(x)
+    ax.set_xticklabels(buckets, rotation=20)
+    ax.set_ylim(0, 1.05)
+    cap = first.primary_max_dets if max_dets is None else max_dets
+    ax.set_ylabel(f"{metric}@{cap}")
+    ax.set_title(f"{metric} per object size bucket")
+    ax.grid(axis="y", alpha=0.3)
+    if len(named) > 1 or next(iter(named)):
+        ax.legend(fontsize="small")
+    return _save(fig, path)
+
+
+def plot_errors(
+    analyses: ErrorAnalysis | Mapping[str, ErrorAnalysis],
+    path: str | os.PathLike[str],
+) -> Path:
+    """Bar chart of TIDE-style error counts per size bucket.
+
+    One analysis: one panel, error types grouped per bucket. Several (by run name): one
+    panel per error type, runs side by side per bucket, so a glance shows whether a run
+    has fewer misses or more duplicates in the small buckets.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> from tilewise.evaluation.error_analysis import analyze_errors
+        >>> from tilewise.evaluation.synthetic import synthetic_coco
+        >>> errs = analyze_errors(*synthetic_coco(num_images=2))
+        >>> plot_errors(errs, pathlib.Path(tempfile.mkdtemp()) / "e.png").suffix
+        '.png'
+    """
+    named = _named(analyses, ErrorAnalysis)
+    first = next(iter(named.values()))
+    buckets = [b.area_range.name for b in first.buckets]
+    x = np.arange(len(buckets))
+    types = list(ErrorType)
+    if len(named) == 1:
+        analysis = first
+        fig = _figure(max(6.0, 1.2 * len(buckets) + 2), 4.5)
+        ax = fig.add_subplot(1, 1, 1)
+        width = 0.8 / len(types)
+        top = 0
+        for i, t in enumerate(types):
+            vals = [analysis.counts(b)[t] for b in buckets]
+            top = max(top, *vals)
+            ax.bar(x + (i - (len(types) - 1) / 2) * width, vals, width, label=t.label)
+        _count_axis(ax, top, headroom=1.3)  # room for the legend
+        ax.set_xticks(x)
+        ax.set_xticklabels(buckets, rotation=20)
+        ax.set_ylabel("count")
+        ax.set_title(f"Errors per size bucket (t_f={analysis.fg_iou:g}, t_b={analysis.bg_iou:g})")
+        ax.legend(fontsize="small", ncol=3)
+        ax.grid(axis="y", alpha=0.3)
+        return _save(fig, path)
+    cols = 3
+    rows = math.ceil(len(types) / cols)
+    fig = _figure(4.2 * cols, 3.4 * rows)
+    width = 0.8 / len(named)
+    for k, t in enumerate(types):
+        ax = fig.add_subplot(rows, cols, k + 1)
+        top = 0
+        for i, (name, analysis) in enumerate(named.items()):
+            vals = [analysis.counts(b)[t] for b in buckets]
+            top = max(top, *vals)
+            ax.bar(x + (i - (len(named) - 1) / 2) * width, vals, width, label=name)
+        _count_axis(ax, top)
+        ax.set_title(t.label)
+        ax.set_xticks(x)
+        ax.set_xticklabels(buckets, rotation=30, fontsize=7)
+        ax.grid(axis="y", alpha=0.3)
+        if k == 0:
+            ax.legend(fontsize="x-small")
+    return _save(fig, path)

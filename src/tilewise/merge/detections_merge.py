@@ -1,0 +1,191 @@
+"""Merging applied to Detections: survivors' rows, with merged or fused boxes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from tilewise.boxes.metric import MetricLike
+from tilewise.detections import Detections
+from tilewise.errors import TilewiseError
+from tilewise.merge.fusion import enclosing_boxes, mean_confidence, weighted_mean_boxes
+from tilewise.merge.kernels import greedy_nmm_kernel, nmm_kernel, nms_kernel, wbf_kernel
+from tilewise.merge.method import MergeMethod, MergeMethodLike
+from tilewise.merge.result import MergeResult
+
+__all__ = ["merge_detections", "nms", "nmm", "greedy_nmm", "wbf"]
+
+_KERNELS: dict[MergeMethod, Callable[..., MergeResult]] = {
+    MergeMethod.NMS: nms_kernel,
+    MergeMethod.NMM: nmm_kernel,
+    MergeMethod.GREEDY_NMM: greedy_nmm_kernel,
+    MergeMethod.WBF: wbf_kernel,
+}
+
+
+def merge_detections(
+    det: Detections,
+    method: MergeMethodLike,
+    *,
+    threshold: float = 0.5,
+    metric: MetricLike = "iou",
+    class_agnostic: bool = False,
+) -> tuple[Detections, MergeResult]:
+    """Merge duplicate detections with ``method``; return the output and the bookkeeping.
+
+    Output rows follow ``result.keep`` (rank order). Each row carries its survivor's
+    class, ``data`` rows and mask; the box and confidence depend on the method:
+
+    - ``"none"``: the input unchanged, with ``MergeResult.identity``.
+    - ``"nms"``: the survivors as they are.
+    - ``"nmm"``, ``"greedy_nmm"``: the box enclosing the group, the survivor's (maximum)
+      confidence.
+    - ``"wbf"``: the confidence-weighted mean box and the mean confidence of the group.
+
+    Masks are carried from the survivor (merging them is not done here).
+
+    Args:
+        det: detections to merge; boxes and confidences must be finite
+            (``det[det.finite_mask()]``).
+        method: a MergeMethod or its name.
+        threshold: overlap threshold of the method (see the kernels).
+        metric: ``"iou"`` or ``"ios"``.
+        class_agnostic: let detections of different classes merge.
+
+    Returns:
+        ``(merged, result)`` where ``result`` maps every input row to its survivor.
+
+    Raises:
+        TilewiseError: unknown method or metric, bad threshold, non-finite values.
+
+    Example:
+        >>> import numpy as np
+        >>> from tilewise import Detections
+        >>> from tilewise.merge import merge_detections
+        >>> det = Detections(np.array([[0, 0, 10, 10], [2, 0, 12, 10]]), confidence=[0.5, 0.75])
+        >>> merged, result = merge_detections(det, "greedy_nmm", threshold=0.5)
+        >>> merged.xyxy.tolist(), merged.confidence.tolist(), result.parent.tolist()
+        ([[0.0, 0.0, 12.0, 10.0]], [0.75], [1, 1])
+    """
+    m = MergeMethod.parse(method)
+    if not isinstance(det, Detections):
+        raise TilewiseError(f"merge_detections takes Detections, got {type(det).__name__}")
+    if m is MergeMethod.NONE:
+        return det, MergeResult.identity(len(det))
+    result = _KERNELS[m](
+        det.xyxy,
+        det.confidence,
+        det.class_id,
+        threshold=threshold,
+        metric=metric,
+        class_agnostic=class_agnostic,
+    )
+    survivors = det[result.keep]
+    if m is MergeMethod.NMS:
+        return survivors, result
+    if m is MergeMethod.WBF:
+        boxes: Any = weighted_mean_boxes(det.xyxy, det.confidence, result)
+        confidence = mean_confidence(det.confidence, result)
+    else:
+        boxes = enclosing_boxes(det.xyxy, result)
+        confidence = survivors.confidence
+    merged = Detections(
+        boxes.astype(np.float32),
+        confidence,
+        survivors.class_id,
+        masks=survivors.masks,
+        data=survivors.data,
+    )
+    return merged, result
+
+
+def nms(
+    det: Detections,
+    threshold: float = 0.5,
+    metric: MetricLike = "iou",
+    class_agnostic: bool = False,
+) -> Detections:
+    """Non-max suppression of Detections (see ``nms_kernel``): the survivors' rows.
+
+    Example:
+        >>> import numpy as np
+        >>> from tilewise import Detections
+        >>> from tilewise.merge import nms
+        >>> det = Detections(np.array([[0, 0, 10, 10], [1, 0, 11, 10]]), confidence=[0.6, 0.9])
+        >>> nms(det).xyxy.tolist()
+        [[1.0, 0.0, 11.0, 10.0]]
+    """
+    return merge_detections(
+        det, MergeMethod.NMS, threshold=threshold, metric=metric, class_agnostic=class_agnostic
+    )[0]
+
+
+def nmm(
+    det: Detections,
+    threshold: float = 0.5,
+    metric: MetricLike = "iou",
+    class_agnostic: bool = False,
+) -> Detections:
+    """Non-max merge of Detections (see ``nmm_kernel``): enclosing boxes, top scores.
+
+    Example:
+        >>> import numpy as np
+        >>> from tilewise import Detections
+        >>> from tilewise.merge import nmm
+        >>> boxes = np.array([[0, 0, 10, 10], [5, 0, 15, 10], [10, 0, 20, 10]])
+        >>> nmm(Detections(boxes, confidence=[0.9, 0.8, 0.7]), threshold=0.2).xyxy.tolist()
+        [[0.0, 0.0, 20.0, 10.0]]
+    """
+    return merge_detections(
+        det, MergeMethod.NMM, threshold=threshold, metric=metric, class_agnostic=class_agnostic
+    )[0]
+
+
+def greedy_nmm(
+    det: Detections,
+    threshold: float = 0.5,
+    metric: MetricLike = "iou",
+    class_agnostic: bool = False,
+) -> Detections:
+    """Greedy non-max merge of Detections (see ``greedy_nmm_kernel``).
+
+    Example:
+        >>> import numpy as np
+        >>> from tilewise import Detections
+        >>> from tilewise.merge import greedy_nmm
+        >>> boxes = np.array([[0, 0, 10, 10], [5, 0, 15, 10], [10, 0, 20, 10]])
+        >>> det = Detections(boxes, confidence=[0.9, 0.8, 0.7])
+        >>> greedy_nmm(det, threshold=0.2).xyxy.tolist()
+        [[0.0, 0.0, 15.0, 10.0], [10.0, 0.0, 20.0, 10.0]]
+    """
+    return merge_detections(
+        det,
+        MergeMethod.GREEDY_NMM,
+        threshold=threshold,
+        metric=metric,
+        class_agnostic=class_agnostic,
+    )[0]
+
+
+def wbf(
+    det: Detections,
+    threshold: float = 0.5,
+    metric: MetricLike = "iou",
+    class_agnostic: bool = False,
+) -> Detections:
+    """Weighted boxes fusion of Detections (see ``wbf_kernel``): fused boxes, mean scores.
+
+    Example:
+        >>> import numpy as np
+        >>> from tilewise import Detections
+        >>> from tilewise.merge import wbf
+        >>> det = Detections(np.array([[0, 0, 10, 10], [4, 0, 14, 10]]), confidence=[0.75, 0.25])
+        >>> out = wbf(det, threshold=0.4)
+        >>> out.xyxy.tolist(), out.confidence.tolist()
+        ([[1.0, 0.0, 11.0, 10.0]], [0.5])
+    """
+    return merge_detections(
+        det, MergeMethod.WBF, threshold=threshold, metric=metric, class_agnostic=class_agnostic
+    )[0]

@@ -1,0 +1,123 @@
+"""What a sliced prediction did: timings per stage and counts of everything dropped or merged."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from tilewise.detections import Detections
+from tilewise.merge import MergeResult
+from tilewise.slicing.grid import SliceGrid
+
+__all__ = ["StageTimings", "SliceReport", "SlicedPrediction"]
+
+
+@dataclass
+class StageTimings:
+    """Seconds spent per stage. Slicing overlaps inference, so stages may not add up to total.
+
+    Attributes:
+        slicing: preparing slice batches (views, optional contiguous copies).
+        inference: inside model calls (summed over calls; with several workers this can
+            exceed the wall time).
+        postprocess: validating, filtering and shifting model outputs.
+        merge: the merge kernel and building the merged Detections.
+        total: wall time of the whole call.
+    """
+
+    slicing: float = 0.0
+    inference: float = 0.0
+    postprocess: float = 0.0
+    merge: float = 0.0
+    total: float = 0.0
+
+    def as_dict(self) -> dict[str, float]:
+        """Return the timings as a plain dict of seconds."""
+        return {
+            "slicing": self.slicing,
+            "inference": self.inference,
+            "postprocess": self.postprocess,
+            "merge": self.merge,
+            "total": self.total,
+        }
+
+
+@dataclass
+class SliceReport:
+    """Accounting of one sliced prediction: nothing is dropped or merged without a count.
+
+    ``raw`` detections are the model's outputs shifted into image coordinates after the
+    non-finite and edge-margin drops; the merge result maps every raw detection to its
+    survivor, so ``raw = output + merged_or_suppressed``.
+    """
+
+    image_wh: tuple[int, int]
+    grid: SliceGrid
+    batches: int = 0
+    model_calls: int = 0
+    model_detections: int = 0
+    full_frame_detections: int = 0
+    dropped_nonfinite: int = 0
+    dropped_edge: int = 0
+    outside_slice: int = 0
+    raw: int = 0
+    output: int = 0
+    merge_method: str = "none"
+    merge_skipped_reason: str | None = None
+    merge: MergeResult | None = None
+    timings: StageTimings = field(default_factory=StageTimings)
+
+    @property
+    def slices(self) -> int:
+        """Number of slices the image was cut into."""
+        return len(self.grid)
+
+    @property
+    def merged_away(self) -> int:
+        """Raw detections that were suppressed by or merged into a survivor."""
+        return self.raw - self.output
+
+    def summary(self) -> str:
+        """One human-readable paragraph: counts and timings.
+
+        Example:
+            >>> from tilewise import SliceGrid
+            >>> r = SliceReport(image_wh=(100, 100), grid=SliceGrid((100, 100), 64, 0.2))
+            >>> print(r.summary().splitlines()[0])
+            100x100 image, 4 slices in 0 batches (0 model calls)
+        """
+        w, h = self.image_wh
+        t = self.timings
+        lines = [
+            f"{w}x{h} image, {self.slices} slices in {self.batches} batches "
+            f"({self.model_calls} model calls)",
+            f"detections: {self.model_detections} from slices"
+            + (f" + {self.full_frame_detections} full-frame" if self.full_frame_detections else "")
+            + f", {self.dropped_nonfinite} dropped (non-finite), "
+            f"{self.dropped_edge} dropped (inner-edge margin), {self.raw} to merge, "
+            f"{self.merged_away} merged/suppressed by {self.merge_method}"
+            + (f" ({self.merge_skipped_reason})" if self.merge_skipped_reason else "")
+            + f", {self.output} out",
+            f"time: total {t.total * 1e3:.1f} ms = slicing {t.slicing * 1e3:.1f}, "
+            f"inference {t.inference * 1e3:.1f}, postprocess {t.postprocess * 1e3:.1f}, "
+            f"merge {t.merge * 1e3:.1f} ms",
+        ]
+        return "\n".join(lines)
+
+
+@dataclass
+class SlicedPrediction:
+    """The result of ``Slicer.run``.
+
+    Attributes:
+        detections: merged detections in image coordinates.
+        raw: detections before merging (image coordinates, after the counted drops).
+        raw_slice_index: (len(raw),) int64 slice of each raw detection; -1 for full frame.
+        report: counts and timings; ``report.merge`` maps raw rows to survivors.
+    """
+
+    detections: Detections
+    raw: Detections
+    raw_slice_index: np.ndarray
+    report: SliceReport

@@ -1,0 +1,336 @@
+"""The batched sliced-inference engine."""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+
+import numpy as np
+
+from tilewise.boxes import Metric, MetricLike
+from tilewise.detections import Detections
+from tilewise.errors import TilewiseError, TilewiseWarning
+from tilewise.images import ImageLike, load_image
+from tilewise.merge import MergeMethod, MergeResult, merge_detections
+from tilewise.slicing.batches import SliceBatch, iter_batches, prefetch
+from tilewise.slicing.grid import OverlapLike, SizeLike, SliceGrid
+from tilewise.slicing.model import BatchModel, check_model_outputs
+from tilewise.slicing.report import SlicedPrediction, SliceReport
+
+__all__ = ["Slicer"]
+
+FULL_FRAME = -1
+"""``raw_slice_index`` of detections from the full-frame pass."""
+
+
+def _positive_int(value: object, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise TilewiseError(f"{name} must be an int >= 1, got {value!r}")
+    return int(value)
+
+
+def _outside_slice(xyxy: np.ndarray, w: int, h: int) -> np.ndarray:
+    """Boxes reaching beyond their slice by more than 5 % of its size (plus 1 px)."""
+    tol_x, tol_y = 0.05 * w + 1.0, 0.05 * h + 1.0
+    return (
+        (xyxy[:, 0] < -tol_x)
+        | (xyxy[:, 1] < -tol_y)
+        | (xyxy[:, 2] > w + tol_x)
+        | (xyxy[:, 3] > h + tol_y)
+    )
+
+
+def _touches_inner_edge(
+    xyxy: np.ndarray, w: int, h: int, inner: np.ndarray, margin: float
+) -> np.ndarray:
+    """Boxes within ``margin`` px of a slice side that lies inside the image."""
+    left, top, right, bottom = (bool(v) for v in inner)
+    hit = np.zeros(len(xyxy), dtype=bool)
+    if left:
+        hit |= xyxy[:, 0] <= margin
+    if top:
+        hit |= xyxy[:, 1] <= margin
+    if right:
+        hit |= xyxy[:, 2] >= w - margin
+    if bottom:
+        hit |= xyxy[:, 3] >= h - margin
+    return hit
+
+
+class Slicer:
+    """Sliced inference: cut, detect in batches, shift back, merge duplicates.
+
+    The image is cut by a ``SliceGrid``; slices are read-only *views* of the image (no
+    copies), grouped into batches of ``batch_size``, and the model is called once per
+    batch while the next batch is prepared. Detections are shifted into image
+    coordinates, non-finite ones are dropped (counted, warned), optional inner-edge
+    truncations are dropped (counted), and the rest are merged. The result is the same
+    whatever ``batch_size`` or ``workers``: outputs are gathered in slice order.
+
+    Args:
+        model: a callable taking a *list* of H x W x 3 uint8 RGB images and returning a
+            list with one ``Detections`` per image, in that image's pixel coordinates
+            (see ``tilewise.slicing.batched`` to wrap a one-image callable).
+        slice_wh: slice size in pixels, int or (w, h).
+        overlap: float in [0, 1) as a ratio of the slice size, or int pixels; or a pair.
+        batch_size: slices per model call.
+        workers: threads calling the model concurrently (for CPU-bound models that
+            release the GIL); outputs are merged in slice order regardless.
+        merge: ``"nms"``, ``"nmm"``, ``"greedy_nmm"``, ``"wbf"`` or ``"none"``.
+        threshold: overlap threshold of the merge.
+        metric: ``"iou"`` or ``"ios"`` (intersection over the smaller box).
+        class_agnostic: merge across classes.
+        full_frame: also run the model once on the whole image and merge its detections
+            with the slices', so large objects that slices cut apart are found whole.
+        edge_margin: when set (pixels), drop slice detections within this margin of a
+            slice side that lies inside the image: truncated pieces of objects that a
+            neighbouring slice (if the overlap exceeds the object) or the full frame sees
+            whole. Use it with ``full_frame=True`` or an overlap larger than your objects.
+        progress: show a progress bar over slices.
+        contiguous: give the model C-contiguous copies of the slices instead of views
+            (for models that need contiguous memory); copies are made one batch ahead.
+
+    With a single slice and no full-frame pass, merging is skipped and the model's own
+    output is returned unchanged (within one slice, deduplication is the model's job).
+
+    Example:
+        >>> import numpy as np
+        >>> from tilewise import Detections, Slicer
+        >>> def model(images):  # one 10x10 box in the middle of every slice
+        ...     out = []
+        ...     for im in images:
+        ...         h, w = im.shape[:2]
+        ...         out.append(Detections(np.array([[w / 2 - 5, h / 2 - 5, w / 2 + 5, h / 2 + 5]])))
+        ...     return out
+        >>> slicer = Slicer(model, slice_wh=64, overlap=0.25, batch_size=4)
+        >>> det = slicer(np.zeros((100, 160, 3), np.uint8))
+        >>> len(det), slicer.last_report.slices
+        (6, 6)
+    """
+
+    def __init__(
+        self,
+        model: BatchModel,
+        slice_wh: SizeLike = 640,
+        overlap: OverlapLike = 0.2,
+        batch_size: int = 1,
+        workers: int = 1,
+        merge: MergeMethod | str = "nms",
+        threshold: float = 0.5,
+        metric: MetricLike = "iou",
+        class_agnostic: bool = False,
+        full_frame: bool = False,
+        edge_margin: float | None = None,
+        progress: bool = False,
+        contiguous: bool = False,
+    ) -> None:
+        if not callable(model):
+            raise TilewiseError(f"model must be callable, got {type(model).__name__}")
+        self.model = model
+        self.slice_wh = slice_wh
+        self.overlap = overlap
+        probe = slice_wh if isinstance(slice_wh, (tuple, list)) else (slice_wh, slice_wh)
+        SliceGrid(probe, slice_wh, overlap)  # validates sizes and overlap now, not per call
+        self.batch_size = _positive_int(batch_size, "batch_size")
+        self.workers = _positive_int(workers, "workers")
+        self.merge = MergeMethod.parse(merge)
+        if not 0.0 <= float(threshold) <= 1.0:
+            raise TilewiseError(f"threshold must be in [0, 1], got {threshold}")
+        self.threshold = float(threshold)
+        self.metric = Metric.parse(metric)
+        self.class_agnostic = bool(class_agnostic)
+        self.full_frame = bool(full_frame)
+        if edge_margin is not None and (
+            isinstance(edge_margin, bool) or not np.isfinite(edge_margin) or edge_margin < 0
+        ):
+            raise TilewiseError(f"edge_margin must be None or a number >= 0, got {edge_margin!r}")
+        self.edge_margin = None if edge_margin is None else float(edge_margin)
+        self.progress = bool(progress)
+        self.contiguous = bool(contiguous)
+        self.last_report: SliceReport | None = None
+        self._warned_outside = False
+
+    def __repr__(self) -> str:
+        return (
+            f"Slicer(slice_wh={self.slice_wh}, overlap={self.overlap}, "
+            f"batch_size={self.batch_size}, workers={self.workers}, merge={self.merge.value}, "
+            f"threshold={self.threshold}, metric={self.metric.value}, "
+            f"class_agnostic={self.class_agnostic}, full_frame={self.full_frame}, "
+            f"edge_margin={self.edge_margin})"
+        )
+
+    def __call__(self, image: ImageLike) -> Detections:
+        """Run sliced inference on an RGB array or an image path; returns merged Detections."""
+        return self.run(image).detections
+
+    def grid_for(self, image_wh: tuple[int, int]) -> SliceGrid:
+        """The slice grid this slicer uses for an image of the given size.
+
+        Example:
+            >>> from tilewise import Slicer
+            >>> len(Slicer(lambda ims: [], slice_wh=640, overlap=0.2).grid_for((3840, 2160)))
+            32
+        """
+        return SliceGrid(image_wh, self.slice_wh, self.overlap)
+
+    # ------------------------------------------------------------------ pipeline
+    def _call_model(self, images: list[np.ndarray]) -> tuple[list[Detections], float]:
+        t0 = time.perf_counter()
+        outputs = self.model(images)
+        seconds = time.perf_counter() - t0
+        return check_model_outputs(outputs, len(images)), seconds
+
+    def _inference_stream(
+        self, batches: Iterator[SliceBatch]
+    ) -> Iterator[tuple[SliceBatch, list[Detections], float]]:
+        """Model outputs per batch, in batch order, whatever the completion order."""
+        if self.workers == 1:
+            for batch in prefetch(batches):
+                outputs, seconds = self._call_model(batch.images)
+                yield batch, outputs, seconds
+            return
+        window: deque[tuple[SliceBatch, Future[tuple[list[Detections], float]]]] = deque()
+        pool = ThreadPoolExecutor(self.workers, thread_name_prefix="tilewise-model")
+        try:
+            for batch in batches:
+                window.append((batch, pool.submit(self._call_model, batch.images)))
+                if len(window) >= 2 * self.workers:
+                    done, future = window.popleft()
+                    yield (done, *future.result())
+            while window:
+                done, future = window.popleft()
+                yield (done, *future.result())
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def _postprocess(
+        self,
+        det: Detections,
+        box: np.ndarray,
+        inner: np.ndarray,
+        report: SliceReport,
+    ) -> Detections:
+        """Drop non-finite boxes and inner-edge truncations; shift into image coordinates."""
+        x1, y1, x2, y2 = (int(v) for v in box)
+        w, h = x2 - x1, y2 - y1
+        report.model_detections += len(det)
+        if not len(det):
+            return det
+        finite = det.finite_mask()
+        if not finite.all():
+            report.dropped_nonfinite += int((~finite).sum())
+            det = det[finite]
+        outside = _outside_slice(det.xyxy, w, h)
+        if outside.any():
+            report.outside_slice += int(outside.sum())
+            if not self._warned_outside:
+                self._warned_outside = True
+                warnings.warn(
+                    f"the model returned {int(outside.sum())} box(es) outside its {w}x{h} "
+                    "slice; boxes must be in the coordinates of the image the model was "
+                    "given (is the callback running on the full image?). Warned once.",
+                    TilewiseWarning,
+                    stacklevel=4,
+                )
+        if self.edge_margin is not None and inner.any():
+            cut = _touches_inner_edge(det.xyxy, w, h, inner, self.edge_margin)
+            if cut.any():
+                report.dropped_edge += int(cut.sum())
+                det = det[~cut]
+        return det.shifted(x1, y1) if (x1 or y1) else det
+
+    def run(self, image: ImageLike) -> SlicedPrediction:
+        """Run sliced inference and return detections with the raw rows and the report.
+
+        Example:
+            >>> import numpy as np
+            >>> from tilewise import Detections, Slicer
+            >>> model = lambda ims: [Detections(np.array([[0, 0, 8, 8]]), [0.9]) for _ in ims]
+            >>> result = Slicer(model, slice_wh=32, overlap=0).run(np.zeros((32, 64, 3), np.uint8))
+            >>> len(result.raw), len(result.detections), result.raw_slice_index.tolist()
+            (2, 2, [0, 1])
+        """
+        t_start = time.perf_counter()
+        rgb = load_image(image)
+        h, w = rgb.shape[:2]
+        grid = self.grid_for((w, h))
+        report = SliceReport(image_wh=(w, h), grid=grid, merge_method=self.merge.value)
+        timings = report.timings
+        inner = grid.inner_edges()
+        parts: list[Detections] = []
+        part_slices: list[int] = []
+        bar = None
+        if self.progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=len(grid), unit="slice", desc="tilewise", leave=False)
+        try:
+            batches = iter_batches(rgb, grid.boxes, self.batch_size, contiguous=self.contiguous)
+            for batch, outputs, seconds in self._inference_stream(batches):
+                report.batches += 1
+                report.model_calls += 1
+                timings.slicing += batch.seconds
+                timings.inference += seconds
+                t0 = time.perf_counter()
+                for slice_index, det in zip(batch.slice_indices.tolist(), outputs, strict=False):
+                    kept = self._postprocess(
+                        det, grid.boxes[slice_index], inner[slice_index], report
+                    )
+                    if len(kept):
+                        parts.append(kept)
+                        part_slices.append(slice_index)
+                timings.postprocess += time.perf_counter() - t0
+                if bar is not None:
+                    bar.update(len(batch.slice_indices))
+        finally:
+            if bar is not None:
+                bar.close()
+        if self.full_frame:
+            full = rgb.view()
+            full.flags.writeable = False
+            outputs, seconds = self._call_model([full])
+            report.model_calls += 1
+            timings.inference += seconds
+            t0 = time.perf_counter()
+            det = outputs[0]
+            report.full_frame_detections = len(det)
+            finite = det.finite_mask()
+            if not finite.all():
+                report.dropped_nonfinite += int((~finite).sum())
+                det = det[finite]
+            if len(det):
+                parts.append(det)
+                part_slices.append(FULL_FRAME)
+            timings.postprocess += time.perf_counter() - t0
+        if report.dropped_nonfinite:
+            warnings.warn(
+                f"dropped {report.dropped_nonfinite} detection(s) with NaN or infinite "
+                "boxes/confidences returned by the model",
+                TilewiseWarning,
+                stacklevel=2,
+            )
+        t0 = time.perf_counter()
+        raw = Detections.concatenate(parts) if parts else Detections.empty()
+        counts = [len(p) for p in parts]
+        raw_slice_index = np.repeat(np.asarray(part_slices, dtype=np.int64), counts)
+        report.raw = len(raw)
+        if len(grid) == 1 and not self.full_frame:
+            report.merge_skipped_reason = "single slice: the model's own output is returned"
+            merged, result = raw, MergeResult.identity(len(raw))
+        else:
+            merged, result = merge_detections(
+                raw,
+                self.merge,
+                threshold=self.threshold,
+                metric=self.metric,
+                class_agnostic=self.class_agnostic,
+            )
+        report.merge = result
+        report.output = len(merged)
+        timings.merge = time.perf_counter() - t0
+        timings.total = time.perf_counter() - t_start
+        self.last_report = report
+        return SlicedPrediction(merged, raw, raw_slice_index, report)
