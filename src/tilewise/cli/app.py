@@ -43,7 +43,7 @@ from typing import Annotated, Any, NamedTuple
 
 import typer
 
-from tilewise.cli import eval_cmd, version_cmd
+from tilewise.cli import dataset_cmd, eval_cmd, version_cmd
 from tilewise.cli.console import TilewiseGroup, echo
 
 __all__ = ["COMMANDS", "Command", "app", "build_app", "main"]
@@ -63,7 +63,7 @@ class Command(NamedTuple):
 COMMANDS: tuple[Command, ...] = (
     Command("version", version_cmd.version),
     # Command("predict", predict_cmd.app),
-    # Command("dataset", dataset_cmd.app),
+    Command("dataset", dataset_cmd.app),
     Command("eval", eval_cmd.eval_command),
     Command("compare", eval_cmd.compare_command),
     Command("sweep", eval_cmd.sweep_command),

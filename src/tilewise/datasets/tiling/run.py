@@ -1,0 +1,309 @@
+"""Writing a tiled dataset: parallel, atomic and resumable.
+
+Order of writes in the output directory:
+
+1. ``tiling.json`` (the config, so a resumed run can check it is the same job);
+2. tile images, each written atomically (a killed job leaves only whole files);
+3. annotation files, ``provenance.json`` and ``accounting.json``;
+4. ``.tilewise-complete.json`` last: only a directory holding it claims to be complete.
+
+Rerunning the same job skips tiles already on disk and finishes the rest.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tilewise.datasets.convert import DatasetFormat, detect_format, layout_paths, read_dataset
+from tilewise.datasets.convert import write_dataset as _write_dataset
+from tilewise.datasets.dataset import Dataset, DatasetFormatError
+from tilewise.datasets.formats.layout import ImageTransfer
+from tilewise.datasets.formats.policy import OnError
+from tilewise.datasets.tiling.accounting import AnnotationStatus, DropReason, TilingReport
+from tilewise.datasets.tiling.config import CONFIG_NAME, TilingConfig
+from tilewise.datasets.tiling.plan import TilePlan, plan_tiles
+from tilewise.errors import TilewiseError
+from tilewise.fileio import atomic_path, atomic_write_json
+
+__all__ = [
+    "ACCOUNTING_NAME",
+    "MARKER_NAME",
+    "PROVENANCE_NAME",
+    "TilingResult",
+    "is_complete",
+    "tile_dataset",
+]
+
+MARKER_NAME = ".tilewise-complete.json"
+ACCOUNTING_NAME = "accounting.json"
+PROVENANCE_NAME = "provenance.json"
+
+
+@dataclass
+class TilingResult:
+    """What ``tile_dataset`` produced.
+
+    Attributes:
+        dataset: the tiled dataset (file names relative to ``root``'s image layout).
+        report: per-class accounting of every source annotation.
+        root: the output directory.
+        tiles_written: tile images written by this run.
+        tiles_reused: tile images already on disk from an interrupted run.
+        already_complete: the directory was already a complete tiling of the same job.
+        notes: lossy or corrective changes made by the annotation writer.
+    """
+
+    dataset: Dataset
+    report: TilingReport
+    root: Path
+    tiles_written: int = 0
+    tiles_reused: int = 0
+    already_complete: bool = False
+    notes: list[str] = field(default_factory=list)
+
+
+def is_complete(root: str | os.PathLike[str]) -> bool:
+    """Whether ``root`` holds a finished tiling (its completion marker was written).
+
+    Example:
+        >>> import tempfile
+        >>> is_complete(tempfile.mkdtemp())
+        False
+    """
+    return (Path(root) / MARKER_NAME).is_file()
+
+
+def _check_destination(dst: Path, cfg: TilingConfig, fmt: DatasetFormat, overwrite: bool) -> bool:
+    """Prepare ``dst``; returns True when it already holds this job complete."""
+    cfg_path = dst / CONFIG_NAME
+    if cfg_path.is_file():
+        old = TilingConfig.load(cfg_path)
+        same = (
+            old == cfg
+            and old.extra.get("format") == fmt.value
+            and old.extra.get("source") == cfg.extra.get("source")
+        )
+        if same and not overwrite:
+            return is_complete(dst)
+        if not overwrite:
+            raise TilewiseError(
+                f"{dst} holds a tiling of another source or with a different config or format "
+                f"({cfg_path}); pass overwrite=True (--overwrite) or choose another directory"
+            )
+        shutil.rmtree(dst)
+    elif dst.exists() and any(dst.iterdir()):
+        raise TilewiseError(
+            f"{dst} is not empty and is not a tilewise tiling; choose an empty directory"
+        )
+    return False
+
+
+def _source_groups(plan: TilePlan) -> Iterator[tuple[int, list[int]]]:
+    tiles = plan.selected
+    img = plan.tile_image[tiles]
+    order = np.argsort(img, kind="stable")
+    bounds = np.flatnonzero(np.diff(img[order])) + 1
+    for group in np.split(order, bounds):
+        if group.size:
+            yield int(img[group[0]]), group.tolist()
+
+
+def _write_params(path: Path, quality: int) -> list[int]:
+    import cv2
+
+    if path.suffix.lower() in (".jpg", ".jpeg"):
+        return [cv2.IMWRITE_JPEG_QUALITY, int(quality)]
+    return []
+
+
+def _cut_image(plan: TilePlan, image: int, rows: list[int], targets: list[Path]) -> tuple[int, int]:
+    """Write the tiles ``rows`` (indices into the selected tiles) of one source image."""
+    import cv2
+
+    todo = [r for r in rows if not targets[r].is_file()]
+    if not todo:
+        return 0, len(rows)
+    path = plan.source.image_path(image)
+    if not path.is_file():
+        raise FileNotFoundError(f"image file not found: {path}")
+    pixels = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if pixels is None:
+        raise OSError(f"could not decode image file: {path}")
+    want = (int(plan.source.images.height[image]), int(plan.source.images.width[image]))
+    if pixels.shape[:2] != want:
+        raise OSError(
+            f"{path}: image is {pixels.shape[1]}x{pixels.shape[0]} but its annotations say "
+            f"{want[1]}x{want[0]}"
+        )
+    tiles = plan.selected
+    for r in todo:
+        x1, y1, x2, y2 = (int(v) for v in plan.tile_box[tiles[r]])
+        target = targets[r]
+        with atomic_path(target) as tmp:
+            ok = cv2.imwrite(
+                str(tmp), pixels[y1:y2, x1:x2], _write_params(target, plan.config.jpeg_quality)
+            )
+            if not ok:
+                raise TilewiseError(f"could not write tile image {target}")
+    return len(todo), len(rows) - len(todo)
+
+
+def _drop_failed(
+    plan: TilePlan, tiled: Dataset, targets: list[Path], failed: dict[int, str]
+) -> tuple[Dataset, list[Path]]:
+    report = plan.report
+    src = plan.source
+    bad_images = np.array(sorted(failed), dtype=np.int64)
+    lost = np.isin(src.image_index, bad_images)
+    report.status[lost] = AnnotationStatus.DROPPED
+    report.reason[lost] = DropReason.IMAGE_UNREADABLE
+    report.images_skipped = {str(src.images.file_name[i]): msg for i, msg in failed.items()}
+    keep_tiles = ~np.isin(plan.tile_image[plan.selected], bad_images)
+    report.tiles["skipped_unreadable"] = int((~keep_tiles).sum())
+    report.tiles["selected"] = int(keep_tiles.sum())
+    out = tiled.take_images(np.flatnonzero(keep_tiles))
+    kept_pieces = ~np.isin(plan.tile_image[plan.piece_tile], bad_images)
+    report.instances = int(kept_pieces.sum())
+    report.instances_clipped = int(np.sum(plan.piece_clipped[kept_pieces]))
+    return out, [t for t, k in zip(targets, keep_tiles.tolist(), strict=True) if k]
+
+
+def tile_dataset(
+    source: Dataset | str | os.PathLike[str],
+    dst: str | os.PathLike[str],
+    config: TilingConfig | None = None,
+    *,
+    format: DatasetFormat | str | None = None,
+    workers: int | None = None,
+    progress: bool = True,
+    overwrite: bool = False,
+    on_error: OnError | str = OnError.SKIP,
+) -> TilingResult:
+    """Cut a dataset into training tiles on disk, with full accounting.
+
+    See ``plan_tiles`` for the box, polygon, mask and empty-tile rules. Tile images are cut
+    from each source image once and written in parallel threads, each atomically; the
+    completion marker is written last, so a killed job never looks complete, and rerunning
+    the same job resumes it (tiles already written are kept).
+
+    Args:
+        source: a ``Dataset`` or a dataset path (format detected).
+        dst: output directory (empty, or an earlier run of the same job).
+        config: tiling rules (default ``TilingConfig()``).
+        format: output format; default the source's (COCO for an in-memory dataset).
+        workers: image threads (default: CPU count).
+        progress: show a progress bar.
+        overwrite: replace an earlier tiling in ``dst`` made with another config.
+        on_error: a missing or unreadable source image is ``"skip"`` ped and reported
+            (its annotations counted as dropped, ``image_unreadable``), or ``"raise"`` d.
+
+    Example:
+        >>> import tempfile, pathlib, numpy as np, cv2
+        >>> from tilewise.datasets import DatasetBuilder
+        >>> d = pathlib.Path(tempfile.mkdtemp())
+        >>> _ = cv2.imwrite(str(d / "a.png"), np.zeros((10, 20, 3), np.uint8))
+        >>> b = DatasetBuilder(["car"]); b.add_box(b.add_image("a.png", 20, 10), [2, 2, 6, 6], 0)
+        >>> res = tile_dataset(b.build(root=d), d / "out", TilingConfig(slice_wh=10, overlap=0),
+        ...     format="yolo", progress=False)
+        >>> res.tiles_written, is_complete(d / "out"), res.report.totals()["kept"]
+        (1, True, 1)
+    """
+    from tqdm.auto import tqdm
+
+    cfg = config or TilingConfig()
+    if isinstance(source, Dataset):
+        ds = source
+        fmt = DatasetFormat(format) if format is not None else DatasetFormat.COCO
+        source_name = str(ds.root.resolve()) if ds.root is not None else ""
+    else:
+        ds = read_dataset(source)
+        fmt = DatasetFormat(format) if format is not None else detect_format(source)
+        source_name = str(Path(source).resolve())
+    policy = OnError(on_error)
+    cfg = TilingConfig(
+        **{k: getattr(cfg, k) for k in cfg.__dataclass_fields__ if k != "extra"},
+        extra={**cfg.extra, "format": fmt.value, "source": source_name},
+    )
+    out_dir = Path(dst)
+    done = _check_destination(out_dir, cfg, fmt, overwrite)
+    plan = plan_tiles(ds, cfg)
+    tiled = plan.to_dataset()
+    targets = layout_paths(tiled, out_dir, fmt)
+    if done:
+        import json
+
+        marker = json.loads((out_dir / MARKER_NAME).read_text(encoding="utf-8"))
+        failed = {
+            int(np.flatnonzero(ds.images.file_name == name)[0]): msg
+            for name, msg in marker.get("images_skipped", {}).items()
+            if np.any(ds.images.file_name == name)
+        }
+        if failed:
+            tiled, targets = _drop_failed(plan, tiled, targets, failed)
+        return TilingResult(tiled, plan.report, out_dir, 0, len(targets), already_complete=True)
+    cfg.save(out_dir / CONFIG_NAME)
+
+    failed: dict[int, str] = {}
+    written = reused = 0
+    n_workers = max(1, workers or os.cpu_count() or 1)
+    with (
+        tqdm(total=len(targets), unit="tile", desc="tiling", disable=not progress) as bar,
+        ThreadPoolExecutor(max_workers=n_workers) as pool,
+    ):
+        futures: dict[Future[tuple[int, int]], tuple[int, int]] = {}
+        for image, rows in _source_groups(plan):
+            fut = pool.submit(_cut_image, plan, image, rows, targets)
+            futures[fut] = (image, len(rows))
+        pending = set(futures)
+        while pending:
+            finished, pending = wait(pending, return_when=FIRST_EXCEPTION)
+            for fut in finished:
+                image, count = futures[fut]
+                exc = fut.exception()
+                if exc is None:
+                    w, r = fut.result()
+                    written += w
+                    reused += r
+                elif isinstance(exc, OSError) and policy is OnError.SKIP:
+                    failed[image] = str(exc)
+                else:
+                    for other in pending:
+                        other.cancel()
+                    if isinstance(exc, OSError):
+                        raise DatasetFormatError(str(exc)) from exc
+                    raise exc
+                bar.update(count)
+    if failed:
+        tiled, targets = _drop_failed(plan, tiled, targets, failed)
+    summary = _write_dataset(tiled, out_dir, fmt, images=ImageTransfer.NONE)
+    atomic_write_json(
+        out_dir / PROVENANCE_NAME,
+        {
+            "file_name": [p.relative_to(out_dir).as_posix() for p in targets],
+            "source": tiled.images.source.tolist(),
+            "offset": tiled.images.offset.tolist(),
+            "split": tiled.images.split.tolist(),
+        },
+        indent=None,
+    )
+    report_dict: dict[str, Any] = plan.report.to_dict()
+    atomic_write_json(out_dir / ACCOUNTING_NAME, report_dict)
+    atomic_write_json(
+        out_dir / MARKER_NAME,
+        {
+            "complete": True,
+            "tiles": len(targets),
+            "instances": tiled.num_annotations,
+            "format": fmt.value,
+            "images_skipped": report_dict["images_skipped"],
+        },
+    )
+    return TilingResult(tiled, plan.report, out_dir, written, reused, notes=list(summary.notes))
