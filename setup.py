@@ -8,6 +8,7 @@ class BuildExt(build_ext):
     """Compile with floating-point contraction off so no FMA changes an overlap value."""
 
     def build_extensions(self) -> None:
+        """Add ``-ffp-contract=off`` for gcc/clang, then build as usual."""
         if self.compiler.compiler_type == "unix":
             for ext in self.extensions:
                 ext.extra_compile_args = [*ext.extra_compile_args, "-ffp-contract=off"]

@@ -9,6 +9,7 @@ from tilewise.boxes.ops import (
     clip_boxes,
     paired_overlap,
 )
+from tilewise.boxes.pairs import overlapping_pairs
 
 __all__ = [
     "Metric",
@@ -18,5 +19,6 @@ __all__ = [
     "box_iou",
     "box_overlap",
     "clip_boxes",
+    "overlapping_pairs",
     "paired_overlap",
 ]

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from enum import Enum
-
-from tilewise.errors import TilewiseError
+from tilewise.choices import Choice
 
 __all__ = ["Metric", "MetricLike"]
 
 
-class Metric(str, Enum):
+class Metric(Choice):
     """How the overlap of two boxes is measured.
 
     ``IOU``: intersection over union. ``IOS``: intersection over the smaller area, which
@@ -20,22 +18,15 @@ class Metric(str, Enum):
     IOS = "ios"
 
     @classmethod
-    def parse(cls, value: MetricLike) -> Metric:
-        """Turn ``"iou"``/``"ios"`` (any case) or a Metric into a Metric.
+    def option_name(cls) -> str:
+        """Name used in error messages.
 
         Example:
             >>> from tilewise.boxes import Metric
             >>> Metric.parse("IoS")
             <Metric.IOS: 'ios'>
         """
-        if isinstance(value, Metric):
-            return value
-        try:
-            return cls(str(value).lower())
-        except ValueError:
-            raise TilewiseError(
-                f"metric must be one of {[m.value for m in cls]}, got {value!r}"
-            ) from None
+        return "metric"
 
 
 MetricLike = Metric | str

@@ -32,6 +32,7 @@ from typing import Any, TypeAlias
 
 import numpy as np
 
+from tilewise.choices import Choice
 from tilewise.detections import Detections
 from tilewise.errors import TilewiseError, TilewiseWarning
 
@@ -55,28 +56,21 @@ PredictionSource: TypeAlias = (
 _MAX_EXAMPLES = 3
 
 
-class IouType(str, Enum):
+class IouType(Choice):
     """What is compared between a prediction and a ground-truth object."""
 
     BBOX = "bbox"
     SEGM = "segm"
 
     @classmethod
-    def parse(cls, value: IouType | str) -> IouType:
-        """Turn ``"bbox"``/``"segm"`` (any case) or an IouType into an IouType.
+    def option_name(cls) -> str:
+        """Name used in error messages.
 
         Example:
             >>> IouType.parse("SEGM")
             <IouType.SEGM: 'segm'>
         """
-        if isinstance(value, IouType):
-            return value
-        try:
-            return cls(str(value).lower())
-        except ValueError:
-            raise TilewiseError(
-                f"iou_type must be one of {[t.value for t in cls]}, got {value!r}"
-            ) from None
+        return "iou_type"
 
 
 class SkipReason(str, Enum):
@@ -419,11 +413,45 @@ class Predictions:
         return [dict(a) for a in self.annotations]
 
 
+def _segm_rles(
+    image_id: Any, det: Detections, sizes: Mapping[Any, tuple[int, int]]
+) -> list[dict[str, Any]] | None:
+    """COCO RLE of each mask of ``det`` at its ground-truth image's size (None: unknown image)."""
+    from tilewise.masks import CompactMasks
+
+    if image_id not in sizes:
+        return None
+    if not isinstance(det.masks, CompactMasks):
+        raise TilewiseError(
+            f"segm evaluation needs masks: the Detections of image {image_id!r} have "
+            + ("none" if det.masks is None else f"a {type(det.masks).__name__}")
+            + " (give tilewise.masks.CompactMasks, or COCO results with 'segmentation')"
+        )
+    w, h = sizes[image_id]
+    if det.masks.image_wh is not None and tuple(det.masks.image_wh) != (w, h):
+        raise TilewiseError(
+            f"the masks of image {image_id!r} belong to a {det.masks.image_wh[0]}x"
+            f"{det.masks.image_wh[1]} image, the ground truth says {w}x{h}"
+        )
+    return det.masks.to_coco_rle((w, h))
+
+
+def _image_sizes(ground_truth: GroundTruth) -> dict[Any, tuple[int, int]]:
+    """(width, height) of each image, under every key a prediction may use for it."""
+    by_id = {
+        im["id"]: (int(im.get("width") or 0), int(im.get("height") or 0))
+        for im in ground_truth.dataset["images"]
+    }
+    return {key: by_id[i] for key, i in ground_truth.image_lookup().items() if i in by_id}
+
+
 def _detections_to_results(
     detections: Mapping[Any, Detections],
     class_to_category: Mapping[int, int] | None,
+    segm_of: GroundTruth | None = None,
 ) -> list[dict[str, Any]]:
     results: list[dict[str, Any]] = []
+    sizes = None if segm_of is None else _image_sizes(segm_of)
     for image_id, det in detections.items():
         if not isinstance(det, Detections):
             raise TilewiseError(
@@ -431,6 +459,9 @@ def _detections_to_results(
             )
         xyxy = det.xyxy.astype(np.float64)
         wh = xyxy[:, 2:] - xyxy[:, :2]
+        rles = None
+        if sizes is not None and len(det):
+            rles = _segm_rles(image_id, det, sizes)
         for k in range(len(det)):
             cls = int(det.class_id[k])
             if class_to_category is None:
@@ -447,6 +478,8 @@ def _detections_to_results(
                     "score": float(det.confidence[k]),
                 }
             )
+            if rles is not None:
+                results[-1]["segmentation"] = rles[k]
     return results
 
 
@@ -468,7 +501,8 @@ def load_predictions(
         source: a COCO results JSON path (a list of results, or an object with an
             ``annotations`` list), a list of result dicts, a mapping of image id (or
             file name) to ``Detections``, or already loaded ``Predictions`` (returned
-            as is).
+            as is). For ``"segm"``, ``Detections`` masks (``CompactMasks``) are encoded
+            as COCO RLE at the ground-truth image's size.
         ground_truth: the loaded ground truth.
         iou_type: ``"segm"`` requires a ``segmentation`` (RLE or polygons) on each result.
         class_to_category: for ``Detections`` input, maps ``class_id`` to the COCO
@@ -501,12 +535,14 @@ def load_predictions(
     if isinstance(source, (str, os.PathLike)):
         raw = _read_json(source, "predictions")
     elif isinstance(source, Mapping) and _is_detections_mapping(source):
-        if kind is IouType.SEGM:
+        segm = kind is IouType.SEGM
+        if segm and all(d.masks is None for d in source.values()):
             raise TilewiseError(
-                "segm evaluation needs masks: pass COCO results with 'segmentation' "
-                "(RLE or polygons) instead of Detections"
+                "segm evaluation needs masks: pass Detections with masks "
+                "(tilewise.masks.CompactMasks) or COCO results with 'segmentation' "
+                "(RLE or polygons)"
             )
-        raw = _detections_to_results(source, class_to_category)
+        raw = _detections_to_results(source, class_to_category, ground_truth if segm else None)
     else:
         raw = source
     if isinstance(raw, Mapping):

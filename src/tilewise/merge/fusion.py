@@ -35,9 +35,7 @@ def enclosing_boxes(xyxy: np.ndarray, result: MergeResult) -> np.ndarray:
     )
 
 
-def weighted_mean_boxes(
-    xyxy: np.ndarray, weights: np.ndarray, result: MergeResult
-) -> np.ndarray:
+def weighted_mean_boxes(xyxy: np.ndarray, weights: np.ndarray, result: MergeResult) -> np.ndarray:
     """(K, 4) float64 weighted mean of each group's boxes, in ``result.keep`` order.
 
     A group of one keeps its box exactly; a group whose weights sum to 0 gets the plain

@@ -49,9 +49,7 @@ def rank_order(confidence: np.ndarray) -> np.ndarray:
     return np.argsort(-np.asarray(confidence), kind="stable").astype(np.int64, copy=False)
 
 
-def class_segments(
-    order: np.ndarray, class_id: np.ndarray | None
-) -> tuple[np.ndarray, np.ndarray]:
+def class_segments(order: np.ndarray, class_id: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
     """Reorder ``order`` by class (stably) and return it with the class segment bounds.
 
     Without ``class_id`` all rows form one segment.

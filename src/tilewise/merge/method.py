@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from enum import Enum
-
-from tilewise.errors import TilewiseError
+from tilewise.choices import Choice
 
 __all__ = ["MergeMethod", "MergeMethodLike"]
 
 
-class MergeMethod(str, Enum):
+class MergeMethod(Choice):
     """How duplicate detections are combined.
 
     ``NONE`` keeps everything; ``NMS`` suppresses (non-max suppression); ``NMM`` merges
@@ -24,22 +22,15 @@ class MergeMethod(str, Enum):
     WBF = "wbf"
 
     @classmethod
-    def parse(cls, value: MergeMethodLike) -> MergeMethod:
-        """Turn a name (any case) or a MergeMethod into a MergeMethod.
+    def option_name(cls) -> str:
+        """Name used in error messages.
 
         Example:
             >>> from tilewise.merge import MergeMethod
             >>> MergeMethod.parse("Greedy_NMM")
             <MergeMethod.GREEDY_NMM: 'greedy_nmm'>
         """
-        if isinstance(value, MergeMethod):
-            return value
-        try:
-            return cls(str(value).lower())
-        except ValueError:
-            raise TilewiseError(
-                f"merge method must be one of {[m.value for m in cls]}, got {value!r}"
-            ) from None
+        return "merge method"
 
 
 MergeMethodLike = MergeMethod | str
