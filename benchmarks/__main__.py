@@ -23,7 +23,7 @@ from typing import Any
 from benchmarks import bench_merge, bench_slicer, peers
 from benchmarks.data import DEFAULT_SEED
 
-SECTIONS = ("merge", "slicer", "batch", "tiling")
+SECTIONS = ("merge", "slicer", "batch", "tiling", "masks")
 RESULTS_PATH = Path(__file__).resolve().parent / "RESULTS.md"
 BEGIN_MARK = "<!-- latest-run:begin (rewritten by `python -m benchmarks --write-results`) -->"
 END_MARK = "<!-- latest-run:end -->"
@@ -375,6 +375,10 @@ def summarize_targets(results: dict[str, list[dict[str, Any]]]) -> list[tuple[st
         else:
             measured, met = batch[0]["status_text"], None
         out.append(("Batch scan: wall time falls with batch size", measured, verdict(met)))
+    if results.get("masks"):
+        from benchmarks import bench_masks
+
+        out.extend(bench_masks.targets(results["masks"]))
     return out
 
 
@@ -419,6 +423,10 @@ def render(
         lines += [f"### Batch-size scan (model: {cost})", "", batch_table(rows), ""]
     if "tiling" in results:
         lines += ["### Dataset tiling", "", generic_table(results["tiling"]), ""]
+    if "masks" in results:
+        from benchmarks import bench_masks
+
+        lines += ["### Masks", "", bench_masks.table(results["masks"]), ""]
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -535,6 +543,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         tiling = _run_tiling(quick, log)
         if tiling is not None:
             results["tiling"] = tiling
+    if "masks" in args.only:
+        from benchmarks import bench_masks
+
+        log("masks: segmentation through the slicer, NMS and NMM")
+        results["masks"] = bench_masks.run(quick=quick)
 
     targets = summarize_targets(results)
     report = render(header, results, targets)

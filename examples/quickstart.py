@@ -51,7 +51,9 @@ def classical_detector(input_size: int = 640, min_side: int = 3):
         for image in images:
             h, w = image.shape[:2]
             scale = input_size / max(h, w)
-            small = cv2.resize(image, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA)
+            small = cv2.resize(
+                image, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA
+            )
             dist = np.abs(small[:, :, None, :].astype(np.int16) - colours).sum(axis=3)
             boxes, scores, classes = [], [], []
             for cls in range(len(colours)):
@@ -79,6 +81,7 @@ def recall(pred: Detections, truth: Detections, iou: float = 0.5) -> float:
 
 
 def main() -> None:
+    """Run full-frame and sliced detection on the scene; print and draw the comparison."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("tilewise-quickstart"))
     args = parser.parse_args()
@@ -93,10 +96,14 @@ def main() -> None:
     report = slicer.last_report
 
     print(f"scene: {image.shape[1]}x{image.shape[0]} px, {len(truth)} objects of 6-30 px")
-    print(f"full frame at 640 px: {len(full):4d} detections, recall {recall(full, truth):.2f}, "
-          f"{t_full * 1e3:.0f} ms")
-    print(f"sliced (640, 0.2):    {len(sliced):4d} detections, recall {recall(sliced, truth):.2f}, "
-          f"{report.timings.total * 1e3:.0f} ms")
+    print(
+        f"full frame at 640 px: {len(full):4d} detections, recall {recall(full, truth):.2f}, "
+        f"{t_full * 1e3:.0f} ms"
+    )
+    print(
+        f"sliced (640, 0.2):    {len(sliced):4d} detections, recall {recall(sliced, truth):.2f}, "
+        f"{report.timings.total * 1e3:.0f} ms"
+    )
     print(report.summary())
     canvas = draw_slice_grid(image, report.grid, color=(255, 255, 255), tint_overlap=True)
     canvas = draw_detections(canvas, sliced, class_names=["red", "white", "blue"])

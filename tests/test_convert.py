@@ -121,13 +121,15 @@ def test_tracker_id_travels_both_ways(sv) -> None:
 
 
 @pytest.mark.peers
-def test_from_supervision_rejects_masks(sv) -> None:
-    sv_det = sv.Detections(
-        xyxy=np.array([[0, 0, 2, 2]], dtype=np.float32),
-        mask=np.ones((1, 4, 4), dtype=bool),
-    )
-    with pytest.raises(TilewiseError, match="masks are not supported"):
-        from_supervision(sv_det)
+def test_from_supervision_converts_masks(sv) -> None:
+    dense = np.zeros((1, 4, 4), dtype=bool)
+    dense[0, 1:3, 0:2] = True
+    sv_det = sv.Detections(xyxy=np.array([[0, 1, 2, 3]], dtype=np.float32), mask=dense)
+    det = from_supervision(sv_det)
+    assert det.masks is not None
+    assert np.array_equal(det.masks.to_dense(), dense)
+    back = to_supervision(det)
+    assert np.array_equal(np.asarray(back.mask), dense)
 
 
 @pytest.mark.peers

@@ -77,7 +77,7 @@ def test_contiguous_copies_on_request():
 
 
 def test_finds_objects_and_merges_duplicates(scene):
-    image, boxes = scene
+    image, _ = scene
     slicer = Slicer(blob_model, slice_wh=128, overlap=0.4, batch_size=4, merge="nms")
     det = slicer(image)
     report = slicer.last_report

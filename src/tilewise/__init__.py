@@ -6,12 +6,14 @@ from tilewise.boxes import Metric
 from tilewise.detections import Detections
 from tilewise.errors import ModelOutputError, TilewiseError, TilewiseWarning
 from tilewise.images import load_image
+from tilewise.masks import CompactMasks
 from tilewise.merge import MergeMethod, MergeResult, greedy_nmm, merge_detections, nmm, nms, wbf
-from tilewise.slicing import SliceGrid, SlicedPrediction, Slicer, SliceReport, batched
+from tilewise.slicing import SlicedPrediction, SliceGrid, Slicer, SliceReport, batched
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "CompactMasks",
     "Detections",
     "MergeMethod",
     "MergeResult",

@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
+
 def _current_umask() -> int:
     mask = os.umask(0)
     os.umask(mask)

@@ -50,8 +50,8 @@ _SUPERVISION_HINT = (
     "or `pip install supervision`"
 )
 _MASKS_NOT_SUPPORTED = (
-    "masks are not supported by the supervision converter yet (the compact mask store "
-    "arrives with segmentation support); drop them first"
+    "masks are not supported by the supervision converter unless they are "
+    "tilewise.masks.CompactMasks (got {kind}); convert or drop them first"
 )
 
 
@@ -64,22 +64,64 @@ def _import_supervision() -> Any:
     return supervision
 
 
-def to_supervision(det: Detections) -> supervision.Detections:
+def _sv_masks(det: Detections, image_wh: tuple[int, int] | None, dense: bool) -> Any:
+    """``CompactMasks`` as supervision's ``CompactMask`` (crop RLE) or a dense stack."""
+    from supervision.detection.compact_mask import CompactMask
+
+    from tilewise.masks import CompactMasks
+    from tilewise.masks.rle import rle_encode
+
+    masks = det.masks
+    if not isinstance(masks, CompactMasks):
+        raise TilewiseError(_MASKS_NOT_SUPPORTED.format(kind=type(masks).__name__))
+    size = image_wh if image_wh is not None else masks.image_wh
+    if size is None:
+        raise TilewiseError("converting masks needs the image size: pass image_wh=(w, h)")
+    w, h = (int(v) for v in size)
+    if dense:
+        return masks.to_dense((w, h))
+    inside, _ = masks.clipped(np.tile([0, 0, w, h], (len(masks), 1)))
+    rles, shapes, offsets = [], [], []
+    for i in range(len(inside)):
+        crop = inside.crop(i)
+        x0, y0 = (int(v) for v in inside.origins[i])
+        if crop.size == 0:  # supervision's own stand-in for an empty mask: a 1 x 1 crop
+            crop = np.zeros((1, 1), dtype=bool)
+            x0, y0 = min(max(x0, 0), max(w - 1, 0)), min(max(y0, 0), max(h - 1, 0))
+        rles.append(rle_encode(crop).astype(np.int32))
+        shapes.append(crop.shape)
+        offsets.append((x0, y0))
+    return CompactMask(
+        rles,
+        np.array(shapes, dtype=np.int32).reshape(-1, 2),
+        np.array(offsets, dtype=np.int32).reshape(-1, 2),
+        (h, w),
+    )
+
+
+def to_supervision(
+    det: Detections, *, image_wh: tuple[int, int] | None = None, dense_masks: bool = False
+) -> supervision.Detections:
     """Convert tilewise ``Detections`` to ``supervision.Detections``.
 
     Boxes, confidences, class ids and every ``data`` column are copied. A ``data`` column
     named ``tracker_id`` (1-D integers) becomes supervision's ``tracker_id`` field.
-    Detections with masks are refused (``TilewiseError``) rather than converted without
-    them.
+    ``CompactMasks`` masks become supervision's ``CompactMask`` (crop RLE, never a full
+    image per mask) or, with ``dense_masks``, a dense (N, H, W) array; parts of masks
+    outside the image are cut. Other mask stores are refused (``TilewiseError``) rather
+    than converted without them.
 
     Args:
         det: the detections to convert.
+        image_wh: (width, height) of the image, for masks; by default ``masks.image_wh``.
+        dense_masks: give supervision a dense (N, H, W) bool mask array.
 
     Returns:
         A new ``supervision.Detections`` that shares no memory with ``det``.
 
     Raises:
-        TilewiseError: supervision is missing, ``det`` has masks or non-finite boxes.
+        TilewiseError: supervision is missing, ``det`` has masks that are not
+            ``CompactMasks`` or of unknown image size, or non-finite boxes.
 
     Example:
         >>> import numpy as np
@@ -93,8 +135,7 @@ def to_supervision(det: Detections) -> supervision.Detections:
     if not isinstance(det, Detections):
         raise TilewiseError(f"to_supervision takes Detections, got {type(det).__name__}")
     sv = _import_supervision()
-    if det.masks is not None:
-        raise TilewiseError(_MASKS_NOT_SUPPORTED)
+    mask = None if det.masks is None else _sv_masks(det, image_wh, dense_masks)
     if not np.isfinite(det.xyxy).all():
         bad = int((~np.isfinite(det.xyxy).all(axis=1)).sum())
         raise TilewiseError(
@@ -108,6 +149,7 @@ def to_supervision(det: Detections) -> supervision.Detections:
         tracker_id = data.pop(TRACKER_ID_KEY).astype(np.int64)
     return sv.Detections(
         xyxy=det.xyxy.copy(),
+        mask=mask,
         confidence=det.confidence.copy(),
         class_id=det.class_id.copy(),
         tracker_id=tracker_id,
@@ -121,7 +163,8 @@ def from_supervision(sv_det: supervision.Detections) -> Detections:
     A missing (``None``) confidence becomes 1 and a missing class id becomes 0, the
     ``Detections`` defaults. ``tracker_id`` goes to ``data["tracker_id"]``; list-valued
     ``data`` entries become arrays. The image-level ``metadata`` dict is not carried.
-    Detections with masks are refused (``TilewiseError``) rather than dropping the masks.
+    Masks, dense (N, H, W) or supervision's ``CompactMask``, become
+    ``tilewise.masks.CompactMasks`` (crop by crop for ``CompactMask``).
 
     Args:
         sv_det: a ``supervision.Detections``.
@@ -131,7 +174,8 @@ def from_supervision(sv_det: supervision.Detections) -> Detections:
 
     Raises:
         TilewiseError: supervision is missing, the input is not a ``supervision.Detections``,
-            it has masks, or its ``data`` has a ``tracker_id`` key besides the field.
+            its masks are malformed, or its ``data`` has a ``tracker_id`` key besides the
+            field.
 
     Example:
         >>> import numpy as np
@@ -146,8 +190,7 @@ def from_supervision(sv_det: supervision.Detections) -> Detections:
         raise TilewiseError(
             f"from_supervision takes supervision.Detections, got {type(sv_det).__name__}"
         )
-    if sv_det.mask is not None:
-        raise TilewiseError(_MASKS_NOT_SUPPORTED)
+    masks = None if sv_det.mask is None else _from_sv_masks(sv_det.mask, sv_det.xyxy)
     data: dict[str, np.ndarray] = {
         str(key): np.array(value, copy=True) for key, value in (sv_det.data or {}).items()
     }
@@ -162,8 +205,26 @@ def from_supervision(sv_det: supervision.Detections) -> Detections:
         np.array(sv_det.xyxy, copy=True),
         None if sv_det.confidence is None else np.array(sv_det.confidence, copy=True),
         None if sv_det.class_id is None else np.array(sv_det.class_id, copy=True),
+        masks=masks,
         data=data,
     )
+
+
+def _from_sv_masks(mask: Any, xyxy: np.ndarray) -> Any:
+    from supervision.detection.compact_mask import CompactMask
+
+    from tilewise.masks import CompactMasks
+
+    if isinstance(mask, CompactMask):
+        h, w = (int(v) for v in mask.image_shape)
+        crops = [mask.crop(i) for i in range(len(mask))]
+        return CompactMasks.from_crops(crops, np.asarray(mask.offsets), image_wh=(w, h))
+    arr = np.asarray(mask)
+    if arr.ndim != 3 or arr.shape[0] != len(xyxy):
+        raise TilewiseError(
+            f"supervision masks must have shape ({len(xyxy)}, H, W), got {arr.shape}"
+        )
+    return CompactMasks.from_dense(arr, xyxy)
 
 
 # ---------------------------------------------------------------------------- COCO

@@ -95,7 +95,9 @@ class Detections:
         xyxy: (N, 4) boxes as x1, y1, x2, y2.
         confidence: (N,) scores, stored as float32.
         class_id: (N,) integer class ids, stored as int64.
-        masks: optional per-detection mask store (see ``MaskStore``), never full-image arrays.
+        masks: optional per-detection mask store (see ``MaskStore``), never full-image
+            arrays; a dense (N, H, W) bool array is compacted against the boxes into a
+            ``tilewise.masks.CompactMasks`` (each mask kept as a crop inside its box).
         data: optional mapping of name to (N, ...) arrays.
 
     Example:
@@ -116,13 +118,21 @@ class Detections:
         confidence: Any = None,
         class_id: Any = None,
         *,
-        masks: MaskStore | None = None,
+        masks: MaskStore | np.ndarray | None = None,
         data: Mapping[str, Any] | None = None,
     ) -> None:
         self.xyxy = _as_float32_boxes(xyxy)
         n = self.xyxy.shape[0]
         self.confidence = _as_column(confidence, n, "confidence", np.float32, 1.0)
         self.class_id = _as_column(class_id, n, "class_id", np.int64, 0)
+        if isinstance(masks, np.ndarray):
+            from tilewise.masks.store import CompactMasks
+
+            if masks.ndim != 3 or masks.shape[0] != n:
+                raise TilewiseError(
+                    f"dense masks must have shape ({n}, H, W) to match xyxy, got {masks.shape}"
+                )
+            masks = CompactMasks.from_dense(masks, self.xyxy)
         if masks is not None and len(masks) != n:
             raise TilewiseError(f"masks hold {len(masks)} entries, expected {n} to match xyxy")
         self.masks = masks

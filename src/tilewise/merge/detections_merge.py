@@ -25,6 +25,12 @@ _KERNELS: dict[MergeMethod, Callable[..., MergeResult]] = {
 }
 
 
+def _is_compact(masks: object) -> bool:
+    from tilewise.masks.store import CompactMasks
+
+    return isinstance(masks, CompactMasks)
+
+
 def merge_detections(
     det: Detections,
     method: MergeMethodLike,
@@ -32,6 +38,7 @@ def merge_detections(
     threshold: float = 0.5,
     metric: MetricLike = "iou",
     class_agnostic: bool = False,
+    mask_overlap: str = "mask",
 ) -> tuple[Detections, MergeResult]:
     """Merge duplicate detections with ``method``; return the output and the bookkeeping.
 
@@ -44,7 +51,10 @@ def merge_detections(
       confidence.
     - ``"wbf"``: the confidence-weighted mean box and the mean confidence of the group.
 
-    Masks are carried from the survivor (merging them is not done here).
+    Detections with ``CompactMasks`` go to ``tilewise.masks.merge_masked_detections``:
+    duplicates are decided on ``mask_overlap`` (``"mask"``: exact mask IoU/IoS; ``"box"``:
+    box overlap) and ``nmm``/``greedy_nmm`` union the members' masks (``wbf`` is refused
+    with masks). Any other ``MaskStore`` is carried from the survivor.
 
     Args:
         det: detections to merge; boxes and confidences must be finite
@@ -53,6 +63,7 @@ def merge_detections(
         threshold: overlap threshold of the method (see the kernels).
         metric: ``"iou"`` or ``"ios"``.
         class_agnostic: let detections of different classes merge.
+        mask_overlap: with masks, ``"mask"`` or ``"box"`` (see above); ignored without.
 
     Returns:
         ``(merged, result)`` where ``result`` maps every input row to its survivor.
@@ -74,6 +85,17 @@ def merge_detections(
         raise TilewiseError(f"merge_detections takes Detections, got {type(det).__name__}")
     if m is MergeMethod.NONE:
         return det, MergeResult.identity(len(det))
+    if det.masks is not None and _is_compact(det.masks):
+        from tilewise.masks.merge import merge_masked_detections  # masks build on this module
+
+        return merge_masked_detections(
+            det,
+            m,
+            threshold=threshold,
+            metric=metric,
+            class_agnostic=class_agnostic,
+            mask_overlap=mask_overlap,
+        )
     result = _KERNELS[m](
         det.xyxy,
         det.confidence,

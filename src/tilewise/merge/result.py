@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
+from functools import cached_property
 
 import numpy as np
 
@@ -138,10 +139,17 @@ class MergeResult:
             >>> offsets.tolist(), members.tolist()
             ([0, 2, 3], [2, 1, 0])
         """
+        return self._csr
+
+    @cached_property
+    def _csr(self) -> tuple[np.ndarray, np.ndarray]:
+        # computed once per result: fusion needs it for boxes and confidences alike
         order = self.rank_order
         grouped = order[np.argsort(self.group_index[order], kind="stable")]
         offsets = np.zeros(self.n_kept + 1, dtype=np.int64)
         np.cumsum(self.group_sizes, out=offsets[1:])
+        offsets.setflags(write=False)
+        grouped.setflags(write=False)
         return offsets, grouped
 
     def groups(self) -> list[np.ndarray]:

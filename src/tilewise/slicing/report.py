@@ -50,6 +50,12 @@ class SliceReport:
     ``raw`` detections are the model's outputs shifted into image coordinates after the
     non-finite and edge-margin drops; the merge result maps every raw detection to its
     survivor, so ``raw = output + merged_or_suppressed``.
+
+    With masks: ``masks_resized`` counts detections whose masks came at another size than
+    the image the model was given (e.g. its input size) and were scaled to it;
+    ``masks_clipped`` masks had pixels outside their box (``mask_pixels_clipped`` in all),
+    which were cut off; ``dropped_empty_mask`` detections had no mask pixels left (in
+    their box) and were dropped.
     """
 
     image_wh: tuple[int, int]
@@ -61,6 +67,11 @@ class SliceReport:
     dropped_nonfinite: int = 0
     dropped_edge: int = 0
     outside_slice: int = 0
+    masks_resized: int = 0
+    masks_clipped: int = 0
+    mask_pixels_clipped: int = 0
+    dropped_empty_mask: int = 0
+    mask_overlap: str | None = None
     raw: int = 0
     output: int = 0
     merge_method: str = "none"
@@ -95,10 +106,24 @@ class SliceReport:
             f"detections: {self.model_detections} from slices"
             + (f" + {self.full_frame_detections} full-frame" if self.full_frame_detections else "")
             + f", {self.dropped_nonfinite} dropped (non-finite), "
-            f"{self.dropped_edge} dropped (inner-edge margin), {self.raw} to merge, "
+            f"{self.dropped_edge} dropped (inner-edge margin), "
+            + (
+                f"{self.dropped_empty_mask} dropped (empty mask), "
+                if self.mask_overlap is not None or self.dropped_empty_mask
+                else ""
+            )
+            + f"{self.raw} to merge, "
             f"{self.merged_away} merged/suppressed by {self.merge_method}"
+            + (f" on {self.mask_overlap} overlap" if self.mask_overlap is not None else "")
             + (f" ({self.merge_skipped_reason})" if self.merge_skipped_reason else "")
             + f", {self.output} out",
+        ]
+        if self.masks_resized or self.masks_clipped:
+            lines.append(
+                f"masks: {self.masks_resized} resized to the image, {self.masks_clipped} "
+                f"clipped to their box ({self.mask_pixels_clipped} pixels cut)"
+            )
+        lines += [
             f"time: total {t.total * 1e3:.1f} ms = slicing {t.slicing * 1e3:.1f}, "
             f"inference {t.inference * 1e3:.1f}, postprocess {t.postprocess * 1e3:.1f}, "
             f"merge {t.merge * 1e3:.1f} ms",

@@ -12,8 +12,10 @@ import numpy as np
 
 from tilewise.boxes import Metric, MetricLike
 from tilewise.detections import Detections
-from tilewise.errors import TilewiseError, TilewiseWarning
+from tilewise.errors import ModelOutputError, TilewiseError, TilewiseWarning
 from tilewise.images import ImageLike, load_image
+from tilewise.masks import CompactMasks, MaskOverlap, MaskOverlapLike
+from tilewise.masks.store import pixel_rects
 from tilewise.merge import MergeMethod, MergeResult, merge_detections
 from tilewise.slicing.batches import SliceBatch, iter_batches, prefetch
 from tilewise.slicing.grid import OverlapLike, SizeLike, SliceGrid
@@ -92,6 +94,18 @@ class Slicer:
         progress: show a progress bar over slices.
         contiguous: give the model C-contiguous copies of the slices instead of views
             (for models that need contiguous memory); copies are made one batch ahead.
+        mask_overlap: with masks, merge on ``"mask"`` overlap (exact: mask IoU/IoS over
+            crop intersections) or on ``"box"`` overlap then union the masks (faster).
+
+    Masks: a model may return masks with its Detections, as a dense (N, h, w) bool array
+    of the image it was given or as ``tilewise.masks.CompactMasks``. Dense masks are
+    compacted per slice and moved into image coordinates as crops, never as image-sized
+    arrays. Masks at another size than the image the model saw (e.g. a full-frame pass
+    returning masks at the model's input size) are scaled to it, nearest neighbour,
+    crop by crop; their aspect ratio must match within a pixel. Mask pixels outside
+    their detection's box are cut off and detections left without mask pixels are
+    dropped, both counted in the report. Merging then uses
+    ``tilewise.masks.merge_masked_detections`` (``"wbf"`` is refused with masks).
 
     With a single slice and no full-frame pass, merging is skipped and the model's own
     output is returned unchanged (within one slice, deduplication is the model's job).
@@ -126,6 +140,7 @@ class Slicer:
         edge_margin: float | None = None,
         progress: bool = False,
         contiguous: bool = False,
+        mask_overlap: MaskOverlapLike = "mask",
     ) -> None:
         if not callable(model):
             raise TilewiseError(f"model must be callable, got {type(model).__name__}")
@@ -150,6 +165,7 @@ class Slicer:
         self.edge_margin = None if edge_margin is None else float(edge_margin)
         self.progress = bool(progress)
         self.contiguous = bool(contiguous)
+        self.mask_overlap = MaskOverlap.parse(mask_overlap)
         self.last_report: SliceReport | None = None
         self._warned_outside = False
 
@@ -159,7 +175,7 @@ class Slicer:
             f"batch_size={self.batch_size}, workers={self.workers}, merge={self.merge.value}, "
             f"threshold={self.threshold}, metric={self.metric.value}, "
             f"class_agnostic={self.class_agnostic}, full_frame={self.full_frame}, "
-            f"edge_margin={self.edge_margin})"
+            f"edge_margin={self.edge_margin}, mask_overlap={self.mask_overlap.value})"
         )
 
     def __call__(self, image: ImageLike) -> Detections:
@@ -206,6 +222,39 @@ class Slicer:
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
 
+    def _fit_masks(self, det: Detections, w: int, h: int, report: SliceReport) -> Detections:
+        """Scale masks to the w x h image the model saw, clip them to their boxes, drop empties."""
+        masks = det.masks
+        if masks is None or not len(det):
+            return det
+        if not isinstance(masks, CompactMasks):
+            raise ModelOutputError(
+                f"the model's masks are a {type(masks).__name__}; give a dense (N, H, W) bool "
+                "array or tilewise.masks.CompactMasks"
+            )
+        if masks.image_wh is not None and masks.image_wh != (w, h):
+            mw, mh = masks.image_wh
+            if not mw or not mh or abs(mw * h / w - mh) > 1.0:
+                raise ModelOutputError(
+                    f"the model returned {mw}x{mh} masks for a {w}x{h} image; masks must be "
+                    "at the image's size or a uniformly scaled version of it (undo any "
+                    "letterbox padding first)"
+                )
+            masks = masks.resized((w, h))
+            report.masks_resized += len(det)
+        rects = pixel_rects(det.xyxy)
+        rects[:, 0::2] = np.clip(rects[:, 0::2], 0, w)
+        rects[:, 1::2] = np.clip(rects[:, 1::2], 0, h)
+        masks, counts = masks.clipped(rects)
+        report.masks_clipped += counts.masks
+        report.mask_pixels_clipped += counts.pixels
+        det = Detections(det.xyxy, det.confidence, det.class_id, masks=masks, data=det.data)
+        empty = masks.area == 0
+        if empty.any():
+            report.dropped_empty_mask += int(empty.sum())
+            det = det[~empty]
+        return det
+
     def _postprocess(
         self,
         det: Detections,
@@ -240,6 +289,7 @@ class Slicer:
             if cut.any():
                 report.dropped_edge += int(cut.sum())
                 det = det[~cut]
+        det = self._fit_masks(det, w, h, report)
         return det.shifted(x1, y1) if (x1 or y1) else det
 
     def run(self, image: ImageLike) -> SlicedPrediction:
@@ -301,6 +351,7 @@ class Slicer:
             if not finite.all():
                 report.dropped_nonfinite += int((~finite).sum())
                 det = det[finite]
+            det = self._fit_masks(det, w, h, report)
             if len(det):
                 parts.append(det)
                 part_slices.append(FULL_FRAME)
@@ -317,16 +368,21 @@ class Slicer:
         counts = [len(p) for p in parts]
         raw_slice_index = np.repeat(np.asarray(part_slices, dtype=np.int64), counts)
         report.raw = len(raw)
+        if isinstance(raw.masks, CompactMasks):
+            raw.masks = raw.masks.with_image_wh((w, h))
         if len(grid) == 1 and not self.full_frame:
             report.merge_skipped_reason = "single slice: the model's own output is returned"
             merged, result = raw, MergeResult.identity(len(raw))
         else:
+            if raw.masks is not None:
+                report.mask_overlap = self.mask_overlap.value
             merged, result = merge_detections(
                 raw,
                 self.merge,
                 threshold=self.threshold,
                 metric=self.metric,
                 class_agnostic=self.class_agnostic,
+                mask_overlap=self.mask_overlap,
             )
         report.merge = result
         report.output = len(merged)

@@ -1,7 +1,8 @@
 """Visualisation: draw detections and slice grids on RGB images, save them.
 
 Annotators are composable: each has ``annotate(image, det) -> image``; chain them with
-``AnnotatorChain``. New kinds (e.g. masks) subclass ``Annotator`` and implement ``draw``.
+``AnnotatorChain``. New kinds subclass ``Annotator`` and implement ``draw``;
+``MaskAnnotator`` draws segmentation masks (translucent fill and outline per class).
 """
 
 from tilewise.viz.annotate import (
@@ -14,6 +15,7 @@ from tilewise.viz.annotate import (
 )
 from tilewise.viz.draw import default_font_scale, default_thickness, label_box
 from tilewise.viz.grid import SliceGridAnnotator, draw_slice_grid
+from tilewise.viz.masks import MaskAnnotator
 from tilewise.viz.palette import DEFAULT_COLORS, Color, Palette
 from tilewise.viz.save import ImageFormat, save_image
 
@@ -26,6 +28,7 @@ __all__ = [
     "Color",
     "ImageFormat",
     "LabelAnnotator",
+    "MaskAnnotator",
     "Palette",
     "SliceGridAnnotator",
     "default_font_scale",
