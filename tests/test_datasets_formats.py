@@ -21,7 +21,7 @@ from tilewise.datasets import (
     write_coco,
     write_dataset,
 )
-from tilewise.datasets.rle import (
+from tilewise.masks.rle import (
     rle_area,
     rle_bbox,
     rle_crop,

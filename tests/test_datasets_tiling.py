@@ -11,7 +11,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tilewise.datasets import DatasetBuilder, read_dataset
-from tilewise.datasets.rle import rle_decode, rle_encode
 from tilewise.datasets.tiling import (
     CONFIG_NAME,
     MARKER_NAME,
@@ -24,6 +23,7 @@ from tilewise.datasets.tiling import (
     tile_dataset,
 )
 from tilewise.errors import TilewiseError
+from tilewise.masks.rle import rle_decode, rle_encode
 
 K, C, D = AnnotationStatus.KEPT, AnnotationStatus.CLIPPED, AnnotationStatus.DROPPED
 

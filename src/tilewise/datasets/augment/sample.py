@@ -8,9 +8,9 @@ from enum import Enum
 import numpy as np
 
 from tilewise.datasets.dataset import Dataset
-from tilewise.datasets.rle import rle_decode
 from tilewise.datasets.segments import SegmentKind
 from tilewise.errors import TilewiseError
+from tilewise.masks.rle import rle_decode
 
 __all__ = ["BoxRules", "DropCounts", "DropWhy", "Sample"]
 

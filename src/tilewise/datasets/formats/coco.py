@@ -13,10 +13,10 @@ import numpy as np
 
 from tilewise.datasets.dataset import Dataset, DatasetBuilder, DatasetFormatError
 from tilewise.datasets.formats.policy import OnError, RecordPolicy
-from tilewise.datasets.rle import rle_area, rle_bbox, rle_from_string, rle_to_string
 from tilewise.datasets.segments import SegmentKind
 from tilewise.errors import TilewiseError
 from tilewise.fileio import atomic_write_text
+from tilewise.masks.rle import rle_area, rle_bbox, rle_from_string, rle_to_string
 
 __all__ = ["coco_dict", "read_coco", "write_coco"]
 

@@ -20,10 +20,10 @@ from tilewise.datasets.dataset import Dataset, DatasetBuilder, DatasetFormatErro
 from tilewise.datasets.formats.layout import layout_name, split_names
 from tilewise.datasets.formats.policy import OnError, RecordPolicy, WriteSummary
 from tilewise.datasets.imagesize import IMAGE_SUFFIXES, image_size
-from tilewise.datasets.rle import rle_to_rings
 from tilewise.datasets.segments import SegmentKind
 from tilewise.errors import TilewiseError
 from tilewise.fileio import atomic_write_text
+from tilewise.masks.rle import rle_to_rings
 
 __all__ = ["YoloTask", "read_yolo", "write_yolo", "yolo_image_paths"]
 

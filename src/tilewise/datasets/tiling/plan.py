@@ -22,11 +22,11 @@ from tilewise.datasets.geometry import (
     repair_polygons,
     shapely_to_rings,
 )
-from tilewise.datasets.rle import rle_area, rle_bbox, rle_crop
 from tilewise.datasets.segments import SegmentKind, Segments, gather_ranges
 from tilewise.datasets.tiling.accounting import AnnotationStatus, DropReason, TilingReport
 from tilewise.datasets.tiling.config import TilingConfig
 from tilewise.datasets.tiling.splits import assign_splits
+from tilewise.masks.rle import rle_area, rle_bbox, rle_crop
 
 __all__ = ["TilePlan", "plan_tiles"]
 
