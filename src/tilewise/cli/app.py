@@ -43,7 +43,7 @@ from typing import Annotated, Any, NamedTuple
 
 import typer
 
-from tilewise.cli import dataset_cmd, eval_cmd, version_cmd
+from tilewise.cli import bench_cmd, dataset_cmd, eval_cmd, predict_cmd, train_cmd, version_cmd
 from tilewise.cli.console import TilewiseGroup, echo
 
 __all__ = ["COMMANDS", "Command", "app", "build_app", "main"]
@@ -62,13 +62,14 @@ class Command(NamedTuple):
 
 COMMANDS: tuple[Command, ...] = (
     Command("version", version_cmd.version),
-    # Command("predict", predict_cmd.app),
+    Command("predict", predict_cmd.predict),
     Command("dataset", dataset_cmd.app),
     Command("eval", eval_cmd.eval_command),
     Command("compare", eval_cmd.compare_command),
     Command("sweep", eval_cmd.sweep_command),
-    # Command("train", train_cmd.app),
-    # Command("bench", bench_cmd.app),
+    Command("train", train_cmd.train),
+    Command("export", train_cmd.export),
+    Command("bench", bench_cmd.app),
 )
 """Every sub-command of ``tilewise``, in help order."""
 

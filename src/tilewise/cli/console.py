@@ -11,7 +11,6 @@ from __future__ import annotations
 from enum import IntEnum
 from typing import Any, NoReturn
 
-import click
 import typer
 from typer.core import TyperGroup
 
@@ -74,7 +73,7 @@ def fail(message: str, code: ExitCode = ExitCode.BAD_INPUT) -> NoReturn:
 class TilewiseGroup(TyperGroup):
     """Root command group that reports ``TilewiseError`` as a clean exit-code-2 error."""
 
-    def invoke(self, ctx: click.Context) -> Any:
+    def invoke(self, ctx: typer.Context) -> Any:
         """Run the command; a ``TilewiseError`` becomes ``error: ...`` and exit code 2."""
         try:
             return super().invoke(ctx)

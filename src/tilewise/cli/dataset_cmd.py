@@ -13,6 +13,7 @@ from typing import Annotated
 
 import typer
 
+from tilewise.cli import synth_cmd
 from tilewise.cli.console import echo, warn
 from tilewise.errors import TilewiseError
 
@@ -317,3 +318,7 @@ def anchors(
     if json_out is not None:
         atomic_write_json(json_out, result.to_dict())
         echo(f"wrote {json_out}")
+
+
+# ``tilewise dataset synth``: the synthetic small-object benchmark (its own module, lazy too).
+app.command("synth")(synth_cmd.synth)

@@ -1,0 +1,277 @@
+"""Run any YOLOv8-layout ONNX detector through ONNX Runtime, in batches, on numpy images."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tilewise.detections import Detections
+from tilewise.errors import TilewiseError
+from tilewise.images import ImageLike, load_image
+from tilewise.models.letterbox import letterbox_batch
+from tilewise.models.metadata import ModelMetadata, parse_names
+from tilewise.models.yolo_layout import ModelLayoutError, check_output_shape, decode_yolov8
+
+__all__ = ["OnnxDetector"]
+
+_DEFAULT_IMGSZ = 640
+
+
+def _dim(value: Any) -> int | None:
+    return int(value) if isinstance(value, (int, np.integer)) and value > 0 else None
+
+
+def _open_session(path: Path, providers: Sequence[str] | None, threads: int | None) -> Any:
+    try:
+        import onnxruntime as ort
+    except ImportError:  # pragma: no cover - onnxruntime is a dependency of the inference path
+        raise TilewiseError("OnnxDetector needs onnxruntime: pip install onnxruntime") from None
+    if not path.is_file():
+        raise TilewiseError(f"ONNX model not found: {path}")
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.log_severity_level = 3
+    if threads is not None:
+        options.intra_op_num_threads = int(threads)
+    available = ort.get_available_providers()
+    chosen = [p for p in (providers or ["CPUExecutionProvider"]) if p in available]
+    try:
+        return ort.InferenceSession(
+            str(path), sess_options=options, providers=chosen or ["CPUExecutionProvider"]
+        )
+    except Exception as exc:  # ORT raises its own exception types
+        raise TilewiseError(
+            f"cannot load ONNX model {path}: {str(exc).strip()[:300]} "
+            "(expected an ONNX detection model with one image input [batch, 3, height, width])"
+        ) from None
+
+
+class OnnxDetector:
+    """A YOLOv8-layout ONNX detector as a batch model for ``Slicer`` (or on its own).
+
+    The model must take one float image input ``[batch, 3, height, width]`` (RGB in
+    [0, 1]) and return, as its first output, ``[batch, 4 + classes, anchors]``: box centre,
+    width and height in input pixels, then one score per class. Models exported by
+    Ultralytics (``yolo export format=onnx``) and by ``tilewise train`` have this layout.
+    Images are letterboxed to the input size, run in batches (a graph with a fixed batch
+    size is run in chunks of that size), decoded in numpy with per-class
+    ``tilewise.nms``, and boxes are returned in each image's own pixels.
+
+    Class names, input size and training tile size are read from the model metadata
+    (``names``, ``imgsz``, ``tile_size``) when present.
+
+    Args:
+        path: the ``.onnx`` file.
+        conf: confidence threshold.
+        iou: IoU threshold of the per-class NMS.
+        max_det: detections kept per image.
+        imgsz: input (height, width) or an int, for graphs with a dynamic spatial size
+            (default: the graph's fixed size, else the metadata's, else 640).
+        names: class names overriding the metadata's (their count must match the model).
+        class_agnostic: NMS across classes.
+        providers: ONNX Runtime execution providers (default CPU).
+        threads: intra-op threads of ONNX Runtime (default: its own choice).
+        max_batch: split longer image lists into runs of at most this many images.
+
+    Raises:
+        TilewiseError: missing or unreadable file.
+        ModelLayoutError: the graph's inputs or outputs are not the expected layout, or
+            the class names do not match the output channels.
+
+    Example:
+        >>> import tempfile, pathlib, numpy as np
+        >>> from tilewise.models.testing import constant_detector_onnx
+        >>> path = constant_detector_onnx(pathlib.Path(tempfile.mkdtemp()) / "m.onnx")
+        >>> model = OnnxDetector(path, conf=0.5)
+        >>> model.names, model.imgsz
+        (('a', 'b'), (64, 64))
+        >>> [len(d) for d in model([np.zeros((128, 128, 3), np.uint8)] * 3)]
+        [1, 1, 1]
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        conf: float = 0.25,
+        iou: float = 0.7,
+        max_det: int = 300,
+        imgsz: int | tuple[int, int] | None = None,
+        names: Sequence[str] | None = None,
+        class_agnostic: bool = False,
+        providers: Sequence[str] | None = None,
+        threads: int | None = None,
+        max_batch: int | None = None,
+    ) -> None:
+        if not 0.0 <= float(conf) <= 1.0:
+            raise TilewiseError(f"conf must be in [0, 1], got {conf}")
+        if not 0.0 <= float(iou) <= 1.0:
+            raise TilewiseError(f"iou must be in [0, 1], got {iou}")
+        if int(max_det) < 1:
+            raise TilewiseError(f"max_det must be >= 1, got {max_det}")
+        if max_batch is not None and int(max_batch) < 1:
+            raise TilewiseError(f"max_batch must be >= 1 or None, got {max_batch}")
+        self.path = Path(path)
+        self.conf = float(conf)
+        self.iou = float(iou)
+        self.max_det = int(max_det)
+        self.class_agnostic = bool(class_agnostic)
+        self.max_batch = None if max_batch is None else int(max_batch)
+        self.session = _open_session(self.path, providers, threads)
+        meta = self.session.get_modelmeta()
+        self.metadata = ModelMetadata.from_props(dict(meta.custom_metadata_map or {}))
+        if self.metadata.task not in (None, "detect"):
+            raise ModelLayoutError(
+                f"{self.path.name} is a {self.metadata.task!r} model; OnnxDetector runs "
+                "detection models (task 'detect', output [batch, 4 + classes, anchors])"
+            )
+        self._read_input(imgsz)
+        self._read_output(names)
+
+    # ------------------------------------------------------------------ graph checks
+    def _read_input(self, imgsz: int | tuple[int, int] | None) -> None:
+        inputs = self.session.get_inputs()
+        if len(inputs) != 1:
+            raise ModelLayoutError(
+                f"{self.path.name} has {len(inputs)} inputs "
+                f"({[i.name for i in inputs]}); expected one image input [batch, 3, height, width]"
+            )
+        inp = inputs[0]
+        shape = list(inp.shape)
+        if len(shape) != 4 or _dim(shape[1]) not in (None, 3):
+            raise ModelLayoutError(
+                f"{self.path.name} input {inp.name!r} has shape {shape}; expected "
+                "[batch, 3, height, width]"
+            )
+        if inp.type not in ("tensor(float)", "tensor(float16)"):
+            raise ModelLayoutError(
+                f"{self.path.name} input {inp.name!r} is {inp.type}; expected a float tensor "
+                "(RGB scaled to [0, 1])"
+            )
+        self.input_name = inp.name
+        self._input_dtype = np.float16 if inp.type == "tensor(float16)" else np.float32
+        self.fixed_batch = _dim(shape[0])
+        fixed_hw = (_dim(shape[2]), _dim(shape[3]))
+        wanted = None
+        if imgsz is not None:
+            wanted = (int(imgsz), int(imgsz)) if isinstance(imgsz, (int, np.integer)) else imgsz
+            wanted = (int(wanted[0]), int(wanted[1]))
+        if all(fixed_hw):
+            graph_hw = (int(fixed_hw[0]), int(fixed_hw[1]))  # type: ignore[arg-type]
+            if wanted is not None and wanted != graph_hw:
+                raise ModelLayoutError(
+                    f"{self.path.name} has a fixed input size {graph_hw[0]}x{graph_hw[1]} "
+                    f"(height x width); imgsz={wanted} cannot be used"
+                )
+            self.imgsz = graph_hw
+        else:
+            self.imgsz = wanted or self.metadata.imgsz or (_DEFAULT_IMGSZ, _DEFAULT_IMGSZ)
+
+    def _read_output(self, names: Sequence[str] | None) -> None:
+        outputs = self.session.get_outputs()
+        if not outputs:
+            raise ModelLayoutError(f"{self.path.name} has no outputs")
+        out = outputs[0]
+        self.output_name = out.name
+        given = parse_names(list(names)) if names is not None else None
+        known = given if given is not None else self.metadata.names
+        declared = [_dim(d) if _dim(d) is not None else d for d in out.shape]
+        try:
+            nc = check_output_shape(declared, None if known is None else len(known))
+        except ModelLayoutError as exc:
+            raise ModelLayoutError(f"{self.path.name}: {exc}") from None
+        self.names: tuple[str, ...] = (
+            known if known is not None else tuple(f"class_{i}" for i in range(nc))
+        )
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def num_classes(self) -> int:
+        """Number of classes the model predicts."""
+        return len(self.names)
+
+    @property
+    def tile_size(self) -> tuple[int, int] | None:
+        """The training tile (height, width) from the metadata, if recorded."""
+        return self.metadata.tile_size
+
+    @property
+    def slice_wh(self) -> tuple[int, int]:
+        """The natural slice (width, height): the training tile size, else the input size.
+
+        Example:
+            >>> import tempfile, pathlib
+            >>> from tilewise.models.testing import constant_detector_onnx
+            >>> p = constant_detector_onnx(pathlib.Path(tempfile.mkdtemp()) / "m.onnx")
+            >>> OnnxDetector(p).slice_wh
+            (64, 64)
+        """
+        h, w = self.tile_size or self.imgsz
+        return (w, h)
+
+    def __repr__(self) -> str:
+        return (
+            f"OnnxDetector({self.path.name!r}, classes={self.num_classes}, "
+            f"imgsz={self.imgsz}, tile_size={self.tile_size}, conf={self.conf}, iou={self.iou})"
+        )
+
+    # ------------------------------------------------------------------ inference
+    def _run_chunk(self, images: Sequence[np.ndarray]) -> list[Detections]:
+        batch, infos = letterbox_batch(images, self.imgsz)
+        n = batch.shape[0]
+        if self.fixed_batch is not None and n < self.fixed_batch:
+            pad = np.zeros((self.fixed_batch - n, *batch.shape[1:]), dtype=batch.dtype)
+            batch = np.concatenate([batch, pad])
+        if self._input_dtype is not np.float32:
+            batch = batch.astype(self._input_dtype)
+        try:
+            output = self.session.run([self.output_name], {self.input_name: batch})[0]
+        except Exception as exc:  # ORT raises its own exception types
+            raise ModelLayoutError(
+                f"{self.path.name} failed on a batch of shape {list(batch.shape)}: "
+                f"{str(exc).strip()[:300]}"
+            ) from None
+        output = np.asarray(output)[:n]
+        try:
+            return decode_yolov8(
+                output,
+                infos,
+                num_classes=self.num_classes,
+                conf=self.conf,
+                iou=self.iou,
+                max_det=self.max_det,
+                class_agnostic=self.class_agnostic,
+            )
+        except ModelLayoutError as exc:
+            raise ModelLayoutError(f"{self.path.name}: {exc}") from None
+
+    def __call__(self, images: Sequence[np.ndarray]) -> list[Detections]:
+        """Detect in a list of H x W x 3 uint8 RGB images; one ``Detections`` per image."""
+        if isinstance(images, np.ndarray):
+            raise TilewiseError(
+                "OnnxDetector takes a list of images (use .predict(image) for one image)"
+            )
+        items = list(images)
+        if not items:
+            return []
+        step = self.fixed_batch or self.max_batch or len(items)
+        out: list[Detections] = []
+        for start in range(0, len(items), step):
+            out.extend(self._run_chunk(items[start : start + step]))
+        return out
+
+    def predict(self, image: ImageLike) -> Detections:
+        """Detect in one image (an RGB array or a path), on the whole frame.
+
+        Example:
+            >>> import tempfile, pathlib, numpy as np
+            >>> from tilewise.models.testing import constant_detector_onnx
+            >>> p = constant_detector_onnx(pathlib.Path(tempfile.mkdtemp()) / "m.onnx")
+            >>> OnnxDetector(p).predict(np.zeros((64, 64, 3), np.uint8)).xyxy.tolist()
+            [[24.0, 24.0, 40.0, 40.0]]
+        """
+        return self([load_image(image)])[0]

@@ -1,0 +1,296 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("onnx")
+pytest.importorskip("onnxruntime")
+pytest.importorskip("sklearn")
+pytest.importorskip("skimage")
+
+import torch
+
+from tilewise import TilewiseError
+from tilewise.datasets.tiling import TilingConfig, tile_dataset
+from tilewise.models import OnnxDetector, TorchModuleDetector
+from tilewise.synth import SynthConfig, generate_benchmark
+from tilewise.training import (
+    BatchMemoryError,
+    CheckpointError,
+    DetectorConfig,
+    TileDetector,
+    TrainConfig,
+    count_parameters,
+    export_checkpoint,
+    export_onnx,
+    load_checkpoint,
+    model_from_checkpoint,
+    train,
+)
+from tilewise.training.batch_size import MemoryProfile, check_batch, profile_memory
+from tilewise.training.loss import DetectionLoss
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """One torch thread: parallel test workers on few cores otherwise oversubscribe."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+TINY = {"widths": (8, 8, 16, 16, 32), "depths": (1, 1, 1, 1)}
+
+
+@pytest.fixture(scope="module")
+def tiles(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("data")
+    cfg = SynthConfig(scene_size=128, size_range=(4, 24), objects_per_mpx=(700, 900))
+    generate_benchmark(root / "synth", scenes=5, seed=3, config=cfg, progress=False)
+    tile_dataset(
+        root / "synth",
+        root / "tiles",
+        TilingConfig(slice_wh=64, overlap=0, empty_ratio=0.0),
+        progress=False,
+    )
+    return root / "tiles"
+
+
+def _cfg(tiles: Path, out: Path, **kw: object) -> TrainConfig:
+    base = {
+        "data": str(tiles),
+        "out": str(out),
+        "img_size": 64,
+        "epochs": 1,
+        "batch": 4,
+        "nominal_batch": 8,
+        "memory_budget_gb": 8.0,
+        **TINY,
+    }
+    base.update(kw)
+    return TrainConfig(**base)  # type: ignore[arg-type]
+
+
+def test_default_detector_size_and_outputs() -> None:
+    model = TileDetector(DetectorConfig(num_classes=6))
+    assert 1_000_000 <= count_parameters(model) <= 3_000_000
+    x = torch.zeros(2, 3, 96, 96)
+    raw = model.train()(x)
+    assert [tuple(r.shape) for r in raw] == [(2, 3, 12, 12, 11), (2, 3, 6, 6, 11)]
+    with torch.no_grad():
+        out = model.eval()(x)
+    assert tuple(out.shape) == (2, 10, 3 * (144 + 36))
+    assert float(out[:, 4:].min()) >= 0
+    assert float(out[:, 4:].max()) <= 1
+
+
+def test_loss_assigns_neighbours_and_learns() -> None:
+    torch.manual_seed(0)
+    model = TileDetector(DetectorConfig(num_classes=2, **TINY)).train()
+    loss_fn = DetectionLoss(model.detect, 64)
+    images = torch.rand(2, 3, 64, 64)
+    targets = torch.tensor([[0, 1, 20.3, 30.6, 8, 9], [1, 0, 40.0, 12.0, 20, 18]])
+    built = loss_fn._build_targets(model(images), targets)
+    assert sum(len(level[0]) for level in built) >= 3  # own cell plus neighbours
+    opt = torch.optim.Adam(model.parameters(), lr=0.01)
+    losses = []
+    for _ in range(15):
+        loss, parts = loss_fn(model(images), targets)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+        assert parts.shape == (3,)
+    assert losses[-1] < losses[0]
+    empty, _ = loss_fn(model(images), torch.zeros((0, 6)))
+    assert torch.isfinite(empty)
+
+
+def _calibrated(model: TileDetector) -> TileDetector:
+    """Give batch norm the statistics of real activations (an untrained net's eval output
+    otherwise fades to zero), then switch to eval mode."""
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.momentum = None  # cumulative average: one batch sets the statistics
+    with torch.no_grad():
+        model.train()(torch.rand(4, 3, 64, 64))
+    return model.eval()
+
+
+def test_export_matches_torch_and_onnx_detector(tmp_path: Path) -> None:
+    torch.manual_seed(1)
+    model = _calibrated(TileDetector(DetectorConfig(num_classes=3, **TINY)))
+    with torch.no_grad():
+        for conv in model.detect.preds:
+            conv.weight.mul_(3)  # spread the scores: no ties between boxes
+            conv.bias.zero_()
+    path = export_onnx(model, tmp_path / "m.onnx", names=["a", "b", "c"], img_size=64, tile_size=64)
+    import onnxruntime as ort
+
+    x = torch.rand(3, 3, 64, 64)
+    with torch.no_grad():
+        expected = model(x).numpy()
+    session = ort.InferenceSession(str(path))
+    got = session.run(None, {"images": x.numpy()})[0]
+    np.testing.assert_allclose(got[:, :4], expected[:, :4], rtol=1e-3, atol=0.1)  # pixels
+    np.testing.assert_allclose(got[:, 4:], expected[:, 4:], atol=2e-3)  # scores
+    assert session.get_outputs()[0].shape == ["batch", 7, 3 * (64 + 16)]
+    onnx_model = OnnxDetector(path, conf=0.3)
+    assert onnx_model.names == ("a", "b", "c")
+    assert onnx_model.tile_size == (64, 64)
+    torch_model = TorchModuleDetector(model, 64, names=["a", "b", "c"], conf=0.3)
+    rng = np.random.default_rng(0)
+    images = [rng.integers(0, 255, (h, w, 3), dtype=np.uint8) for h, w in [(64, 64), (80, 50)]]
+    for a, b in zip(onnx_model(images), torch_model(images), strict=True):
+        assert len(a) == len(b)
+        assert len(a) > 0
+        a, b = a[np.lexsort(np.round(a.xyxy).T)], b[np.lexsort(np.round(b.xyxy).T)]
+        np.testing.assert_allclose(a.xyxy, b.xyxy, atol=0.2)
+        np.testing.assert_array_equal(a.class_id, b.class_id)
+        np.testing.assert_allclose(a.confidence, b.confidence, atol=2e-3)
+    with pytest.raises(TilewiseError, match="class names"):
+        export_onnx(model, tmp_path / "x.onnx", names=["a"], img_size=64)
+
+
+def test_train_writes_checkpoints_metrics_and_onnx(tiles: Path, tmp_path: Path) -> None:
+    result = train(_cfg(tiles, tmp_path / "run", epochs=2), progress=False, log=lambda m: None)
+    assert result.best.is_file()
+    assert result.last.is_file()
+    assert result.onnx is not None
+    assert result.onnx.is_file()
+    assert len(result.history) == 2
+    row = result.history[-1]
+    assert {"val_AP", "val_AP50", "val_AP_small", "images_per_s", "peak_rss"} <= set(row)
+    assert result.accumulate == 2
+    assert result.weight_decay == pytest.approx(5e-4 * 4 * 2 / 8)
+    saved = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert len(saved["history"]) == 2
+    model = OnnxDetector(result.onnx)
+    assert model.names == ("digit", "coin", "face", "logo", "horse", "cat")
+    assert model.imgsz == (64, 64)
+    ckpt = load_checkpoint(result.best)
+    assert model_from_checkpoint(ckpt).cfg.anchors == result.anchors
+    again = export_checkpoint(result.best, tmp_path / "again.onnx")
+    assert OnnxDetector(again).num_classes == 6
+
+
+def _weights(path: Path) -> dict:
+    return load_checkpoint(path)["train"]["raw_model"]
+
+
+def test_training_is_deterministic_and_resumable(tiles: Path, tmp_path: Path) -> None:
+    kw = {"export": False, "anchors": "default"}
+    two = train(_cfg(tiles, tmp_path / "a", epochs=2, **kw), progress=False, log=lambda m: None)
+    again = train(_cfg(tiles, tmp_path / "b", epochs=2, **kw), progress=False, log=lambda m: None)
+    wa, wb = _weights(two.last), _weights(again.last)
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    # interrupted after its first epoch (max_steps = one epoch), then resumed
+    from tilewise.datasets import read_dataset
+
+    n_train = int((read_dataset(tiles).images.split == "train").sum())
+    first = _cfg(tiles, tmp_path / "c", epochs=2, max_steps=-(-n_train // 4), **kw)
+    one = train(first, progress=False, log=lambda m: None)
+    assert len(one.history) == 1
+    resumed = train(
+        _cfg(tiles, tmp_path / "c", epochs=2, **kw),
+        resume=one.last,
+        progress=False,
+        log=lambda m: None,
+    )
+    wr = _weights(resumed.last)
+    assert all(torch.allclose(wa[k].float(), wr[k].float(), atol=1e-6) for k in wa)
+    assert [r["epoch"] for r in resumed.history] == [1, 2]
+    with pytest.raises(CheckpointError, match="already trained 2 of 2"):
+        train(_cfg(tiles, tmp_path / "c", epochs=2, **kw), resume=resumed.last, progress=False)
+    with pytest.raises(CheckpointError, match="img-size 64"):
+        train(_cfg(tiles, tmp_path / "c", epochs=3, img_size=96, **kw), resume=resumed.last)
+    with pytest.raises(CheckpointError, match="no training state"):
+        train(_cfg(tiles, tmp_path / "c", epochs=3, **kw), resume=resumed.best, progress=False)
+
+
+def test_resume_with_other_classes_is_refused(tiles: Path, tmp_path: Path) -> None:
+    run = train(_cfg(tiles, tmp_path / "r", export=False), progress=False, log=lambda m: None)
+    other = tmp_path / "other"
+    cfg = SynthConfig(scene_size=128, size_range=(4, 24))
+    generate_benchmark(other, scenes=3, seed=1, config=cfg, progress=False)
+    ann = other / "annotations" / "instances_train.json"
+    coco = json.loads(ann.read_text())
+    coco["categories"] = coco["categories"][:5]
+    coco["annotations"] = [a for a in coco["annotations"] if a["category_id"] <= 5]
+    ann.write_text(json.dumps(coco))
+    for split in ("val", "test"):
+        (other / "annotations" / f"instances_{split}.json").unlink()
+    with pytest.raises(CheckpointError, match=r"trained on 6 classes .* has 5 classes"):
+        train(_cfg(other, tmp_path / "r2", epochs=2), resume=run.last, progress=False)
+
+
+def test_bad_checkpoints(tmp_path: Path) -> None:
+    with pytest.raises(CheckpointError, match="not found"):
+        load_checkpoint(tmp_path / "none.pt")
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"junk")
+    with pytest.raises(CheckpointError, match="expected a tilewise detector checkpoint"):
+        load_checkpoint(junk)
+    other = tmp_path / "other.pt"
+    torch.save({"state_dict": {}}, other)
+    with pytest.raises(CheckpointError, match="not a tilewise checkpoint"):
+        load_checkpoint(other)
+    model = TileDetector(DetectorConfig(num_classes=2, **TINY))
+    bad = {
+        "format": "tilewise-detector",
+        "version": 1,
+        "model_config": DetectorConfig(num_classes=3, **TINY).to_dict(),
+        "names": ["a", "b", "c"],
+        "img_size": 64,
+        "model": model.state_dict(),
+    }
+    torch.save(bad, tmp_path / "mismatch.pt")
+    with pytest.raises(CheckpointError, match="do not match"):
+        model_from_checkpoint(load_checkpoint(tmp_path / "mismatch.pt"))
+
+
+def test_memory_profile_and_refusal(tiles: Path, tmp_path: Path) -> None:
+    model = TileDetector(DetectorConfig(num_classes=2, **TINY)).train()
+    loss_fn = DetectionLoss(model.detect, 64)
+
+    def step(images: torch.Tensor, targets: torch.Tensor) -> None:
+        loss, _ = loss_fn(model(images), targets)
+        loss.backward()
+        model.zero_grad()
+
+    prof = profile_memory(step, img_size=64, num_classes=2, sizes=(1, 2, 4))
+    assert prof.sizes == (1, 2, 4)
+    assert prof.source == "cpu-rss"
+    assert prof.predict(64) >= prof.predict(4) >= 0
+    fake = MemoryProfile((1, 2), (1 << 30, 2 << 30), (0.1, 0.2), "cpu-rss", 640)
+    with pytest.raises(BatchMemoryError, match=r"use --batch 3 or less"):
+        check_batch(fake, 32, budget=int(3.5 * (1 << 30)))
+    with pytest.raises(BatchMemoryError, match="measured"):
+        train(_cfg(tiles, tmp_path / "m", batch=4096, memory_budget_gb=0.05), progress=False)
+
+
+def test_auto_batch(tiles: Path, tmp_path: Path) -> None:
+    result = train(
+        _cfg(tiles, tmp_path / "auto", batch="auto", max_steps=1, export=False),
+        progress=False,
+        log=lambda m: None,
+    )
+    assert 1 <= result.batch <= 8
+    assert result.profile is not None
+    assert result.profile.sizes == (1, 2, 4, 8)
+
+
+def test_config_validation() -> None:
+    with pytest.raises(TilewiseError, match="multiple of 32"):
+        TrainConfig(data="d", img_size=100)
+    with pytest.raises(TilewiseError, match="batch"):
+        TrainConfig(data="d", batch="big")
+    with pytest.raises(TilewiseError, match="anchors"):
+        TrainConfig(data="d", anchors="fitted")
+    with pytest.raises(TilewiseError, match="levels"):
+        DetectorConfig(num_classes=2, anchors=(((5, 5),),))
