@@ -23,7 +23,7 @@ from typing import Any
 from benchmarks import bench_merge, bench_slicer, peers
 from benchmarks.data import DEFAULT_SEED
 
-SECTIONS = ("merge", "slicer", "batch", "tiling", "masks")
+SECTIONS = ("merge", "slicer", "batch", "tiling", "masks", "onnx")
 RESULTS_PATH = Path(__file__).resolve().parent / "RESULTS.md"
 BEGIN_MARK = "<!-- latest-run:begin (rewritten by `python -m benchmarks --write-results`) -->"
 END_MARK = "<!-- latest-run:end -->"
@@ -379,6 +379,10 @@ def summarize_targets(results: dict[str, list[dict[str, Any]]]) -> list[tuple[st
         from benchmarks import bench_masks
 
         out.extend(bench_masks.targets(results["masks"]))
+    if results.get("onnx"):
+        from benchmarks import bench_onnx
+
+        out.extend(bench_onnx.targets(results["onnx"]))
     return out
 
 
@@ -427,6 +431,8 @@ def render(
         from benchmarks import bench_masks
 
         lines += ["### Masks", "", bench_masks.table(results["masks"]), ""]
+    if "onnx" in results:
+        lines += ["### ONNX detector through the slicer", "", generic_table(results["onnx"]), ""]
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -548,6 +554,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         log("masks: segmentation through the slicer, NMS and NMM")
         results["masks"] = bench_masks.run(quick=quick)
+    if "onnx" in args.only:
+        from benchmarks import bench_onnx
+
+        log("onnx: bundled detector, tilewise Slicer vs supervision InferenceSlicer, batch 8")
+        results["onnx"] = bench_onnx.run(quick=quick)
 
     targets = summarize_targets(results)
     report = render(header, results, targets)

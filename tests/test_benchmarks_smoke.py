@@ -186,3 +186,16 @@ def test_parse_size_and_generator() -> None:
     assert (a.xyxy[:, 2] >= a.xyxy[:, 0]).all()
     assert (a.xyxy[:, 3] >= a.xyxy[:, 1]).all()
     assert 997 / 6 <= a.n_objects <= 997 / 2 + 1
+
+
+def test_onnx_section_quick_rows_are_well_formed() -> None:
+    pytest.importorskip("supervision")
+    pytest.importorskip("skimage")
+    from benchmarks import bench_onnx
+
+    rows = bench_onnx.run(quick=True)
+    assert [r["library"] for r in rows] == ["tilewise", "supervision"]
+    assert rows[0]["kept"] == rows[1]["kept"]  # same model, same slices, same merge
+    assert all(r["time_s"] > 0 and r["slices_per_s"] > 0 for r in rows)
+    (line,) = bench_onnx.targets(rows)
+    assert line[2] in {"yes", "NO"}
