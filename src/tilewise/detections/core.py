@@ -170,7 +170,7 @@ class Detections:
             >>> len(Detections.concatenate([a, a, Detections.empty()]))
             2
         """
-        items = [p for p in parts]
+        items = list(parts)
         for p in items:
             if not isinstance(p, Detections):
                 raise TilewiseError(f"concatenate takes Detections, got {type(p).__name__}")

@@ -26,6 +26,7 @@ from tilewise.errors import TilewiseError
 from tilewise.masks.ops import candidate_pairs, mask_overlap, pairwise_intersection, union_groups
 from tilewise.masks.store import CompactMasks
 from tilewise.merge import MergeAction, MergeMethod, MergeMethodLike, MergeResult, merge_detections
+from tilewise.merge.fusion import enclosing_boxes
 
 __all__ = ["MaskOverlap", "MaskOverlapLike", "mask_merge_kernel", "merge_masked_detections"]
 
@@ -243,15 +244,6 @@ def mask_merge_kernel(
     return MergeResult(keep, parent, action, order)
 
 
-def _enclosing(xyxy: np.ndarray, offsets: np.ndarray, members: np.ndarray) -> np.ndarray:
-    boxes = xyxy[members]
-    starts = offsets[:-1]
-    out = np.empty((starts.size, 4), dtype=xyxy.dtype)
-    out[:, :2] = np.minimum.reduceat(boxes[:, :2], starts, axis=0)
-    out[:, 2:] = np.maximum.reduceat(boxes[:, 2:], starts, axis=0)
-    return out
-
-
 def merge_masked_detections(
     det: Detections,
     method: MergeMethodLike,
@@ -343,7 +335,7 @@ def merge_masked_detections(
         return survivors, result
     offsets, members = result.members()
     out = Detections(
-        _enclosing(det.xyxy, offsets, members) if len(det) else det.xyxy,
+        enclosing_boxes(det.xyxy, result),
         survivors.confidence,
         survivors.class_id,
         masks=union_groups(det.masks, offsets, members),

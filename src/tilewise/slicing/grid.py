@@ -24,7 +24,8 @@ def _pair(value: object, name: str) -> tuple[object, object]:
     return value, value
 
 
-def _positive_int(value: object, name: str) -> int:
+def positive_int(value: object, name: str) -> int:
+    """Validate a positive integer option (bools rejected); used by grid and slicer alike."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise TilewiseError(f"{name} must be a positive int, got {value!r}")
     if value <= 0:
@@ -98,9 +99,9 @@ class SliceGrid:
         self, image_wh: tuple[int, int], slice_wh: SizeLike = 640, overlap: OverlapLike = 0.2
     ) -> None:
         iw, ih = _pair(image_wh, "image_wh")
-        self.image_wh = (_positive_int(iw, "image width"), _positive_int(ih, "image height"))
+        self.image_wh = (positive_int(iw, "image width"), positive_int(ih, "image height"))
         sw, sh = _pair(slice_wh, "slice_wh")
-        self.slice_wh = (_positive_int(sw, "slice width"), _positive_int(sh, "slice height"))
+        self.slice_wh = (positive_int(sw, "slice width"), positive_int(sh, "slice height"))
         ox, oy = _pair(overlap, "overlap")
         self.overlap_px = (
             _overlap_px(ox, self.slice_wh[0], "x"),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
@@ -34,13 +34,7 @@ class StageTimings:
 
     def as_dict(self) -> dict[str, float]:
         """Return the timings as a plain dict of seconds."""
-        return {
-            "slicing": self.slicing,
-            "inference": self.inference,
-            "postprocess": self.postprocess,
-            "merge": self.merge,
-            "total": self.total,
-        }
+        return asdict(self)
 
 
 @dataclass

@@ -18,7 +18,7 @@ from tilewise.masks import CompactMasks, MaskOverlap, MaskOverlapLike
 from tilewise.masks.store import pixel_rects
 from tilewise.merge import MergeMethod, MergeResult, merge_detections
 from tilewise.slicing.batches import SliceBatch, iter_batches, prefetch
-from tilewise.slicing.grid import OverlapLike, SizeLike, SliceGrid
+from tilewise.slicing.grid import OverlapLike, SizeLike, SliceGrid, positive_int
 from tilewise.slicing.model import BatchModel, check_model_outputs
 from tilewise.slicing.report import SlicedPrediction, SliceReport
 
@@ -26,12 +26,6 @@ __all__ = ["Slicer"]
 
 FULL_FRAME = -1
 """``raw_slice_index`` of detections from the full-frame pass."""
-
-
-def _positive_int(value: object, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise TilewiseError(f"{name} must be an int >= 1, got {value!r}")
-    return int(value)
 
 
 def _outside_slice(xyxy: np.ndarray, w: int, h: int) -> np.ndarray:
@@ -149,8 +143,8 @@ class Slicer:
         self.overlap = overlap
         probe = slice_wh if isinstance(slice_wh, (tuple, list)) else (slice_wh, slice_wh)
         SliceGrid(probe, slice_wh, overlap)  # validates sizes and overlap now, not per call
-        self.batch_size = _positive_int(batch_size, "batch_size")
-        self.workers = _positive_int(workers, "workers")
+        self.batch_size = positive_int(batch_size, "batch_size")
+        self.workers = positive_int(workers, "workers")
         self.merge = MergeMethod.parse(merge)
         if not 0.0 <= float(threshold) <= 1.0:
             raise TilewiseError(f"threshold must be in [0, 1], got {threshold}")
