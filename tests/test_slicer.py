@@ -285,7 +285,16 @@ def test_batched_wrapper_and_report_timings():
     t = slicer.last_report.timings
     assert t.total >= t.merge >= 0
     assert t.inference > 0
-    assert set(t.as_dict()) == {"slicing", "inference", "postprocess", "merge", "total"}
+    assert set(t.as_dict()) == {
+        "slicing",
+        "preprocess",
+        "inference",
+        "decode",
+        "postprocess",
+        "merge",
+        "total",
+    }
+    assert t.preprocess == t.decode == 0.0  # a plain model has no stages
 
 
 def test_prefetch_keeps_order_and_propagates_errors():

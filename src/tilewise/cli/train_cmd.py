@@ -97,6 +97,22 @@ def train(
     tile_size: Annotated[
         int | None, typer.Option(help="Training tile size to record in the model.")
     ] = None,
+    mosaic: Annotated[
+        float,
+        typer.Option(
+            metavar="P",
+            help="Probability that a training sample is a 4-image mosaic (native "
+            "resolution, no resizing); 0 disables.",
+        ),
+    ] = 0.5,
+    rot90: Annotated[
+        float,
+        typer.Option(
+            metavar="P",
+            help="Probability of a random 90/180/270-degree turn of each training image "
+            "(suits top-down imagery); 0 disables.",
+        ),
+    ] = 0.5,
     max_steps: Annotated[int | None, typer.Option(hidden=True)] = None,
     export_onnx: Annotated[
         bool, typer.Option("--export/--no-export", help="Write best.onnx at the end.")
@@ -127,6 +143,8 @@ def train(
         max_steps=max_steps,
         export=export_onnx,
         tile_size=tile_size,
+        mosaic=mosaic,
+        rot90=rot90,
     )
     result = run_training(cfg, resume=resume, progress=not quiet, log=echo)
     last = result.history[-1] if result.history else {}

@@ -15,7 +15,7 @@ import numpy as np
 
 from tilewise.detections import Detections
 from tilewise.errors import TilewiseError
-from tilewise.models.letterbox import letterbox_batch
+from tilewise.models.letterbox import LetterboxInfo, letterbox_batch
 from tilewise.models.metadata import parse_names
 from tilewise.models.yolo_layout import decode_yolov8
 
@@ -125,7 +125,9 @@ class TorchModuleDetector:
     In eval mode the module must map a float ``[B, 3, H, W]`` RGB batch in [0, 1] to
     ``[B, 4 + C, A]`` (or a tuple/list whose first item is that), like the detector of
     ``tilewise.training`` and Ultralytics' ``DetectionModel``. Preprocessing and decoding
-    are the same as ``OnnxDetector``'s, so both give the same detections.
+    are the same as ``OnnxDetector``'s, so both give the same detections, and the three
+    stages are exposed as ``prepare`` / ``forward`` / ``finish`` for the Slicer to overlap
+    (host-side letterboxing of the next batch runs while the device works).
 
     Args:
         module: the torch module (put in eval mode here).
@@ -162,27 +164,48 @@ class TorchModuleDetector:
         self.conf, self.iou, self.max_det = float(conf), float(iou), int(max_det)
         self.class_agnostic = bool(class_agnostic)
 
-    def __call__(self, images: Sequence[np.ndarray]) -> list[Detections]:
-        """Detect in a list of RGB images."""
+    def prepare(self, images: Sequence[np.ndarray]) -> tuple[Any, list[LetterboxInfo]]:
+        """Letterbox into a float tensor (pinned for a CUDA device); the first stage."""
         import torch
 
-        items = list(images)
-        if not items:
-            return []
-        batch, infos = letterbox_batch(items, self.imgsz)
+        batch, infos = letterbox_batch(list(images), self.imgsz)
+        tensor = torch.from_numpy(batch)
+        if str(self.device).startswith("cuda"):
+            tensor = tensor.pin_memory()
+        return tensor, infos
+
+    def forward(self, prepared: tuple[Any, list[LetterboxInfo]]) -> np.ndarray:
+        """Run the module on the device and bring its output back as float32 numpy."""
+        import torch
+
+        tensor, _ = prepared
         with torch.inference_mode():
-            out = self.module(torch.from_numpy(batch).to(self.device))
-        if isinstance(out, (list, tuple)):
-            out = out[0]
+            out = self.module(tensor.to(self.device, non_blocking=True))
+            if isinstance(out, (list, tuple)):
+                out = out[0]
+            return _numpy(out.float())
+
+    def finish(
+        self, prepared: tuple[Any, list[LetterboxInfo]], raw: np.ndarray
+    ) -> list[Detections]:
+        """Decode the ``[B, 4 + C, A]`` output into image-pixel Detections; the last stage."""
         return decode_yolov8(
-            _numpy(out.float()),
-            infos,
+            raw,
+            prepared[1],
             num_classes=None if self.names is None else len(self.names),
             conf=self.conf,
             iou=self.iou,
             max_det=self.max_det,
             class_agnostic=self.class_agnostic,
         )
+
+    def __call__(self, images: Sequence[np.ndarray]) -> list[Detections]:
+        """Detect in a list of RGB images."""
+        items = list(images)
+        if not items:
+            return []
+        prepared = self.prepare(items)
+        return self.finish(prepared, self.forward(prepared))
 
 
 def as_batch_model(model: Any, **kwargs: Any) -> Any:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -12,13 +13,29 @@ import numpy as np
 from tilewise.detections import Detections
 from tilewise.errors import TilewiseError
 from tilewise.images import ImageLike, load_image
-from tilewise.models.letterbox import letterbox_batch
+from tilewise.models.letterbox import LetterboxInfo, letterbox_batch
 from tilewise.models.metadata import ModelMetadata, parse_names
 from tilewise.models.yolo_layout import ModelLayoutError, check_output_shape, decode_yolov8
 
-__all__ = ["OnnxDetector"]
+__all__ = ["OnnxDetector", "PreparedBatch"]
 
 _DEFAULT_IMGSZ = 640
+
+
+@dataclass(frozen=True)
+class PreparedBatch:
+    """Network inputs for a list of images: one chunk per run of the graph.
+
+    Attributes:
+        inputs: per chunk, the NCHW input tensor (padded to a fixed graph batch).
+        infos: per chunk, one ``LetterboxInfo`` per real image.
+    """
+
+    inputs: tuple[np.ndarray, ...]
+    infos: tuple[tuple[LetterboxInfo, ...], ...]
+
+    def __len__(self) -> int:
+        return sum(len(i) for i in self.infos)
 
 
 def _dim(value: Any) -> int | None:
@@ -59,7 +76,9 @@ class OnnxDetector:
     Ultralytics (``yolo export format=onnx``) and by ``tilewise train`` have this layout.
     Images are letterboxed to the input size, run in batches (a graph with a fixed batch
     size is run in chunks of that size), decoded in numpy with per-class
-    ``tilewise.nms``, and boxes are returned in each image's own pixels.
+    ``tilewise.nms``, and boxes are returned in each image's own pixels. The three steps
+    are also exposed as ``prepare`` / ``forward`` / ``finish`` (a ``StagedModel``), which
+    ``Slicer`` overlaps across batches.
 
     Class names, input size and training tile size are read from the model metadata
     (``names``, ``imgsz``, ``tile_size``) when present.
@@ -220,49 +239,70 @@ class OnnxDetector:
         )
 
     # ------------------------------------------------------------------ inference
-    def _run_chunk(self, images: Sequence[np.ndarray]) -> list[Detections]:
-        batch, infos = letterbox_batch(images, self.imgsz)
-        n = batch.shape[0]
-        if self.fixed_batch is not None and n < self.fixed_batch:
-            pad = np.zeros((self.fixed_batch - n, *batch.shape[1:]), dtype=batch.dtype)
-            batch = np.concatenate([batch, pad])
-        if self._input_dtype is not np.float32:
-            batch = batch.astype(self._input_dtype)
-        try:
-            output = self.session.run([self.output_name], {self.input_name: batch})[0]
-        except Exception as exc:  # ORT raises its own exception types
-            raise ModelLayoutError(
-                f"{self.path.name} failed on a batch of shape {list(batch.shape)}: "
-                f"{str(exc).strip()[:300]}"
-            ) from None
-        output = np.asarray(output)[:n]
-        try:
-            return decode_yolov8(
-                output,
-                infos,
-                num_classes=self.num_classes,
-                conf=self.conf,
-                iou=self.iou,
-                max_det=self.max_det,
-                class_agnostic=self.class_agnostic,
-            )
-        except ModelLayoutError as exc:
-            raise ModelLayoutError(f"{self.path.name}: {exc}") from None
+    def prepare(self, images: Sequence[np.ndarray]) -> PreparedBatch:
+        """Letterbox images into input tensors (the ``StagedModel`` first stage).
 
-    def __call__(self, images: Sequence[np.ndarray]) -> list[Detections]:
-        """Detect in a list of H x W x 3 uint8 RGB images; one ``Detections`` per image."""
+        Longer lists are cut into chunks of the graph's fixed batch (or ``max_batch``).
+        """
         if isinstance(images, np.ndarray):
             raise TilewiseError(
                 "OnnxDetector takes a list of images (use .predict(image) for one image)"
             )
         items = list(images)
-        if not items:
-            return []
-        step = self.fixed_batch or self.max_batch or len(items)
-        out: list[Detections] = []
+        step = self.fixed_batch or self.max_batch or max(len(items), 1)
+        inputs, infos = [], []
         for start in range(0, len(items), step):
-            out.extend(self._run_chunk(items[start : start + step]))
+            batch, chunk_infos = letterbox_batch(items[start : start + step], self.imgsz)
+            n = batch.shape[0]
+            if self.fixed_batch is not None and n < self.fixed_batch:
+                pad = np.zeros((self.fixed_batch - n, *batch.shape[1:]), dtype=batch.dtype)
+                batch = np.concatenate([batch, pad])
+            if self._input_dtype is not np.float32:
+                batch = batch.astype(self._input_dtype)
+            inputs.append(batch)
+            infos.append(tuple(chunk_infos))
+        return PreparedBatch(tuple(inputs), tuple(infos))
+
+    def forward(self, prepared: PreparedBatch) -> list[np.ndarray]:
+        """Run the graph on each chunk (the ``StagedModel`` second stage)."""
+        outputs = []
+        for batch, infos in zip(prepared.inputs, prepared.infos, strict=True):
+            try:
+                out = self.session.run([self.output_name], {self.input_name: batch})[0]
+            except Exception as exc:  # ORT raises its own exception types
+                raise ModelLayoutError(
+                    f"{self.path.name} failed on a batch of shape {list(batch.shape)}: "
+                    f"{str(exc).strip()[:300]}"
+                ) from None
+            outputs.append(np.asarray(out)[: len(infos)])
+        return outputs
+
+    def finish(self, prepared: PreparedBatch, raw: Sequence[np.ndarray]) -> list[Detections]:
+        """Decode raw outputs into image-pixel Detections (the ``StagedModel`` last stage)."""
+        out: list[Detections] = []
+        for output, infos in zip(raw, prepared.infos, strict=True):
+            try:
+                out.extend(
+                    decode_yolov8(
+                        output,
+                        infos,
+                        num_classes=self.num_classes,
+                        conf=self.conf,
+                        iou=self.iou,
+                        max_det=self.max_det,
+                        class_agnostic=self.class_agnostic,
+                    )
+                )
+            except ModelLayoutError as exc:
+                raise ModelLayoutError(f"{self.path.name}: {exc}") from None
         return out
+
+    def __call__(self, images: Sequence[np.ndarray]) -> list[Detections]:
+        """Detect in a list of H x W x 3 uint8 RGB images; one ``Detections`` per image."""
+        prepared = self.prepare(images)
+        if not len(prepared):
+            return []
+        return self.finish(prepared, self.forward(prepared))
 
     def predict(self, image: ImageLike) -> Detections:
         """Detect in one image (an RGB array or a path), on the whole frame.

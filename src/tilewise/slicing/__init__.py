@@ -1,7 +1,13 @@
 """Slicing: the slice grid and the batched sliced-inference engine."""
 
 from tilewise.slicing.grid import OverlapLike, SizeLike, SliceGrid
-from tilewise.slicing.model import BatchModel, batched, check_model_outputs
+from tilewise.slicing.model import (
+    BatchModel,
+    StagedModel,
+    batched,
+    check_model_outputs,
+    is_staged,
+)
 from tilewise.slicing.report import SlicedPrediction, SliceReport, StageTimings
 from tilewise.slicing.slicer import FULL_FRAME, Slicer
 
@@ -15,6 +21,8 @@ __all__ = [
     "SlicedPrediction",
     "Slicer",
     "StageTimings",
+    "StagedModel",
     "batched",
     "check_model_outputs",
+    "is_staged",
 ]

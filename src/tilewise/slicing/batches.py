@@ -5,8 +5,9 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -22,13 +23,17 @@ class SliceBatch:
         slice_indices: (B,) indices into the grid.
         images: the slice images: read-only views of the source image (or contiguous
             copies when requested).
-        seconds: time spent preparing the batch.
+        seconds: time spent cutting the batch.
+        prepared: the model's ``prepare`` output for a staged model, else None.
+        prepare_seconds: time spent in ``prepare``.
     """
 
     index: int
     slice_indices: np.ndarray
     images: list[np.ndarray]
     seconds: float
+    prepared: Any = None
+    prepare_seconds: float = 0.0
 
 
 def _view(image: np.ndarray, box: np.ndarray, contiguous: bool) -> np.ndarray:
@@ -41,9 +46,17 @@ def _view(image: np.ndarray, box: np.ndarray, contiguous: bool) -> np.ndarray:
 
 
 def iter_batches(
-    image: np.ndarray, boxes: np.ndarray, batch_size: int, *, contiguous: bool = False
+    image: np.ndarray,
+    boxes: np.ndarray,
+    batch_size: int,
+    *,
+    contiguous: bool = False,
+    prepare: Callable[[list[np.ndarray]], Any] | None = None,
 ) -> Iterator[SliceBatch]:
     """Yield batches of slices in row-major order.
+
+    With ``prepare`` (a staged model's first stage), each batch also carries its prepared
+    model input, so that work runs wherever the batches are produced (the prefetch thread).
 
     Example:
         >>> import numpy as np
@@ -57,7 +70,12 @@ def iter_batches(
         t0 = time.perf_counter()
         indices = np.arange(start, min(start + batch_size, len(boxes)), dtype=np.int64)
         images = [_view(image, boxes[i], contiguous) for i in indices]
-        yield SliceBatch(index, indices, images, time.perf_counter() - t0)
+        batch = SliceBatch(index, indices, images, time.perf_counter() - t0)
+        if prepare is not None:
+            t0 = time.perf_counter()
+            batch.prepared = prepare(images)
+            batch.prepare_seconds = time.perf_counter() - t0
+        yield batch
 
 
 _DONE = object()

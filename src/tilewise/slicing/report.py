@@ -19,15 +19,20 @@ class StageTimings:
 
     Attributes:
         slicing: preparing slice batches (views, optional contiguous copies).
-        inference: inside model calls (summed over calls; with several workers this can
-            exceed the wall time).
+        preprocess: a staged model's ``prepare`` (on the prefetch thread, overlapping
+            inference); 0 for plain models, whose preprocessing counts as inference.
+        inference: inside model calls, or a staged model's ``forward`` (summed over
+            calls; with several workers this can exceed the wall time).
+        decode: a staged model's ``finish`` (overlapping the next batch's ``forward``).
         postprocess: validating, filtering and shifting model outputs.
         merge: the merge kernel and building the merged Detections.
         total: wall time of the whole call.
     """
 
     slicing: float = 0.0
+    preprocess: float = 0.0
     inference: float = 0.0
+    decode: float = 0.0
     postprocess: float = 0.0
     merge: float = 0.0
     total: float = 0.0
@@ -117,10 +122,12 @@ class SliceReport:
                 f"masks: {self.masks_resized} resized to the image, {self.masks_clipped} "
                 f"clipped to their box ({self.mask_pixels_clipped} pixels cut)"
             )
+        staged = f"preprocess {t.preprocess * 1e3:.1f}, " if t.preprocess or t.decode else ""
+        decoded = f"decode {t.decode * 1e3:.1f}, " if t.preprocess or t.decode else ""
         lines += [
-            f"time: total {t.total * 1e3:.1f} ms = slicing {t.slicing * 1e3:.1f}, "
-            f"inference {t.inference * 1e3:.1f}, postprocess {t.postprocess * 1e3:.1f}, "
-            f"merge {t.merge * 1e3:.1f} ms",
+            f"time: total {t.total * 1e3:.1f} ms = slicing {t.slicing * 1e3:.1f}, {staged}"
+            f"inference {t.inference * 1e3:.1f}, {decoded}postprocess "
+            f"{t.postprocess * 1e3:.1f}, merge {t.merge * 1e3:.1f} ms (stages overlap)",
         ]
         return "\n".join(lines)
 

@@ -7,6 +7,7 @@ import warnings
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TypeAlias
 
 import numpy as np
 
@@ -19,13 +20,16 @@ from tilewise.masks.store import pixel_rects
 from tilewise.merge import MergeMethod, MergeResult, merge_detections
 from tilewise.slicing.batches import SliceBatch, iter_batches, prefetch
 from tilewise.slicing.grid import OverlapLike, SizeLike, SliceGrid, positive_int
-from tilewise.slicing.model import BatchModel, check_model_outputs
+from tilewise.slicing.model import BatchModel, check_model_outputs, is_staged
 from tilewise.slicing.report import SlicedPrediction, SliceReport
 
 __all__ = ["Slicer"]
 
 FULL_FRAME = -1
 """``raw_slice_index`` of detections from the full-frame pass."""
+
+_BatchOutput: TypeAlias = tuple[SliceBatch, list[Detections], float, float]
+"""A batch, its Detections, seconds in the model (or its forward) and in its finish stage."""
 
 
 def _outside_slice(xyxy: np.ndarray, w: int, h: int) -> np.ndarray:
@@ -90,6 +94,10 @@ class Slicer:
             (for models that need contiguous memory); copies are made one batch ahead.
         mask_overlap: with masks, merge on ``"mask"`` overlap (exact: mask IoU/IoS over
             crop intersections) or on ``"box"`` overlap then union the masks (faster).
+        pipeline: when the model is a ``StagedModel`` (``prepare`` / ``forward`` /
+            ``finish``, like ``OnnxDetector``), overlap the stages across batches: batch
+            k+1 is prepared on the prefetch thread and batch k-1 decoded while batch k
+            runs. Results are the same as without; False calls the model whole.
 
     Masks: a model may return masks with its Detections, as a dense (N, h, w) bool array
     of the image it was given or as ``tilewise.masks.CompactMasks``. Dense masks are
@@ -135,6 +143,7 @@ class Slicer:
         progress: bool = False,
         contiguous: bool = False,
         mask_overlap: MaskOverlapLike = "mask",
+        pipeline: bool = True,
     ) -> None:
         if not callable(model):
             raise TilewiseError(f"model must be callable, got {type(model).__name__}")
@@ -160,6 +169,7 @@ class Slicer:
         self.progress = bool(progress)
         self.contiguous = bool(contiguous)
         self.mask_overlap = MaskOverlap.parse(mask_overlap)
+        self.pipeline = bool(pipeline)
         self.last_report: SliceReport | None = None
         self._warned_outside = False
 
@@ -169,7 +179,8 @@ class Slicer:
             f"batch_size={self.batch_size}, workers={self.workers}, merge={self.merge.value}, "
             f"threshold={self.threshold}, metric={self.metric.value}, "
             f"class_agnostic={self.class_agnostic}, full_frame={self.full_frame}, "
-            f"edge_margin={self.edge_margin}, mask_overlap={self.mask_overlap.value})"
+            f"edge_margin={self.edge_margin}, mask_overlap={self.mask_overlap.value}, "
+            f"pipeline={self.pipeline})"
         )
 
     def __call__(self, image: ImageLike) -> Detections:
@@ -193,14 +204,20 @@ class Slicer:
         seconds = time.perf_counter() - t0
         return check_model_outputs(outputs, len(images)), seconds
 
-    def _inference_stream(
-        self, batches: Iterator[SliceBatch]
-    ) -> Iterator[tuple[SliceBatch, list[Detections], float]]:
+    @property
+    def staged(self) -> bool:
+        """Whether the model's stages are pipelined (``pipeline`` and a ``StagedModel``)."""
+        return self.pipeline and is_staged(self.model)
+
+    def _inference_stream(self, batches: Iterator[SliceBatch]) -> Iterator[_BatchOutput]:
         """Model outputs per batch, in batch order, whatever the completion order."""
+        if self.staged:
+            yield from self._staged_stream(batches)
+            return
         if self.workers == 1:
             for batch in prefetch(batches):
                 outputs, seconds = self._call_model(batch.images)
-                yield batch, outputs, seconds
+                yield batch, outputs, seconds, 0.0
             return
         window: deque[tuple[SliceBatch, Future[tuple[list[Detections], float]]]] = deque()
         pool = ThreadPoolExecutor(self.workers, thread_name_prefix="tilewise-model")
@@ -209,10 +226,45 @@ class Slicer:
                 window.append((batch, pool.submit(self._call_model, batch.images)))
                 if len(window) >= 2 * self.workers:
                     done, future = window.popleft()
-                    yield (done, *future.result())
+                    yield (done, *future.result(), 0.0)
             while window:
                 done, future = window.popleft()
-                yield (done, *future.result())
+                yield (done, *future.result(), 0.0)
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def _staged_stream(self, batches: Iterator[SliceBatch]) -> Iterator[_BatchOutput]:
+        """Pipelined stages: prepare (prefetch thread) | forward (model threads) | finish.
+
+        ``workers`` forwards are in flight while the calling thread decodes the oldest
+        finished batch; batches are finished in order.
+        """
+        model = self.model
+
+        def forward(prepared: object) -> tuple[object, float]:
+            t0 = time.perf_counter()
+            raw = model.forward(prepared)  # type: ignore[attr-defined]
+            return raw, time.perf_counter() - t0
+
+        window: deque[tuple[SliceBatch, Future[tuple[object, float]]]] = deque()
+        pool = ThreadPoolExecutor(self.workers, thread_name_prefix="tilewise-model")
+
+        def finish_oldest() -> _BatchOutput:
+            batch, future = window.popleft()
+            raw, seconds = future.result()
+            t0 = time.perf_counter()
+            outputs = model.finish(batch.prepared, raw)  # type: ignore[attr-defined]
+            outputs = check_model_outputs(outputs, len(batch.images))
+            batch.prepared = None  # release the input tensor before the next batch
+            return batch, outputs, seconds, time.perf_counter() - t0
+
+        try:
+            for batch in prefetch(batches, depth=self.workers):
+                window.append((batch, pool.submit(forward, batch.prepared)))
+                if len(window) > self.workers:
+                    yield finish_oldest()
+            while window:
+                yield finish_oldest()
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
 
@@ -312,12 +364,20 @@ class Slicer:
 
             bar = tqdm(total=len(grid), unit="slice", desc="tilewise", leave=False)
         try:
-            batches = iter_batches(rgb, grid.boxes, self.batch_size, contiguous=self.contiguous)
-            for batch, outputs, seconds in self._inference_stream(batches):
+            batches = iter_batches(
+                rgb,
+                grid.boxes,
+                self.batch_size,
+                contiguous=self.contiguous,
+                prepare=self.model.prepare if self.staged else None,  # type: ignore[attr-defined]
+            )
+            for batch, outputs, seconds, finish_seconds in self._inference_stream(batches):
                 report.batches += 1
                 report.model_calls += 1
                 timings.slicing += batch.seconds
+                timings.preprocess += batch.prepare_seconds
                 timings.inference += seconds
+                timings.decode += finish_seconds
                 t0 = time.perf_counter()
                 for slice_index, det in zip(batch.slice_indices.tolist(), outputs, strict=False):
                     kept = self._postprocess(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
@@ -147,6 +148,15 @@ class TrainConfig:
         hflip, vflip: flip probabilities.
         scale_range: scale jitter range.
         colour_jitter: brightness / contrast / saturation jitter amplitude.
+        mosaic: probability that a training sample is a native-resolution four-image
+            mosaic (``tilewise.datasets.augment.mosaic4``) of its image and three others
+            of the split. Default 0.5: mosaics put more (small) objects and more context
+            variety in every batch without resizing anything, the usual choice of
+            small-object trainers, while half the samples keep whole-tile context.
+        rot90: probability of a random k x 90 degree turn (k in 1..3) of each source
+            image (``tilewise.datasets.augment.rotate90``). Default 0.5: for top-down
+            imagery (aerial, the synthetic benchmark) every orientation is equally
+            plausible; set 0 for imagery with an up direction (street scenes).
         val_max_images: validate on at most this many validation images (None: all).
         memory_budget_gb: memory budget of ``batch="auto"`` (None: a fraction of what is
             available).
@@ -159,6 +169,18 @@ class TrainConfig:
         channels_last: channels-last memory layout (usually faster convolutions on CPU).
         threads: CPU threads for torch (None: torch's default). On a shared machine one
             thread can be several times faster than oversubscribed cores.
+
+    Configs saved before ``mosaic`` and ``rot90`` existed (a checkpoint's
+    ``train.config``, ``results.json``) load with their current defaults.
+
+    Example:
+        >>> cfg = TrainConfig(data="d", mosaic=1.0, rot90=0.0)
+        >>> TrainConfig.from_dict(cfg.to_dict()).mosaic
+        1.0
+        >>> TrainConfig(data="d", mosaic=1.5)
+        Traceback (most recent call last):
+        ...
+        tilewise.errors.TilewiseError: mosaic must be a probability in [0, 1], got 1.5
     """
 
     data: str
@@ -179,6 +201,8 @@ class TrainConfig:
     vflip: float = 0.0
     scale_range: tuple[float, float] = (0.75, 1.33)
     colour_jitter: float = 0.25
+    mosaic: float = 0.5
+    rot90: float = 0.5
     val_max_images: int | None = None
     memory_budget_gb: float | None = None
     memory_fraction: float = 0.6
@@ -215,6 +239,15 @@ class TrainConfig:
             raise TilewiseError(
                 f"anchors must be 'auto', 'default' or a list of (w, h), got {self.anchors!r}"
             )
+        for name in ("mosaic", "rot90"):
+            value = getattr(self, name)
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, numbers.Real)
+                or not 0.0 <= value <= 1.0
+            ):
+                raise TilewiseError(f"{name} must be a probability in [0, 1], got {value!r}")
+            setattr(self, name, float(value))
         self.scale_range = (float(self.scale_range[0]), float(self.scale_range[1]))
         self.widths = tuple(int(w) for w in self.widths)  # type: ignore[assignment]
         self.depths = tuple(int(d) for d in self.depths)  # type: ignore[assignment]

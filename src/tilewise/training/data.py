@@ -2,7 +2,9 @@
 
 Images are decoded once and kept in memory (tiles are small). Each epoch draws its own
 random stream from ``(seed, epoch)``, so a run resumed at an epoch boundary sees exactly
-the batches an uninterrupted run would.
+the batches an uninterrupted run would. The augmentations are those of
+``tilewise.datasets.augment``: flips, 90-degree turns, scale jitter, the bbox-safe crop and
+the native-resolution four-image mosaic, with every dropped object counted.
 """
 
 from __future__ import annotations
@@ -13,7 +15,16 @@ from dataclasses import dataclass
 import numpy as np
 
 from tilewise.datasets import Dataset
-from tilewise.datasets.augment import BoxRules, DropCounts, Sample, bbox_safe_crop, flip, scale
+from tilewise.datasets.augment import (
+    BoxRules,
+    DropCounts,
+    Sample,
+    bbox_safe_crop,
+    flip,
+    mosaic4,
+    rotate90,
+    scale,
+)
 from tilewise.errors import TilewiseError
 from tilewise.images import load_image
 
@@ -71,6 +82,24 @@ def colour_jitter(image: np.ndarray, rng: np.random.Generator, amount: float) ->
 class SplitData:
     """The images of one split with their labels, as augmented fixed-size training samples.
 
+    With ``augment`` (training), each sample is built from the epoch's random stream:
+
+    1. with probability ``mosaic``, a four-image mosaic (``mosaic4``, native resolution)
+       of this image and three others drawn with replacement from the split (so splits of
+       fewer than four images work too); otherwise this image alone;
+    2. each source image is flipped (``hflip``, ``vflip``), turned by k x 90 degrees with
+       k in 1..3 (``rot90``) and scaled (``scale_range``);
+    3. a single image is then cut (or padded) to ``img_size`` by ``bbox_safe_crop``; a
+       mosaic fills each quadrant with such a crop and is ``img_size`` square already;
+    4. colour jitter (``jitter``) on the result.
+
+    Every object dropped by any step (scale, crop, a mosaic quadrant's border) is counted in
+    ``counts`` with its reason, and each output object once as kept, so
+    ``counts.kept + counts.total_dropped`` is the number of source objects used so far. A
+    probability of 0 draws nothing from the random stream, so with ``mosaic=0`` and
+    ``rot90=0`` the batches are exactly those of earlier tilewise versions. Validation
+    (``augment=False``) never flips, turns, scales or mosaics.
+
     Args:
         ds: the dataset (``read_dataset``).
         indices: which images.
@@ -79,6 +108,26 @@ class SplitData:
         scale_range: scale jitter range (``(1, 1)`` disables).
         jitter: colour jitter amplitude.
         rules: when an object cut by a crop is kept.
+        mosaic: probability that a training sample is a four-image mosaic.
+        rot90: probability of a random k x 90 degree turn of each source image.
+
+    Raises:
+        TilewiseError: class ids beyond the class names, or a probability outside [0, 1].
+
+    Example:
+        >>> import tempfile, cv2
+        >>> from tilewise.datasets import DatasetBuilder
+        >>> root = tempfile.mkdtemp()
+        >>> cv2.imwrite(f"{root}/x.png", np.zeros((40, 48, 3), np.uint8))
+        True
+        >>> b = DatasetBuilder(["a"]); i = b.add_image("x.png", 48, 40, split="train")
+        >>> b.add_box(i, [10, 10, 20, 18], 0)
+        >>> data = SplitData(b.build(root=root), [0], 32, mosaic=1.0, rot90=0.5)
+        >>> batch = next(data.batches(2, seed=0, epoch=0))
+        >>> batch.images.shape, data.counts.kept == len(batch.targets)
+        ((1, 32, 32, 3), True)
+        >>> data.counts.kept + data.counts.total_dropped  # four copies of the one box
+        4
     """
 
     def __init__(
@@ -92,6 +141,8 @@ class SplitData:
         scale_range: tuple[float, float] = (1.0, 1.0),
         jitter: float = 0.0,
         rules: BoxRules | None = None,
+        mosaic: float = 0.0,
+        rot90: float = 0.0,
     ) -> None:
         self.ds = ds
         self.indices = np.asarray(indices, dtype=np.int64)
@@ -100,6 +151,12 @@ class SplitData:
         self.scale_range = (float(scale_range[0]), float(scale_range[1]))
         self.jitter = float(jitter)
         self.rules = rules or BoxRules(min_visibility=0.4, min_size=2.0)
+        self.mosaic, self.rot90 = float(mosaic), float(rot90)
+        for name in ("mosaic", "rot90"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise TilewiseError(
+                    f"{name} must be a probability in [0, 1], got {getattr(self, name)}"
+                )
         self.counts = DropCounts()
         self._cache: dict[int, np.ndarray] = {}
         if ds.num_annotations and int(ds.class_id.max()) >= ds.num_classes:
@@ -126,21 +183,36 @@ class SplitData:
         keep = ~self.ds.iscrowd[sl]
         return Sample(self.image(k), self.ds.boxes[sl][keep], self.ds.class_id[sl][keep])
 
-    def augmented(self, k: int, rng: np.random.Generator) -> Sample:
-        """The ``k``-th sample flipped, scaled, cropped (or padded) to the input size."""
+    def _transformed(self, k: int, rng: np.random.Generator, counts: DropCounts) -> Sample:
+        """The ``k``-th sample flipped, turned and scaled at random (not yet cropped).
+
+        Drops are added to ``counts`` (its ``kept`` is left for the caller to set).
+        """
         s = self.sample(k)
-        step = DropCounts()
         if self.hflip and rng.random() < self.hflip:
-            s = flip(s, horizontal=True)
+            s = flip(s, horizontal=True, counts=counts)
         if self.vflip and rng.random() < self.vflip:
-            s = flip(s, horizontal=False)
+            s = flip(s, horizontal=False, counts=counts)
+        if self.rot90 and rng.random() < self.rot90:
+            s = rotate90(s, int(rng.integers(1, 4)), counts=counts)
         lo, hi = self.scale_range
         if (lo, hi) != (1.0, 1.0):
-            s = scale(s, float(rng.uniform(lo, hi)), rules=self.rules, counts=step)
-        if s.wh != (self.img_size, self.img_size):
-            s = bbox_safe_crop(
-                s, (self.img_size, self.img_size), rng, rules=self.rules, counts=step
-            )
+            s = scale(s, float(rng.uniform(lo, hi)), rules=self.rules, counts=counts)
+        return s
+
+    def augmented(self, k: int, rng: np.random.Generator) -> Sample:
+        """The ``k``-th training sample: alone or in a mosaic, augmented, ``img_size`` square."""
+        n = self.img_size
+        step = DropCounts()
+        if self.mosaic and rng.random() < self.mosaic:
+            others = rng.integers(0, len(self), size=3).tolist()
+            parts = [self._transformed(j, rng, step) for j in [k, *others]]
+            s = mosaic4(parts, n, rng, rules=self.rules, counts=step)
+        else:
+            s = self._transformed(k, rng, step)
+            if s.wh != (n, n):
+                s = bbox_safe_crop(s, (n, n), rng, rules=self.rules, counts=step)
+        # every step counted its drops; an object is "kept" once, if it survives them all
         step.kept = len(s)
         self.counts.merge(step)
         if self.jitter:

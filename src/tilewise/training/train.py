@@ -353,6 +353,8 @@ def train(
             vflip=cfg.vflip,
             scale_range=cfg.scale_range,
             jitter=cfg.colour_jitter,
+            mosaic=cfg.mosaic,
+            rot90=cfg.rot90,
         )
         val_data = SplitData(ds, val_idx, cfg.img_size)
         steps_per_epoch = math.ceil(len(train_data) / batch)
