@@ -136,3 +136,18 @@ def test_concatenate_of_splits_roundtrip(cuts):
     bounds = [0, *points, 8]
     parts = [det[a:b] for a, b in itertools.pairwise(bounds)]
     assert Detections.concatenate(parts) == det
+
+
+def test_equality_compares_mask_contents() -> None:
+    """Regression: == used to look only at whether masks were present, not at their pixels."""
+    boxes = np.array([[0, 0, 4, 4], [2, 2, 6, 6]], np.float32)
+    dense = np.zeros((2, 8, 8), bool)
+    dense[0, 1:3, 1:3] = True
+    dense[1, 3:5, 3:6] = True
+    other = dense.copy()
+    other[1, 4, 5] = False
+    a = Detections(boxes, masks=dense)
+    assert a == Detections(boxes, masks=dense.copy())
+    assert a != Detections(boxes, masks=other)
+    assert a != Detections(boxes)
+    assert Detections(boxes) == Detections(boxes)

@@ -227,7 +227,40 @@ def test_config_round_trip_and_older_configs() -> None:
     assert again == cfg
     old = {k: v for k, v in d.items() if k not in ("mosaic", "rot90")}
     loaded = TrainConfig.from_dict(old)
-    assert (loaded.mosaic, loaded.rot90) == (0.5, 0.5)
+    assert (loaded.mosaic, loaded.rot90) == (0.0, 0.0)  # as that older run trained
+
+
+@pytest.mark.parametrize(
+    ("saved", "now", "expected"),
+    [
+        ({}, {}, []),
+        ({"mosaic": 0.5, "rot90": 0.5}, {}, []),
+        ({"mosaic": 0.0}, {}, [("mosaic", 0.0, 0.5)]),
+        ({"rot90": 1.0, "hflip": 0.0}, {}, [("hflip", 0.0, 0.5), ("rot90", 1.0, 0.5)]),
+        (
+            {"colour_jitter": 0.1},
+            {"mosaic": 0.0},
+            [("mosaic", 0.5, 0.0), ("colour_jitter", 0.1, 0.25)],
+        ),
+    ],
+)
+def test_resume_reports_augmentation_changes(saved: dict, now: dict, expected: list) -> None:
+    from tilewise.training.train import augmentation_changes
+
+    saved_cfg = TrainConfig(data="d", **saved).to_dict()
+    assert augmentation_changes(saved_cfg, TrainConfig(data="d", **now)) == expected
+
+
+def test_resuming_an_older_run_reports_the_new_augmentations() -> None:
+    from tilewise.training.train import augmentation_changes
+
+    old = {k: v for k, v in TrainConfig(data="d").to_dict().items() if k not in ("mosaic", "rot90")}
+    assert augmentation_changes(old, TrainConfig(data="d")) == [
+        ("rot90", 0.0, 0.5),
+        ("mosaic", 0.0, 0.5),
+    ]
+    assert augmentation_changes(old, TrainConfig(data="d", mosaic=0, rot90=0)) == []
+    assert augmentation_changes({}, TrainConfig(data="d")) == []
 
 
 def test_checkpoint_keeps_the_settings(tmp_path: Path) -> None:

@@ -116,6 +116,9 @@ def test_bench_batch_study(tiles: Path, tmp_path: Path) -> None:
     assert (out / "study.png").stat().st_size > 0
     assert "| batch |" in (out / "study.md").read_text()
     assert isinstance(BatchStudy([], 64, 4, "d").text(), str)
+    bad = CliRunner().invoke(_app(), [*args, "--mosaic", "2"])
+    assert bad.exit_code == 2
+    assert "mosaic must be a probability in [0, 1], got 2.0" in bad.output
 
 
 def test_recipe_stages_are_checked(capsys: pytest.CaptureFixture[str]) -> None:

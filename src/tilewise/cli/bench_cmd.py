@@ -49,6 +49,12 @@ def batch(
     threads: Annotated[
         int | None, typer.Option(help="torch CPU threads (default: torch's choice).")
     ] = None,
+    mosaic: Annotated[
+        float, typer.Option(metavar="P", help="Mosaic probability of the training runs.")
+    ] = 0.5,
+    rot90: Annotated[
+        float, typer.Option(metavar="P", help="90-degree-turn probability of the runs.")
+    ] = 0.5,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:
     """Per batch size: training throughput, peak memory, short-run validation AP."""
@@ -64,6 +70,8 @@ def batch(
         device=device,
         amp=amp,
         threads=threads,
+        mosaic=mosaic,
+        rot90=rot90,
         progress=not quiet,
         log=echo,
     )

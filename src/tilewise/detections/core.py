@@ -36,6 +36,15 @@ class MaskStore(Protocol):
         ...
 
 
+def _masks_equal(a: MaskStore | None, b: MaskStore | None) -> bool:
+    """Mask columns compare by content (a store without ``__eq__`` only equals itself)."""
+    if a is None or b is None:
+        return a is b
+    if a is b:
+        return True
+    return bool(a == b)
+
+
 def _as_float32_boxes(xyxy: Any) -> np.ndarray:
     arr = np.asarray(xyxy)
     if arr.size == 0:
@@ -230,7 +239,7 @@ class Detections:
             and np.array_equal(self.class_id, other.class_id)
             and set(self.data) == set(other.data)
             and all(np.array_equal(v, other.data[k]) for k, v in self.data.items())
-            and (self.masks is None) == (other.masks is None)
+            and _masks_equal(self.masks, other.masks)
         )
 
     __hash__ = None  # type: ignore[assignment]

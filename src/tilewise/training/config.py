@@ -123,6 +123,9 @@ class DetectorConfig:
 
 AnchorMode = Literal["auto", "default"]
 
+_ADDED_LATER = ("mosaic", "rot90")
+"""Training settings that older saved configs lack; they trained with these off (0)."""
+
 
 @dataclass
 class TrainConfig:
@@ -171,7 +174,7 @@ class TrainConfig:
             thread can be several times faster than oversubscribed cores.
 
     Configs saved before ``mosaic`` and ``rot90`` existed (a checkpoint's
-    ``train.config``, ``results.json``) load with their current defaults.
+    ``train.config``, ``results.json``) load with both at 0, as those runs trained.
 
     Example:
         >>> cfg = TrainConfig(data="d", mosaic=1.0, rot90=0.0)
@@ -268,15 +271,22 @@ class TrainConfig:
     def from_dict(cls, d: Mapping[str, Any]) -> TrainConfig:
         """Inverse of ``to_dict`` (unknown keys are refused).
 
+        Settings added after a dict was written (``mosaic``, ``rot90``) load as 0, which is
+        how that run trained, not as today's defaults.
+
         Example:
             >>> TrainConfig.from_dict({"data": "d", "epochs": 3}).epochs
             3
+            >>> TrainConfig.from_dict({"data": "d"}).mosaic, TrainConfig(data="d").mosaic
+            (0.0, 0.5)
         """
         known = set(cls.__dataclass_fields__)
         unknown = sorted(set(d) - known)
         if unknown:
             raise TilewiseError(f"unknown training settings: {unknown}")
         values = dict(d)
+        for key in _ADDED_LATER:  # a dict written before the key existed trained without it
+            values.setdefault(key, 0.0)
         for key in ("widths", "depths", "scale_range"):
             if key in values:
                 values[key] = tuple(values[key])

@@ -204,6 +204,8 @@ def batch_size_study(
     device: str = "cpu",
     amp: bool = False,
     threads: int | None = None,
+    mosaic: float = 0.5,
+    rot90: float = 0.5,
     progress: bool = True,
     log: Callable[[str], None] | None = None,
 ) -> BatchStudy:
@@ -220,6 +222,8 @@ def batch_size_study(
         device: ``"cpu"`` or a CUDA device.
         amp: bfloat16 mixed precision.
         threads: torch CPU threads (None: torch's default).
+        mosaic: mosaic probability of the training runs (``TrainConfig.mosaic``).
+        rot90: 90-degree-turn probability of the training runs (``TrainConfig.rot90``).
         progress: show progress bars.
         log: where status lines go.
 
@@ -257,6 +261,8 @@ def batch_size_study(
                 device=device,
                 amp=amp,
                 threads=threads,
+                mosaic=mosaic,
+                rot90=rot90,
             )
             result = train(cfg, progress=progress, log=lambda _m: None)
             row = result.history[-1]

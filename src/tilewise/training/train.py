@@ -15,6 +15,7 @@ import contextlib
 import math
 import random
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from tilewise.errors import TilewiseError
+from tilewise.errors import TilewiseError, TilewiseWarning
 from tilewise.fileio import atomic_write_json
 from tilewise.training.anchor_fit import fit_anchors, label_wh
 from tilewise.training.batch_size import (
@@ -253,6 +254,27 @@ class _Bar:
         return self.images / max(time.perf_counter() - self.t0, 1e-9)
 
 
+_AUGMENTATION = ("hflip", "vflip", "rot90", "mosaic", "scale_range", "colour_jitter")
+
+
+def augmentation_changes(saved: dict[str, Any], cfg: TrainConfig) -> list[tuple[str, Any, Any]]:
+    """Augmentation settings that differ between a saved run config and ``cfg``.
+
+    Example:
+        >>> old = TrainConfig(data="d", mosaic=0.0).to_dict()
+        >>> augmentation_changes(old, TrainConfig(data="d"))
+        [('mosaic', 0.0, 0.5)]
+    """
+    if not saved:
+        return []
+    before = TrainConfig.from_dict(saved)
+    return [
+        (key, getattr(before, key), getattr(cfg, key))
+        for key in _AUGMENTATION
+        if getattr(before, key) != getattr(cfg, key)
+    ]
+
+
 def _check_resume(cfg: TrainConfig, state: dict[str, Any], names: tuple[str, ...]) -> None:
     saved_names = tuple(state["names"])
     if saved_names != names:
@@ -270,6 +292,16 @@ def _check_resume(cfg: TrainConfig, state: dict[str, Any], names: tuple[str, ...
         raise CheckpointError(
             "the checkpoint holds no training state (a best.pt or an exported model); "
             "resume from last.pt"
+        )
+    changed = augmentation_changes(state["train"].get("config", {}), cfg)
+    if changed:
+        flags = " ".join(f"--{k.replace('_', '-')} {old}" for k, old, _ in changed)
+        warnings.warn(
+            "resuming with other augmentation than the checkpoint's run: "
+            + ", ".join(f"{k} {old} -> {new}" for k, old, new in changed)
+            + f"; pass {flags} to continue it unchanged",
+            TilewiseWarning,
+            stacklevel=3,
         )
     done = int(state["train"]["epoch"]) + 1
     if done >= cfg.epochs:
