@@ -195,7 +195,7 @@ def test_onnx_section_quick_rows_are_well_formed() -> None:
 
     rows = bench_onnx.run(quick=True)
     onnx = [r for r in rows if r["group"] == "onnx"]
-    libs = ["tilewise", "tilewise (no pipeline)", "supervision", "model alone (bound)"]
+    libs = ["tilewise", "tilewise (pipelined)", "supervision", "model alone (bound)"]
     assert [r["library"] for r in onnx] == libs
     assert len({r["kept"] for r in onnx[:3]}) == 1  # same model, same slices, same merge
     assert onnx[3]["kept"] >= onnx[0]["kept"]  # raw detections, before merging

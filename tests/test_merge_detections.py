@@ -41,6 +41,11 @@ class ListMasks:
     def concatenate(cls, stores: Sequence[ListMasks]) -> ListMasks:
         return cls([label for s in stores for label in s.labels])
 
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ListMasks) and self.labels == other.labels
+
+    __hash__ = None  # type: ignore[assignment]
+
 
 def sample() -> Detections:
     # objects: rows 0, 1, 3 are duplicates of one object (class 2), row 2 is alone

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tilewise import Detections, Slicer
-from tilewise.errors import ModelOutputError
+from tilewise.errors import ModelOutputError, TilewiseError
 from tilewise.models import OnnxDetector
 from tilewise.models.testing import constant_detector_onnx
 from tilewise.slicing.model import StagedModel, is_staged
@@ -67,6 +67,13 @@ def test_staged_protocol_is_recognised() -> None:
     assert Slicer(StagedFake()).staged
     assert not Slicer(StagedFake(), pipeline=False).staged
     assert not Slicer(lambda images: []).staged
+    assert not Slicer(lambda images: [], pipeline=True).staged
+    on_cpu = StagedFake()
+    on_cpu.on_cpu = True  # type: ignore[attr-defined]
+    assert not Slicer(on_cpu).staged  # auto: a CPU-bound forward is called whole
+    assert Slicer(on_cpu, pipeline=True).staged
+    with pytest.raises(TilewiseError, match="pipeline must be True, False or 'auto'"):
+        Slicer(StagedFake(), pipeline="yes")  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
@@ -142,6 +149,9 @@ def test_onnx_detector_stages_equal_its_call(tmp_path: Path) -> None:
     whole = model(images)
     assert [d.xyxy.tolist() for d in staged] == [d.xyxy.tolist() for d in whole]
     assert model([]) == []
-    sliced = Slicer(model, slice_wh=64, overlap=0, batch_size=4).run(_scene(4, 128, 192))
+    assert model.on_cpu
+    sliced = Slicer(model, slice_wh=64, overlap=0, batch_size=4, pipeline=True).run(
+        _scene(4, 128, 192)
+    )
     assert sliced.report.timings.preprocess > 0
     assert len(sliced.raw) == 12  # the two constant boxes of each of the 6 slices

@@ -51,10 +51,10 @@ def batch(
     ] = None,
     mosaic: Annotated[
         float, typer.Option(metavar="P", help="Mosaic probability of the training runs.")
-    ] = 0.5,
+    ] = 0.0,
     rot90: Annotated[
         float, typer.Option(metavar="P", help="90-degree-turn probability of the runs.")
-    ] = 0.5,
+    ] = 0.0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
 ) -> None:
     """Per batch size: training throughput, peak memory, short-run validation AP."""

@@ -104,7 +104,7 @@ def train(
             help="Probability that a training sample is a 4-image mosaic (native "
             "resolution, no resizing); 0 disables.",
         ),
-    ] = 0.5,
+    ] = 0.0,
     rot90: Annotated[
         float,
         typer.Option(
@@ -112,7 +112,7 @@ def train(
             help="Probability of a random 90/180/270-degree turn of each training image "
             "(suits top-down imagery); 0 disables.",
         ),
-    ] = 0.5,
+    ] = 0.0,
     max_steps: Annotated[int | None, typer.Option(hidden=True)] = None,
     export_onnx: Annotated[
         bool, typer.Option("--export/--no-export", help="Write best.onnx at the end.")

@@ -19,7 +19,9 @@ class MaskStore(Protocol):
     """What ``Detections.masks`` must provide: a per-detection, crop-local mask column.
 
     The segmentation work supplies the concrete store; ``Detections`` only carries it
-    along through indexing, concatenation and shifting.
+    along through indexing, concatenation and shifting. ``Detections.__eq__`` compares
+    stores with ``==``: define content equality (``CompactMasks`` does), or two stores are
+    equal only when they are the same object.
     """
 
     def __len__(self) -> int: ...

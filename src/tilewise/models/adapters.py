@@ -164,6 +164,11 @@ class TorchModuleDetector:
         self.conf, self.iou, self.max_det = float(conf), float(iou), int(max_det)
         self.class_agnostic = bool(class_agnostic)
 
+    @property
+    def on_cpu(self) -> bool:
+        """Whether the module runs on the CPU (then the Slicer calls it whole by default)."""
+        return str(self.device).startswith("cpu")
+
     def prepare(self, images: Sequence[np.ndarray]) -> tuple[Any, list[LetterboxInfo]]:
         """Letterbox into a float tensor (pinned for a CUDA device); the first stage."""
         import torch

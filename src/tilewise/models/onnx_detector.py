@@ -214,6 +214,11 @@ class OnnxDetector:
         return len(self.names)
 
     @property
+    def on_cpu(self) -> bool:
+        """Whether the session runs on the CPU execution provider only (no accelerator)."""
+        return self.session.get_providers() == ["CPUExecutionProvider"]
+
+    @property
     def tile_size(self) -> tuple[int, int] | None:
         """The training tile (height, width) from the metadata, if recorded."""
         return self.metadata.tile_size

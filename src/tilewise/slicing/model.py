@@ -30,7 +30,8 @@ class StagedModel(Protocol):
     ``forward`` on its model thread(s) and ``finish`` on the calling thread, so each stage
     must be safe to run concurrently with the others on *different* batches (ONNX
     Runtime sessions and torch modules in inference mode are). ``OnnxDetector`` and
-    ``TorchModuleDetector`` implement it.
+    ``TorchModuleDetector`` implement it. A model may also say ``on_cpu = True`` when its
+    forward runs on the CPU cores, so that ``Slicer(pipeline="auto")`` calls it whole.
 
     Example:
         >>> import numpy as np

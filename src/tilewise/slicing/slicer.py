@@ -7,7 +7,7 @@ import warnings
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import TypeAlias
+from typing import Literal, TypeAlias
 
 import numpy as np
 
@@ -97,7 +97,10 @@ class Slicer:
         pipeline: when the model is a ``StagedModel`` (``prepare`` / ``forward`` /
             ``finish``, like ``OnnxDetector``), overlap the stages across batches: batch
             k+1 is prepared on the prefetch thread and batch k-1 decoded while batch k
-            runs. Results are the same as without; False calls the model whole.
+            runs. Results are the same either way. ``"auto"`` (default) pipelines unless
+            the model reports ``on_cpu`` (its forward already keeps every core busy, and
+            the extra threads only compete: on 2 cores, pipelining an ONNX Runtime CPU
+            model measured -6 % to +3 %, i.e. no gain); True always, False never.
 
     Masks: a model may return masks with its Detections, as a dense (N, h, w) bool array
     of the image it was given or as ``tilewise.masks.CompactMasks``. Dense masks are
@@ -143,7 +146,7 @@ class Slicer:
         progress: bool = False,
         contiguous: bool = False,
         mask_overlap: MaskOverlapLike = "mask",
-        pipeline: bool = True,
+        pipeline: bool | Literal["auto"] = "auto",
     ) -> None:
         if not callable(model):
             raise TilewiseError(f"model must be callable, got {type(model).__name__}")
@@ -169,7 +172,9 @@ class Slicer:
         self.progress = bool(progress)
         self.contiguous = bool(contiguous)
         self.mask_overlap = MaskOverlap.parse(mask_overlap)
-        self.pipeline = bool(pipeline)
+        if pipeline != "auto" and not isinstance(pipeline, bool):
+            raise TilewiseError(f"pipeline must be True, False or 'auto', got {pipeline!r}")
+        self.pipeline: bool | Literal["auto"] = pipeline
         self.last_report: SliceReport | None = None
         self._warned_outside = False
 
@@ -206,8 +211,20 @@ class Slicer:
 
     @property
     def staged(self) -> bool:
-        """Whether the model's stages are pipelined (``pipeline`` and a ``StagedModel``)."""
-        return self.pipeline and is_staged(self.model)
+        """Whether the model's stages are pipelined (see ``pipeline``).
+
+        Example:
+            >>> import tempfile, pathlib
+            >>> from tilewise.models import OnnxDetector
+            >>> from tilewise.models.testing import constant_detector_onnx
+            >>> path = constant_detector_onnx(pathlib.Path(tempfile.mkdtemp()) / "m.onnx")
+            >>> model = OnnxDetector(path)
+            >>> Slicer(model).staged, Slicer(model, pipeline=True).staged, model.on_cpu
+            (False, True, True)
+        """
+        if self.pipeline == "auto":
+            return is_staged(self.model) and not getattr(self.model, "on_cpu", False)
+        return bool(self.pipeline) and is_staged(self.model)
 
     def _inference_stream(self, batches: Iterator[SliceBatch]) -> Iterator[_BatchOutput]:
         """Model outputs per batch, in batch order, whatever the completion order."""

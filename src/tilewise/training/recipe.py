@@ -38,8 +38,8 @@ RECIPE: dict[str, Any] = {
     "lr": 0.002,
     "amp": True,
     "threads": 1,
-    # the bundled model was trained without mosaic and 90-degree turns (TrainConfig gained
-    # them later, with non-zero defaults): pinned to 0 so the recipe reproduces that model
+    # the bundled model was trained without mosaic and 90-degree turns; pinned here so the
+    # recipe reproduces it whatever TrainConfig's defaults become
     "mosaic": 0.0,
     "rot90": 0.0,
     "sample_scene": "test",

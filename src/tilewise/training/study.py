@@ -204,8 +204,8 @@ def batch_size_study(
     device: str = "cpu",
     amp: bool = False,
     threads: int | None = None,
-    mosaic: float = 0.5,
-    rot90: float = 0.5,
+    mosaic: float = 0.0,
+    rot90: float = 0.0,
     progress: bool = True,
     log: Callable[[str], None] | None = None,
 ) -> BatchStudy:

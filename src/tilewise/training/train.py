@@ -261,8 +261,8 @@ def augmentation_changes(saved: dict[str, Any], cfg: TrainConfig) -> list[tuple[
     """Augmentation settings that differ between a saved run config and ``cfg``.
 
     Example:
-        >>> old = TrainConfig(data="d", mosaic=0.0).to_dict()
-        >>> augmentation_changes(old, TrainConfig(data="d"))
+        >>> old = TrainConfig(data="d").to_dict()
+        >>> augmentation_changes(old, TrainConfig(data="d", mosaic=0.5))
         [('mosaic', 0.0, 0.5)]
     """
     if not saved:
