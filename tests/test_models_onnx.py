@@ -198,3 +198,33 @@ def test_ultralytics_adapter_batches_and_converts() -> None:
         UltralyticsDetector(object())
     with pytest.raises(TilewiseError, match="cannot use"):
         as_batch_model(42)
+
+
+@pytest.mark.parametrize(
+    ("hw", "input_hw", "view"),
+    [
+        ((64, 64), (64, 64), False),  # at the input size: the fast path
+        ((64, 64), (64, 64), True),  # a strided view of a larger image
+        ((32, 48), (64, 64), False),  # enlarged and padded
+        ((100, 40), (64, 64), True),  # shrunk and padded
+        ((64, 96), (64, 96), True),  # non-square input
+    ],
+)
+def test_letterbox_batch_matches_letterbox(
+    hw: tuple[int, int], input_hw: tuple[int, int], view: bool
+) -> None:
+    """The batched NCHW float path equals the one-image letterbox, scaled to [0, 1]."""
+    from tilewise.models.letterbox import letterbox, letterbox_batch
+
+    rng = np.random.default_rng(hw[0] * 1000 + hw[1])
+    big = rng.integers(0, 256, (hw[0] + 7, hw[1] + 9, 3), dtype=np.uint8)
+    image = (
+        big[3 : 3 + hw[0], 5 : 5 + hw[1]] if view else np.ascontiguousarray(big[: hw[0], : hw[1]])
+    )
+    batch, infos = letterbox_batch([image, image], input_hw)
+    padded, info = letterbox(image, input_hw)
+    expected = padded.transpose(2, 0, 1).astype(np.float32) * np.float32(1 / 255)
+    assert batch.shape == (2, 3, *input_hw)
+    np.testing.assert_array_equal(batch[0], expected)
+    np.testing.assert_array_equal(batch[1], expected)
+    assert infos == [info, info]
