@@ -19,10 +19,9 @@ pytest.importorskip("skimage")
 
 import torch
 
+from tests.training_data import TINY, make_tiles, scored_detector
 from tilewise import Slicer
-from tilewise.datasets.tiling import TilingConfig, tile_dataset
 from tilewise.models import OnnxDetector, TorchModuleDetector
-from tilewise.synth import SynthConfig, generate_benchmark
 from tilewise.training import (
     BatchMemoryError,
     DetectorConfig,
@@ -37,21 +36,10 @@ from tilewise.training.loss import DetectionLoss
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 
-TINY = {"widths": (8, 8, 16, 16, 32), "depths": (1, 1, 1, 1)}
-
 
 @pytest.fixture(scope="module")
 def tiles(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("data")
-    cfg = SynthConfig(scene_size=128, size_range=(4, 24), objects_per_mpx=(700, 900))
-    generate_benchmark(root / "synth", scenes=5, seed=3, config=cfg, progress=False)
-    tile_dataset(
-        root / "synth",
-        root / "tiles",
-        TilingConfig(slice_wh=64, overlap=0, empty_ratio=0.0),
-        progress=False,
-    )
-    return root / "tiles"
+    return make_tiles(tmp_path_factory.mktemp("data"), scenes=5, seed=3, empty_ratio=0.0)
 
 
 def _cfg(tiles: Path, out: Path, **kw: object) -> TrainConfig:
@@ -131,22 +119,9 @@ def test_cuda_memory_profile_and_budget(tiles: Path, tmp_path: Path) -> None:
         )
 
 
-def _calibrated(model: TileDetector) -> TileDetector:
-    for m in model.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.momentum = None
-    with torch.no_grad():
-        model.train()(torch.rand(4, 3, 64, 64))
-    with torch.no_grad():
-        for conv in model.detect.preds:
-            conv.weight.mul_(3)
-            conv.bias.zero_()
-    return model.eval()
-
-
 def test_torch_detector_on_cuda_matches_cpu_and_pipelines(tmp_path: Path) -> None:
     torch.manual_seed(1)
-    module = _calibrated(TileDetector(DetectorConfig(num_classes=3, **TINY)))
+    module = scored_detector(3)
     names = ["a", "b", "c"]
     cpu = TorchModuleDetector(module, 64, names=names, conf=0.3)
     rng = np.random.default_rng(0)

@@ -14,8 +14,8 @@ pytest.importorskip("skimage")
 
 import torch
 
+from tests.training_data import TINY, make_tiles, scored_detector
 from tilewise import TilewiseError
-from tilewise.datasets.tiling import TilingConfig, tile_dataset
 from tilewise.models import OnnxDetector, TorchModuleDetector
 from tilewise.synth import SynthConfig, generate_benchmark
 from tilewise.training import (
@@ -44,21 +44,9 @@ def _one_thread():
     torch.set_num_threads(before)
 
 
-TINY = {"widths": (8, 8, 16, 16, 32), "depths": (1, 1, 1, 1)}
-
-
 @pytest.fixture(scope="module")
 def tiles(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("data")
-    cfg = SynthConfig(scene_size=128, size_range=(4, 24), objects_per_mpx=(700, 900))
-    generate_benchmark(root / "synth", scenes=5, seed=3, config=cfg, progress=False)
-    tile_dataset(
-        root / "synth",
-        root / "tiles",
-        TilingConfig(slice_wh=64, overlap=0, empty_ratio=0.0),
-        progress=False,
-    )
-    return root / "tiles"
+    return make_tiles(tmp_path_factory.mktemp("data"), scenes=5, seed=3, empty_ratio=0.0)
 
 
 def _cfg(tiles: Path, out: Path, **kw: object) -> TrainConfig:
@@ -111,24 +99,9 @@ def test_loss_assigns_neighbours_and_learns() -> None:
     assert torch.isfinite(empty)
 
 
-def _calibrated(model: TileDetector) -> TileDetector:
-    """Give batch norm the statistics of real activations (an untrained net's eval output
-    otherwise fades to zero), then switch to eval mode."""
-    for m in model.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.momentum = None  # cumulative average: one batch sets the statistics
-    with torch.no_grad():
-        model.train()(torch.rand(4, 3, 64, 64))
-    return model.eval()
-
-
 def test_export_matches_torch_and_onnx_detector(tmp_path: Path) -> None:
     torch.manual_seed(1)
-    model = _calibrated(TileDetector(DetectorConfig(num_classes=3, **TINY)))
-    with torch.no_grad():
-        for conv in model.detect.preds:
-            conv.weight.mul_(3)  # spread the scores: no ties between boxes
-            conv.bias.zero_()
+    model = scored_detector(3)
     path = export_onnx(model, tmp_path / "m.onnx", names=["a", "b", "c"], img_size=64, tile_size=64)
     import onnxruntime as ort
 

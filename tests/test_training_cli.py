@@ -15,13 +15,12 @@ import torch
 import typer
 from typer.testing import CliRunner
 
+from tests.training_data import make_tiles
 from tilewise import TilewiseError
 from tilewise.cli import bench_cmd
 from tilewise.cli.console import TilewiseGroup
 from tilewise.cli.train_cmd import export, parse_anchors, parse_batch, train
-from tilewise.datasets.tiling import TilingConfig, tile_dataset
 from tilewise.models import OnnxDetector
-from tilewise.synth import SynthConfig, generate_benchmark
 from tilewise.training.study import BatchStudy
 
 
@@ -36,13 +35,7 @@ def _one_thread():
 
 @pytest.fixture(scope="module")
 def tiles(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("cli-data")
-    cfg = SynthConfig(scene_size=128, size_range=(4, 24), objects_per_mpx=(700, 900))
-    generate_benchmark(root / "synth", scenes=4, seed=4, config=cfg, progress=False)
-    tile_dataset(
-        root / "synth", root / "tiles", TilingConfig(slice_wh=64, overlap=0), progress=False
-    )
-    return root / "tiles"
+    return make_tiles(tmp_path_factory.mktemp("cli-data"), scenes=4, seed=4)
 
 
 def _app() -> typer.Typer:
