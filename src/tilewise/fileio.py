@@ -19,7 +19,13 @@ def _current_umask() -> int:
 
 _UMASK = _current_umask()
 
-__all__ = ["atomic_path", "atomic_write_bytes", "atomic_write_text", "atomic_write_json"]
+__all__ = [
+    "atomic_path",
+    "atomic_write_bytes",
+    "atomic_write_json",
+    "atomic_write_text",
+    "same_content",
+]
 
 
 @contextmanager
@@ -97,3 +103,34 @@ def atomic_write_json(path: str | os.PathLike[str], obj: Any, *, indent: int | N
         {'a': 1}
     """
     return atomic_write_text(path, json.dumps(obj, indent=indent) + "\n")
+
+
+def same_content(
+    a: str | os.PathLike[str], b: str | os.PathLike[str], chunk: int = 1 << 20
+) -> bool:
+    """Whether two existing files hold the same bytes.
+
+    The same file (one inode, e.g. a hard link) is identical without reading it; files of
+    different sizes differ; otherwise the contents are compared chunk by chunk. Size and
+    modification time alone are never taken as proof: an image rewritten with new pixels of
+    the same dimensions often keeps its byte size (always, for uncompressed formats).
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> d = pathlib.Path(tempfile.mkdtemp())
+        >>> _ = (d / "a").write_bytes(b"abc"); _ = (d / "b").write_bytes(b"abd")
+        >>> same_content(d / "a", d / "b"), same_content(d / "a", d / "a")
+        (False, True)
+    """
+    sa, sb = os.stat(a), os.stat(b)
+    if (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino):
+        return True
+    if sa.st_size != sb.st_size:
+        return False
+    with open(a, "rb") as fa, open(b, "rb") as fb:
+        while True:
+            ca, cb = fa.read(chunk), fb.read(chunk)
+            if ca != cb:
+                return False
+            if not ca:
+                return True

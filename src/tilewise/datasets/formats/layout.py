@@ -9,7 +9,7 @@ from pathlib import Path, PurePosixPath
 
 from tilewise.datasets.dataset import Dataset
 from tilewise.errors import TilewiseError
-from tilewise.fileio import atomic_path
+from tilewise.fileio import atomic_path, same_content
 
 __all__ = ["ImageTransfer", "layout_name", "split_names", "transfer_images"]
 
@@ -58,7 +58,9 @@ def transfer_images(
 ) -> int:
     """Copy or hard-link every image of ``ds`` to ``targets[i]``; returns how many were placed.
 
-    Existing identical targets are left alone. Hard links fall back to copies across devices.
+    An existing target is left alone only when it holds the same bytes as its source (or is
+    the same file); any other existing target is replaced. Hard links fall back to copies
+    across devices.
 
     Example:
         >>> from tilewise.datasets import DatasetBuilder
@@ -73,7 +75,7 @@ def transfer_images(
         src = ds.image_path(i)
         if not src.is_file():
             raise TilewiseError(f"image file not found: {src}")
-        if target.exists() and target.stat().st_size == src.stat().st_size:
+        if target.is_file() and same_content(src, target):
             continue
         target.parent.mkdir(parents=True, exist_ok=True)
         if mode is ImageTransfer.LINK:

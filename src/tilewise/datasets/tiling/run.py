@@ -7,11 +7,16 @@ Order of writes in the output directory:
 3. annotation files, ``provenance.json`` and ``accounting.json``;
 4. ``.tilewise-complete.json`` last: only a directory holding it claims to be complete.
 
-Rerunning the same job skips tiles already on disk and finishes the rest.
+Rerunning the same job skips tiles already on disk and finishes the rest. "The same job"
+means the same config, output format and source, *and* an unchanged source: a fingerprint
+of the source annotations and of every source image file (name, byte size, modification
+time) is saved in ``tiling.json``; if it differs, the tiles on disk may be stale and the
+run refuses to resume without ``overwrite``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 from collections.abc import Iterator
@@ -39,6 +44,7 @@ __all__ = [
     "PROVENANCE_NAME",
     "TilingResult",
     "is_complete",
+    "source_fingerprint",
     "tile_dataset",
 ]
 
@@ -81,6 +87,51 @@ def is_complete(root: str | os.PathLike[str]) -> bool:
     return (Path(root) / MARKER_NAME).is_file()
 
 
+def _digest(h: Any, array: np.ndarray) -> None:
+    arr = np.asarray(array)
+    h.update(f"{arr.dtype.str if arr.dtype != object else 'O'}{arr.shape}".encode())
+    if arr.dtype == object:
+        h.update("\0".join(str(v) for v in arr.ravel().tolist()).encode("utf-8", "replace"))
+    else:
+        h.update(np.ascontiguousarray(arr).tobytes())
+
+
+def source_fingerprint(ds: Dataset) -> dict[str, str]:
+    """Fingerprints of a tiling source: its annotations and its image files.
+
+    ``annotations`` hashes every column of the dataset (images, boxes, classes, segments);
+    ``images`` hashes each image file's name, byte size and modification time (``missing``
+    for an absent file), so an edited or replaced image changes it without being read.
+
+    Example:
+        >>> from tilewise.datasets import DatasetBuilder
+        >>> b = DatasetBuilder(["car"]); b.add_box(b.add_image("a.png", 9, 9), [1, 1, 4, 4], 0)
+        >>> sorted(source_fingerprint(b.build()))
+        ['annotations', 'images']
+    """
+    ann = hashlib.sha256()
+    im = ds.images
+    for arr in (im.file_name, im.width, im.height, im.image_id, im.split, im.source, im.offset):
+        _digest(ann, arr)
+    for arr in (ds.image_index, ds.boxes, ds.class_id, ds.category_ids, ds.iscrowd, ds.ann_id):
+        _digest(ann, arr)
+    _digest(ann, np.asarray(ds.class_names, dtype=object))
+    seg = ds.segments
+    for arr in (seg.kind, seg.poly_index, seg.ring_index, seg.points, seg.rle_index):
+        _digest(ann, arr)
+    _digest(ann, seg.rle_counts)
+    files = hashlib.sha256()
+    for i in range(ds.num_images):
+        path = ds.image_path(i)
+        try:
+            st = path.stat()
+            stamp = f"{st.st_size}:{st.st_mtime_ns}"
+        except OSError:
+            stamp = "missing"
+        files.update(f"{ds.images.file_name[i]}\0{stamp}\n".encode("utf-8", "replace"))
+    return {"annotations": ann.hexdigest(), "images": files.hexdigest()}
+
+
 def _check_destination(dst: Path, cfg: TilingConfig, fmt: DatasetFormat, overwrite: bool) -> bool:
     """Prepare ``dst``; returns True when it already holds this job complete."""
     cfg_path = dst / CONFIG_NAME
@@ -92,7 +143,22 @@ def _check_destination(dst: Path, cfg: TilingConfig, fmt: DatasetFormat, overwri
             and old.extra.get("source") == cfg.extra.get("source")
         )
         if same and not overwrite:
-            return is_complete(dst)
+            old_fp = old.extra.get("fingerprint") or {}
+            new_fp = cfg.extra.get("fingerprint") or {}
+            changed = [k for k in ("annotations", "images") if old_fp.get(k) != new_fp.get(k)]
+            if not changed:
+                return is_complete(dst)
+            what = " and ".join(
+                "its annotations" if k == "annotations" else "its image files (size or time)"
+                for k in changed
+            )
+            raise TilewiseError(
+                f"{dst} holds a tiling of this source with this config, but the source changed "
+                f"since ({what}"
+                + ("; or the tiling predates source fingerprints" if not old_fp else "")
+                + "): the tiles and annotations there may be stale. Pass overwrite=True "
+                "(--overwrite) to tile it again, or choose another directory"
+            )
         if not overwrite:
             raise TilewiseError(
                 f"{dst} holds a tiling of another source or with a different config or format "
@@ -230,7 +296,12 @@ def tile_dataset(
     policy = OnError(on_error)
     cfg = TilingConfig(
         **{k: getattr(cfg, k) for k in cfg.__dataclass_fields__ if k != "extra"},
-        extra={**cfg.extra, "format": fmt.value, "source": source_name},
+        extra={
+            **cfg.extra,
+            "format": fmt.value,
+            "source": source_name,
+            "fingerprint": source_fingerprint(ds),
+        },
     )
     out_dir = Path(dst)
     done = _check_destination(out_dir, cfg, fmt, overwrite)
