@@ -48,3 +48,20 @@ def make_scene(
 @pytest.fixture
 def scene() -> tuple[np.ndarray, np.ndarray]:
     return make_scene((400, 300), 25, seed=3)
+
+
+@pytest.fixture(scope="module", params=["native", "python"])
+def kernel_backend(request: pytest.FixtureRequest):
+    """Run every test of a module once per kernel backend (C extension, numpy twin).
+
+    Module-scoped so hypothesis tests can use it; a module opts in with
+    ``pytestmark = pytest.mark.usefixtures("kernel_backend")``. The native run is
+    skipped where the C extension is not built.
+    """
+    from tilewise.kernels import use_backend
+    from tilewise.kernels.backend import native_available
+
+    if request.param == "native" and not native_available():
+        pytest.skip("the C extension tilewise.kernels._native is not built")
+    with use_backend(request.param) as backend:
+        yield backend

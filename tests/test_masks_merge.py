@@ -23,6 +23,8 @@ from tilewise.masks import (
 from tilewise.masks import ops as mask_ops
 from tilewise.merge import MergeAction, merge_detections
 
+pytestmark = pytest.mark.usefixtures("kernel_backend")
+
 SETTINGS = settings(max_examples=60, deadline=None)
 
 

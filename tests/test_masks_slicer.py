@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from tilewise import Detections, ModelOutputError, Slicer, TilewiseError
-from tilewise.masks import CompactMasks, merge_masked_detections
+from tilewise.masks import CompactMasks
+from tilewise.merge import merge_masked_detections
 
 
 def disk_scene(wh: tuple[int, int], n: int, seed: int) -> np.ndarray:

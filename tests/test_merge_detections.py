@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from tilewise import Detections, TilewiseError
+from tilewise.kernels.fusion import enclosing_boxes, mean_confidence, weighted_mean_boxes
 from tilewise.merge import (
     MergeAction,
     MergeMethod,
@@ -19,7 +20,8 @@ from tilewise.merge import (
     nms_kernel,
     wbf,
 )
-from tilewise.merge.fusion import enclosing_boxes, mean_confidence, weighted_mean_boxes
+
+pytestmark = pytest.mark.usefixtures("kernel_backend")
 
 
 class ListMasks:

@@ -14,6 +14,8 @@ from tilewise.merge import (
     wbf_kernel,
 )
 
+pytestmark = pytest.mark.usefixtures("kernel_backend")
+
 KERNELS = {
     "nms": nms_kernel,
     "greedy_nmm": greedy_nmm_kernel,

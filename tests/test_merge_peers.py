@@ -8,7 +8,7 @@ import pytest
 from tilewise import Detections
 from tilewise.merge import greedy_nmm_kernel, merge_detections, nms_kernel
 
-pytestmark = pytest.mark.peers
+pytestmark = [pytest.mark.peers, pytest.mark.usefixtures("kernel_backend")]
 
 
 def normalised_clusters(rng, n):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -15,6 +16,8 @@ from tilewise.merge import (
     nms_kernel,
     wbf_kernel,
 )
+
+pytestmark = pytest.mark.usefixtures("kernel_backend")
 
 KERNELS = {
     "nms": nms_kernel,

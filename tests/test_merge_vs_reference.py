@@ -11,6 +11,8 @@ from tests import merge_reference as ref
 from tilewise.boxes import paired_overlap
 from tilewise.merge import greedy_nmm_kernel, nmm_kernel, nms_kernel, wbf_kernel
 
+pytestmark = pytest.mark.usefixtures("kernel_backend")
+
 KERNELS = {
     "nms": nms_kernel,
     "greedy_nmm": greedy_nmm_kernel,

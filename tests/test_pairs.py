@@ -11,6 +11,8 @@ from tests import merge_reference as ref
 from tilewise import TilewiseError
 from tilewise.boxes import box_iou, overlapping_pairs
 
+pytestmark = pytest.mark.usefixtures("kernel_backend")
+
 
 def brute_force(boxes, cls=None):
     return ref.pairs(np.asarray(boxes, dtype=np.float64).tolist(), cls)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from tilewise._version import __version__
 from tilewise.boxes import Metric
 from tilewise.detections import Detections
 from tilewise.errors import ModelOutputError, TilewiseError, TilewiseWarning
@@ -9,8 +10,6 @@ from tilewise.images import load_image
 from tilewise.masks import CompactMasks
 from tilewise.merge import MergeMethod, MergeResult, greedy_nmm, merge_detections, nmm, nms, wbf
 from tilewise.slicing import SlicedPrediction, SliceGrid, Slicer, SliceReport, batched
-
-__version__ = "0.1.0"
 
 __all__ = [
     "CompactMasks",

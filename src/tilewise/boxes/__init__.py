@@ -1,6 +1,5 @@
 """Box geometry: areas, clipping, IoU/IoS and sparse overlap queries."""
 
-from tilewise.boxes.metric import Metric, MetricLike
 from tilewise.boxes.ops import (
     box_area,
     box_ios,
@@ -9,7 +8,7 @@ from tilewise.boxes.ops import (
     clip_boxes,
     paired_overlap,
 )
-from tilewise.boxes.pairs import overlapping_pairs
+from tilewise.kernels import Metric, MetricLike, overlapping_pairs
 
 __all__ = [
     "Metric",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tilewise.boxes.metric import Metric, MetricLike
+from tilewise.kernels.metric import Metric, MetricLike
 
 __all__ = [
     "box_area",

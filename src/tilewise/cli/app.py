@@ -76,7 +76,7 @@ COMMANDS: tuple[Command, ...] = (
 
 def _show_version(value: bool) -> None:
     if value:
-        from tilewise import __version__
+        from tilewise._version import __version__
 
         echo(f"tilewise {__version__}")
         raise typer.Exit()

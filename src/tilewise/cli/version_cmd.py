@@ -18,7 +18,7 @@ def versions() -> list[tuple[str, str]]:
     """
     import numpy
 
-    from tilewise import __version__
+    from tilewise._version import __version__
 
     try:
         import cv2

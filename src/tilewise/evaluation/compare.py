@@ -30,6 +30,7 @@ from tilewise.evaluation.metrics import DEFAULT_MAX_DETS, evaluate
 from tilewise.evaluation.result import EvaluationResult, stat_key
 from tilewise.evaluation.tables import html_table, markdown_table, text_table
 from tilewise.fileio import atomic_write_json, atomic_write_text
+from tilewise.slicing import Slicer
 
 __all__ = [
     "Comparison",
@@ -52,9 +53,7 @@ SlicerFactory: TypeAlias = Callable[..., Predictor]
 
 def default_slicer_factory(model: Callable[..., Any], **settings: Any) -> Predictor:
     """Build a ``tilewise.Slicer`` for ``model`` with ``settings`` as keyword arguments."""
-    from tilewise import Slicer  # type: ignore[attr-defined]
-
-    return Slicer(model, **settings)  # type: ignore[no-any-return]
+    return Slicer(model, **settings)
 
 
 def _full_frame(model: Callable[..., Any]) -> Predictor:

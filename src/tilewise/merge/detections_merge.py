@@ -1,34 +1,16 @@
-"""Merging applied to Detections: survivors' rows, with merged or fused boxes."""
+"""Merging applied to Detections: the entry point for boxes and masks alike."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
-import numpy as np
-
-from tilewise.boxes.metric import MetricLike
 from tilewise.detections import Detections
 from tilewise.errors import TilewiseError
-from tilewise.merge.fusion import enclosing_boxes, mean_confidence, weighted_mean_boxes
-from tilewise.merge.kernels import greedy_nmm_kernel, nmm_kernel, nms_kernel, wbf_kernel
+from tilewise.kernels import MergeResult, MetricLike
+from tilewise.masks import CompactMasks
+from tilewise.merge.box_merge import merge_boxes
+from tilewise.merge.masks import merge_masked_detections
 from tilewise.merge.method import MergeMethod, MergeMethodLike
-from tilewise.merge.result import MergeResult
 
 __all__ = ["merge_detections", "nms", "nmm", "greedy_nmm", "wbf"]
-
-_KERNELS: dict[MergeMethod, Callable[..., MergeResult]] = {
-    MergeMethod.NMS: nms_kernel,
-    MergeMethod.NMM: nmm_kernel,
-    MergeMethod.GREEDY_NMM: greedy_nmm_kernel,
-    MergeMethod.WBF: wbf_kernel,
-}
-
-
-def _is_compact(masks: object) -> bool:
-    from tilewise.masks.store import CompactMasks
-
-    return isinstance(masks, CompactMasks)
 
 
 def merge_detections(
@@ -51,7 +33,7 @@ def merge_detections(
       confidence.
     - ``"wbf"``: the confidence-weighted mean box and the mean confidence of the group.
 
-    Detections with ``CompactMasks`` go to ``tilewise.masks.merge_masked_detections``:
+    Detections with ``CompactMasks`` go to ``tilewise.merge.masks_masked_detections``:
     duplicates are decided on ``mask_overlap`` (``"mask"``: exact mask IoU/IoS; ``"box"``:
     box overlap) and ``nmm``/``greedy_nmm`` union the members' masks (``wbf`` is refused
     with masks). Any other ``MaskStore`` is carried from the survivor.
@@ -85,9 +67,7 @@ def merge_detections(
         raise TilewiseError(f"merge_detections takes Detections, got {type(det).__name__}")
     if m is MergeMethod.NONE:
         return det, MergeResult.identity(len(det))
-    if det.masks is not None and _is_compact(det.masks):
-        from tilewise.masks.merge import merge_masked_detections  # masks build on this module
-
+    if isinstance(det.masks, CompactMasks):
         return merge_masked_detections(
             det,
             m,
@@ -96,31 +76,7 @@ def merge_detections(
             class_agnostic=class_agnostic,
             mask_overlap=mask_overlap,
         )
-    result = _KERNELS[m](
-        det.xyxy,
-        det.confidence,
-        det.class_id,
-        threshold=threshold,
-        metric=metric,
-        class_agnostic=class_agnostic,
-    )
-    survivors = det[result.keep]
-    if m is MergeMethod.NMS:
-        return survivors, result
-    if m is MergeMethod.WBF:
-        boxes: Any = weighted_mean_boxes(det.xyxy, det.confidence, result)
-        confidence = mean_confidence(det.confidence, result)
-    else:
-        boxes = enclosing_boxes(det.xyxy, result)
-        confidence = survivors.confidence
-    merged = Detections(
-        boxes.astype(np.float32),
-        confidence,
-        survivors.class_id,
-        masks=survivors.masks,
-        data=survivors.data,
-    )
-    return merged, result
+    return merge_boxes(det, m, threshold=threshold, metric=metric, class_agnostic=class_agnostic)
 
 
 def nms(

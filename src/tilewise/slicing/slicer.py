@@ -15,9 +15,15 @@ from tilewise.boxes import Metric, MetricLike
 from tilewise.detections import Detections
 from tilewise.errors import ModelOutputError, TilewiseError, TilewiseWarning
 from tilewise.images import ImageLike, load_image
-from tilewise.masks import CompactMasks, MaskOverlap, MaskOverlapLike
+from tilewise.masks import CompactMasks
 from tilewise.masks.store import pixel_rects
-from tilewise.merge import MergeMethod, MergeResult, merge_detections
+from tilewise.merge import (
+    MaskOverlap,
+    MaskOverlapLike,
+    MergeMethod,
+    MergeResult,
+    merge_detections,
+)
 from tilewise.slicing.batches import SliceBatch, iter_batches, prefetch
 from tilewise.slicing.grid import OverlapLike, SizeLike, SliceGrid, positive_int
 from tilewise.slicing.model import BatchModel, check_model_outputs, is_staged
@@ -110,7 +116,7 @@ class Slicer:
     crop by crop; their aspect ratio must match within a pixel. Mask pixels outside
     their detection's box are cut off and detections left without mask pixels are
     dropped, both counted in the report. Merging then uses
-    ``tilewise.masks.merge_masked_detections`` (``"wbf"`` is refused with masks).
+    ``tilewise.merge.masks_masked_detections`` (``"wbf"`` is refused with masks).
 
     With a single slice and no full-frame pass, merging is skipped and the model's own
     output is returned unchanged (within one slice, deduplication is the model's job).

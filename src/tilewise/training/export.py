@@ -81,7 +81,7 @@ def export_onnx(
     for k in (1, 2):  # channels and anchors are fixed; only the batch is dynamic
         dims[k].ClearField("dim_param")
         dims[k].dim_value = int(out_shape[k])
-    from tilewise import __version__
+    from tilewise._version import __version__
 
     meta = ModelMetadata(
         names=tuple(names),

@@ -6,6 +6,11 @@ from typing import Any
 
 import numpy as np
 
+from tilewise.errors import TilewiseError
+from tilewise.kernels.backend import routines
+from tilewise.kernels.grouping import class_segments
+from tilewise.kernels.inputs import checked_boxes, checked_class_id
+
 __all__ = ["overlapping_pairs"]
 
 
@@ -15,7 +20,7 @@ def overlapping_pairs(
     """Index pairs ``(i, j)``, ``i < j``, of boxes whose intersection has positive area.
 
     Boxes that only touch (a shared edge or corner) and zero-area boxes make no pair.
-    Runs over a hierarchical grid (the merge kernels' spatial index), so the cost
+    Runs over a spatial index shared with the merge kernels, so the cost
     follows N and the number of pairs, never N x N; all-identical boxes do give N(N-1)/2
     pairs.
 
@@ -33,19 +38,13 @@ def overlapping_pairs(
 
     Example:
         >>> import numpy as np
-        >>> from tilewise.boxes import overlapping_pairs
+        >>> from tilewise.kernels import overlapping_pairs
         >>> boxes = np.array([[0, 0, 10, 10], [5, 5, 15, 15], [10, 0, 20, 6], [1, 1, 2, 2]])
         >>> overlapping_pairs(boxes).tolist()
         [[0, 1], [0, 3], [1, 2]]
         >>> overlapping_pairs(boxes, [0, 1, 1, 0], class_agnostic=False).tolist()
         [[0, 3], [1, 2]]
     """
-    # The grid and the input checks live with the merge kernels, which share them.
-    from tilewise.errors import TilewiseError
-    from tilewise.merge import _native
-    from tilewise.merge.grouping import class_segments
-    from tilewise.merge.inputs import checked_boxes, checked_class_id
-
     boxes = checked_boxes(xyxy)
     n = boxes.shape[0]
     classes = checked_class_id(class_id, n)
@@ -53,7 +52,7 @@ def overlapping_pairs(
         raise TilewiseError("class_agnostic=False needs class_id")
     index = np.arange(n, dtype=np.int64)
     perm, offsets = class_segments(index, None if class_agnostic else classes)
-    raw = _native.pairs(np.ascontiguousarray(boxes[perm]), offsets)
+    raw = routines().pairs(np.ascontiguousarray(boxes[perm]), offsets)
     pairs = np.frombuffer(raw, dtype=np.int64).reshape(-1, 2)
     if perm is index:
         return pairs.copy()

@@ -2,12 +2,12 @@
 
 Two ways to decide which detections are duplicates (``MaskOverlap``):
 
-- ``"box"`` (fast path): the box kernels of ``tilewise.merge`` group the detections on
+- ``"box"`` (fast path): the box kernels of ``tilewise.kernels`` group the detections on
   box IoU/IoS exactly as without masks; then each group's masks are unioned.
 - ``"mask"`` (exact): the same greedy rules on *mask* IoU/IoS, computed only for pairs
   whose crops overlap and only over the crops' intersection.
 
-Either way the result is the merged Detections and a ``tilewise.merge.MergeResult``
+Either way the result is the merged Detections and a ``tilewise.kernels.MergeResult``
 mapping every input to its survivor (``.groups()``, ``.members()``). NMS keeps the
 survivors' masks; NMM and greedy NMM give each survivor the union of its group's masks
 and the box enclosing the group's boxes.
@@ -19,14 +19,19 @@ from typing import Any
 
 import numpy as np
 
-from tilewise.boxes import Metric, MetricLike
 from tilewise.choices import Choice
 from tilewise.detections import Detections
 from tilewise.errors import TilewiseError
-from tilewise.masks.ops import candidate_pairs, mask_overlap, pairwise_intersection, union_groups
-from tilewise.masks.store import CompactMasks
-from tilewise.merge import MergeAction, MergeMethod, MergeMethodLike, MergeResult, merge_detections
-from tilewise.merge.fusion import enclosing_boxes
+from tilewise.kernels import MergeAction, MergeResult, Metric, MetricLike, enclosing_boxes
+from tilewise.masks import (
+    CompactMasks,
+    candidate_pairs,
+    mask_overlap,
+    pairwise_intersection,
+    union_groups,
+)
+from tilewise.merge.box_merge import merge_boxes
+from tilewise.merge.method import MergeMethod, MergeMethodLike
 
 __all__ = ["MaskOverlap", "MaskOverlapLike", "mask_merge_kernel", "merge_masked_detections"]
 
@@ -301,7 +306,7 @@ def merge_masked_detections(
         return det, MergeResult.identity(len(det))
     if mode is MaskOverlap.BOX:
         bare = Detections(det.xyxy, det.confidence, det.class_id, data=det.data)
-        merged, result = merge_detections(
+        merged, result = merge_boxes(
             bare, m, threshold=threshold, metric=metric, class_agnostic=class_agnostic
         )
         if m is MergeMethod.NMS:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tilewise.merge.result import MergeResult
+from tilewise.kernels.result import MergeResult
 
 __all__ = ["enclosing_boxes", "weighted_mean_boxes", "mean_confidence"]
 
@@ -14,8 +14,8 @@ def enclosing_boxes(xyxy: np.ndarray, result: MergeResult) -> np.ndarray:
 
     Example:
         >>> import numpy as np
-        >>> from tilewise.merge import nmm_kernel
-        >>> from tilewise.merge.fusion import enclosing_boxes
+        >>> from tilewise.kernels import nmm_kernel
+        >>> from tilewise.kernels.fusion import enclosing_boxes
         >>> boxes = np.array([[0, 0, 10, 10], [2, 1, 12, 10]], dtype=np.float32)
         >>> enclosing_boxes(boxes, nmm_kernel(boxes, [0.9, 0.8])).tolist()
         [[0.0, 0.0, 12.0, 10.0]]
@@ -44,8 +44,8 @@ def weighted_mean_boxes(xyxy: np.ndarray, weights: np.ndarray, result: MergeResu
 
     Example:
         >>> import numpy as np
-        >>> from tilewise.merge import MergeAction, MergeResult
-        >>> from tilewise.merge.fusion import weighted_mean_boxes
+        >>> from tilewise.kernels import MergeAction, MergeResult
+        >>> from tilewise.kernels.fusion import weighted_mean_boxes
         >>> boxes = np.array([[0, 0, 10, 10], [4, 0, 14, 10]])
         >>> r = MergeResult(np.array([0]), np.array([0, 0]), MergeAction.MERGED)
         >>> weighted_mean_boxes(boxes, np.array([3.0, 1.0]), r).tolist()
@@ -79,8 +79,8 @@ def mean_confidence(confidence: np.ndarray, result: MergeResult) -> np.ndarray:
 
     Example:
         >>> import numpy as np
-        >>> from tilewise.merge import MergeAction, MergeResult
-        >>> from tilewise.merge.fusion import mean_confidence
+        >>> from tilewise.kernels import MergeAction, MergeResult
+        >>> from tilewise.kernels.fusion import mean_confidence
         >>> r = MergeResult(np.array([1]), np.array([1, 1]), MergeAction.MERGED)
         >>> mean_confidence(np.array([0.5, 0.75]), r).tolist()
         [0.625]

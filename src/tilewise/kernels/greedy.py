@@ -2,7 +2,7 @@
 
 All four share one rank order (descending confidence, ties by input index), treat only
 same-class pairs as candidates unless ``class_agnostic``, and never build an N x N
-matrix: they run one sequential, deterministic greedy routine (``tilewise.merge._native``,
+matrix: they run one sequential, deterministic greedy routine (``tilewise.kernels._native``,
 GIL released) over a hierarchical grid. Time grows with N and with the number of
 same-class box pairs that actually intersect (for IoU, only pairs whose areas are within
 a factor ``1 / threshold`` of each other); typical sliced-inference output of 1M boxes
@@ -19,16 +19,16 @@ from typing import Any
 
 import numpy as np
 
-from tilewise.boxes.metric import Metric, MetricLike
 from tilewise.errors import TilewiseError
-from tilewise.merge.grouping import GroupingMode, run_grouping
-from tilewise.merge.inputs import (
+from tilewise.kernels.grouping import GroupingMode, run_grouping
+from tilewise.kernels.inputs import (
     checked_boxes,
     checked_class_id,
     checked_confidence,
     checked_threshold,
 )
-from tilewise.merge.result import MergeAction, MergeResult
+from tilewise.kernels.metric import Metric, MetricLike
+from tilewise.kernels.result import MergeAction, MergeResult
 
 __all__ = ["nms_kernel", "nmm_kernel", "greedy_nmm_kernel", "wbf_kernel"]
 
@@ -92,7 +92,7 @@ def nms_kernel(
 
     Example:
         >>> import numpy as np
-        >>> from tilewise.merge import nms_kernel
+        >>> from tilewise.kernels import nms_kernel
         >>> boxes = np.array([[0, 0, 10, 10], [1, 0, 11, 10], [20, 0, 30, 10]])
         >>> res = nms_kernel(boxes, [0.8, 0.9, 0.7], threshold=0.5)
         >>> res.keep.tolist(), res.parent.tolist()
@@ -134,7 +134,7 @@ def greedy_nmm_kernel(
 
     Example:
         >>> import numpy as np
-        >>> from tilewise.merge import greedy_nmm_kernel
+        >>> from tilewise.kernels import greedy_nmm_kernel
         >>> boxes = np.array([[0, 0, 10, 10], [5, 0, 15, 10], [10, 0, 20, 10]])
         >>> res = greedy_nmm_kernel(boxes, [0.9, 0.8, 0.7], threshold=0.2)
         >>> res.keep.tolist(), res.parent.tolist()
@@ -178,7 +178,7 @@ def nmm_kernel(
 
     Example:
         >>> import numpy as np
-        >>> from tilewise.merge import nmm_kernel
+        >>> from tilewise.kernels import nmm_kernel
         >>> boxes = np.array([[0, 0, 10, 10], [5, 0, 15, 10], [10, 0, 20, 10]])
         >>> res = nmm_kernel(boxes, [0.9, 0.8, 0.7], threshold=0.2)
         >>> res.keep.tolist(), res.parent.tolist()
@@ -231,7 +231,7 @@ def wbf_kernel(
 
     Example:
         >>> import numpy as np
-        >>> from tilewise.merge import wbf_kernel
+        >>> from tilewise.kernels import wbf_kernel
         >>> boxes = np.array([[0, 0, 10, 10], [1, 0, 11, 10], [20, 0, 30, 10]])
         >>> res = wbf_kernel(boxes, [0.9, 0.6, 0.8], threshold=0.55)
         >>> res.keep.tolist(), res.parent.tolist()

@@ -38,7 +38,7 @@ class MergeResult:
 
     Example:
         >>> import numpy as np
-        >>> from tilewise.merge import nms_kernel
+        >>> from tilewise.kernels import nms_kernel
         >>> boxes = np.array([[0, 0, 10, 10], [1, 1, 10, 10], [50, 50, 60, 60]])
         >>> res = nms_kernel(boxes, np.array([0.5, 0.9, 0.7]))
         >>> res.keep.tolist(), res.parent.tolist(), res.action.value
@@ -61,7 +61,7 @@ class MergeResult:
             order: optional rank order; ``keep`` follows it when given, else input order.
 
         Example:
-            >>> from tilewise.merge import MergeResult
+            >>> from tilewise.kernels import MergeResult
             >>> r = MergeResult.identity(3)
             >>> r.keep.tolist(), r.parent.tolist(), r.n_kept
             ([0, 1, 2], [0, 1, 2], 3)
@@ -96,7 +96,7 @@ class MergeResult:
 
         Example:
             >>> import numpy as np
-            >>> from tilewise.merge import MergeAction, MergeResult
+            >>> from tilewise.kernels import MergeAction, MergeResult
             >>> r = MergeResult(
             ...     np.array([2, 0]), np.array([0, 2, 2]), MergeAction.MERGED, np.array([2, 1, 0])
             ... )
@@ -113,7 +113,7 @@ class MergeResult:
 
         Example:
             >>> import numpy as np
-            >>> from tilewise.merge import MergeAction, MergeResult
+            >>> from tilewise.kernels import MergeAction, MergeResult
             >>> r = MergeResult(
             ...     np.array([2, 0]), np.array([0, 2, 2]), MergeAction.MERGED, np.array([2, 1, 0])
             ... )
@@ -131,7 +131,7 @@ class MergeResult:
 
         Example:
             >>> import numpy as np
-            >>> from tilewise.merge import MergeAction, MergeResult
+            >>> from tilewise.kernels import MergeAction, MergeResult
             >>> r = MergeResult(
             ...     np.array([2, 0]), np.array([0, 2, 2]), MergeAction.MERGED, np.array([2, 1, 0])
             ... )
@@ -156,7 +156,7 @@ class MergeResult:
         """The members of each group as a list of K arrays (survivor first).
 
         Example:
-            >>> from tilewise.merge import MergeResult
+            >>> from tilewise.kernels import MergeResult
             >>> [g.tolist() for g in MergeResult.identity(2).groups()]
             [[0], [1]]
         """
@@ -173,7 +173,7 @@ class MergeResult:
 
         Example:
             >>> import numpy as np
-            >>> from tilewise.merge import MergeAction, MergeResult
+            >>> from tilewise.kernels import MergeAction, MergeResult
             >>> MergeResult.identity(3).validate()
             >>> bad = MergeResult(np.array([0]), np.array([0, 2, 0]), MergeAction.MERGED)
             >>> bad.validate()

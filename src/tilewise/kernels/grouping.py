@@ -1,4 +1,4 @@
-"""Rank order, class segments and the call into the native greedy-grouping routine."""
+"""Rank order, class segments and the call into the greedy-grouping routine of the backend."""
 
 from __future__ import annotations
 
@@ -6,27 +6,20 @@ from enum import IntEnum
 
 import numpy as np
 
-from tilewise.boxes.metric import Metric
-from tilewise.merge.result import MergeAction, MergeResult
+from tilewise.kernels.backend import routines
+from tilewise.kernels.metric import Metric
+from tilewise.kernels.result import MergeAction, MergeResult
 
-try:
-    from tilewise.merge import _native
-except ImportError as exc:  # pragma: no cover - only without a built extension
-    raise ImportError(
-        "tilewise.merge._native is not built; install tilewise with pip "
-        "(`pip install -e .` in a source checkout) so its C extension is compiled"
-    ) from exc
-
-__all__ = ["GroupingMode", "rank_order", "class_segments", "run_grouping"]
+__all__ = ["METRIC_CODES", "GroupingMode", "class_segments", "rank_order", "run_grouping"]
 
 
 class GroupingMode(IntEnum):
-    """Modes of the native routine (values shared with ``_native.c``)."""
+    """Modes of the grouping routine (values shared with ``_native.c`` and ``_numpy``)."""
 
-    NMS = _native.MODE_NMS
-    GREEDY_NMM = _native.MODE_GREEDY_NMM
-    NMM = _native.MODE_NMM
-    WBF = _native.MODE_WBF
+    NMS = 0
+    GREEDY_NMM = 1
+    NMM = 2
+    WBF = 3
 
 
 _ACTIONS = {
@@ -35,7 +28,8 @@ _ACTIONS = {
     GroupingMode.NMM: MergeAction.MERGED,
     GroupingMode.WBF: MergeAction.MERGED,
 }
-_METRICS = {Metric.IOU: _native.METRIC_IOU, Metric.IOS: _native.METRIC_IOS}
+METRIC_CODES = {Metric.IOU: 0, Metric.IOS: 1}
+"""Metric codes of the grouping routine (shared with ``_native.c`` and ``_numpy``)."""
 
 
 def rank_order(confidence: np.ndarray) -> np.ndarray:
@@ -79,10 +73,10 @@ def run_grouping(
     metric: Metric,
     threshold: float,
 ) -> MergeResult:
-    """Run the native routine on checked float64 inputs and build the MergeResult.
+    """Run the backend's routine on checked float64 inputs and build the MergeResult.
 
     ``class_id`` None means class-agnostic. Inputs must come from the ``checked_*``
-    helpers in ``tilewise.merge.inputs``.
+    helpers in ``tilewise.kernels.inputs``.
 
     Example:
         >>> import numpy as np
@@ -96,13 +90,13 @@ def run_grouping(
     order = rank_order(confidence)
     perm, offsets = class_segments(order, class_id)
     local = np.empty(n, dtype=np.int64)
-    _native.group(
+    routines().group(
         np.ascontiguousarray(boxes[perm]),
         np.ascontiguousarray(confidence[perm]),
         offsets,
         local,
         int(mode),
-        _METRICS[metric],
+        METRIC_CODES[metric],
         float(threshold),
     )
     parent = np.empty(n, dtype=np.int64)

@@ -1,5 +1,5 @@
 /*
- * tilewise.merge._native: sequential greedy grouping of boxes over a spatial index.
+ * tilewise.kernels._native: sequential greedy grouping of boxes over a spatial index.
  *
  * One routine, four modes (nms, greedy_nmm, nmm, wbf), plus the overlapping-pairs query.
  * Boxes arrive as float64 xyxy rows already sorted by segment (a class, or everything
@@ -1214,7 +1214,7 @@ static PyMethodDef native_methods[] = {
 static struct PyModuleDef native_module = {
     PyModuleDef_HEAD_INIT,
     "_native",
-    "Sequential greedy grouping of boxes over a hierarchical grid (tilewise.merge).",
+    "Sequential greedy grouping of boxes over a hierarchical grid (tilewise.kernels).",
     0,
     native_methods,
     NULL,
