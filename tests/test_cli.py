@@ -44,6 +44,19 @@ def test_version_command_output() -> None:
     assert result.stderr == ""
 
 
+@pytest.mark.parametrize(
+    ("backend", "line"),
+    [("native", "kernels native (C extension)"), ("python", "kernels python (pure numpy)")],
+)
+def test_version_names_the_kernel_backend(backend: str, line: str) -> None:
+    from tilewise.kernels import use_backend
+
+    with use_backend(backend):
+        result = runner.invoke(app, ["version"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[1] == line
+
+
 def test_version_option() -> None:
     result = runner.invoke(app, ["--version"])
     assert result.exit_code == 0

@@ -59,6 +59,9 @@ def pieces(plan):
         ([25, 2, 30, 6], 0.0, 0, [], D, DropReason.OUTSIDE_IMAGE),
         ([3, 3, 3, 8], 0.0, 0, [], D, DropReason.DEGENERATE),
         ([5, 5, 2, 8], 0.0, 0, [], D, DropReason.DEGENERATE),
+        # regression: an area that underflows to 0 divided visibility by zero
+        ([0, 0, 1e-200, 1e-200], 0.0, 0, [], D, DropReason.DEGENERATE),
+        ([-1, -1, 1e-200, 1e-200], 0.0, 0, [], D, DropReason.OUTSIDE_IMAGE),
         ([2, 2, 6, 6], 1.0, 0, [(0, [2, 2, 6, 6])], K, DropReason.NONE),
         ([0, 0, 20, 10], 0.5, 0, [(0, [0, 0, 10, 10]), (10, [0, 0, 10, 10])], C, DropReason.NONE),
     ],

@@ -10,7 +10,35 @@ import numpy as np
 
 from tilewise.errors import TilewiseError
 
-__all__ = ["MergeAction", "MergeResult"]
+__all__ = ["MergeAction", "MergeResult", "stable_key_order"]
+
+_DIGIT_BITS = 16
+
+
+def stable_key_order(keys: np.ndarray, n_keys: int) -> np.ndarray:
+    """Stable sorting permutation of integer ``keys`` in ``[0, n_keys)``, in O(N).
+
+    A least-significant-digit radix sort on 16-bit digits: each pass is numpy's stable
+    sort of a ``uint16`` array, which numpy runs as a counting (radix) sort, so the cost
+    is one linear pass per 16 bits of ``n_keys`` (two passes up to 4 billion groups).
+
+    Example:
+        >>> import numpy as np
+        >>> stable_key_order(np.array([2, 0, 2, 1, 0]), 3).tolist()
+        [1, 4, 3, 0, 2]
+        >>> keys = np.array([70000, 3, 70000, 65536])
+        >>> stable_key_order(keys, 70001).tolist()
+        [1, 3, 0, 2]
+    """
+    keys = np.asarray(keys, dtype=np.int64)
+    perm = np.arange(keys.shape[0], dtype=np.int64)
+    shift = 0
+    while True:
+        digit = ((keys[perm] >> shift) & 0xFFFF).astype(np.uint16)
+        perm = perm[np.argsort(digit, kind="stable")]
+        shift += _DIGIT_BITS
+        if (max(int(n_keys) - 1, 0) >> shift) == 0:
+            return perm
 
 
 class MergeAction(str, Enum):
@@ -145,7 +173,7 @@ class MergeResult:
     def _csr(self) -> tuple[np.ndarray, np.ndarray]:
         # computed once per result: fusion needs it for boxes and confidences alike
         order = self.rank_order
-        grouped = order[np.argsort(self.group_index[order], kind="stable")]
+        grouped = order[stable_key_order(self.group_index[order], self.n_kept)]
         offsets = np.zeros(self.n_kept + 1, dtype=np.int64)
         np.cumsum(self.group_sizes, out=offsets[1:])
         offsets.setflags(write=False)

@@ -181,6 +181,14 @@ def _grid_pairs(
     return box, row * columns + col
 
 
+def _positive_area(boxes: np.ndarray) -> np.ndarray:
+    """Rows with positive width, height and float64 area (no underflow to 0)."""
+    w = boxes[:, 2] - boxes[:, 0]
+    h = boxes[:, 3] - boxes[:, 1]
+    with np.errstate(invalid="ignore"):
+        return (w > 0) & (h > 0) & (w * h > 0)
+
+
 def plan_tiles(ds: Dataset, config: TilingConfig | None = None) -> TilePlan:
     """Decide, for every source annotation and tile, what goes where (no pixel I/O).
 
@@ -221,11 +229,13 @@ def plan_tiles(ds: Dataset, config: TilingConfig | None = None) -> TilePlan:
     h_img = ds.images.height[ds.image_index].astype(np.float64)
     b = ds.boxes
     finite = np.all(np.isfinite(b), axis=1)
-    deg = ~finite | ~((b[:, 2] > b[:, 0]) & (b[:, 3] > b[:, 1]))
+    # a box whose area underflows to 0 (e.g. 1e-200 px wide) is as degenerate as a flat one:
+    # visibility divides by that area
+    deg = ~finite | ~_positive_area(b)
     cb = b.copy()
     cb[:, [0, 2]] = np.clip(cb[:, [0, 2]], 0, w_img[:, None])
     cb[:, [1, 3]] = np.clip(cb[:, [1, 3]], 0, h_img[:, None])
-    inside = (cb[:, 2] > cb[:, 0]) & (cb[:, 3] > cb[:, 1])
+    inside = _positive_area(cb)
     outside = ~deg & ~inside
     reason[deg] = DropReason.DEGENERATE
     reason[outside] = DropReason.OUTSIDE_IMAGE
