@@ -12,4 +12,6 @@ python -m pip install -q -e ".[dev,bench]"
 python -m pip install -q --no-deps "sahi==0.12.*"
 python -m ruff check src tests benchmarks examples
 python -m ruff format --check src tests benchmarks examples
+# Layer contracts (pyproject.toml [tool.importlinter]): imports only go down, no cycles.
+lint-imports
 python -m pytest -n 2 -q "$@"
