@@ -436,8 +436,14 @@ def render(
     return "\n".join(lines).rstrip() + "\n"
 
 
-def write_results(path: Path, section: str) -> None:
-    """Replace the text between the latest-run markers of ``path`` (create it if needed)."""
+def write_results(path: Path, section: str, summary: str | None = None) -> None:
+    """Replace the text between the latest-run markers of ``path`` (create it if needed).
+
+    With ``summary``, the text between the summary markers is replaced too (see
+    ``benchmarks/summary.py``), so the summary and the tables come from the same run.
+    """
+    from benchmarks.summary import replace_summary
+
     block = f"{BEGIN_MARK}\n\n{section.rstrip()}\n\n{END_MARK}"
     text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmark results\n"
     if BEGIN_MARK in text and END_MARK in text:
@@ -446,6 +452,8 @@ def write_results(path: Path, section: str) -> None:
         new = head + block + tail
     else:
         new = text.rstrip() + "\n\n" + block + "\n"
+    if summary is not None:
+        new = replace_summary(new, summary)
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(new, encoding="utf-8")
     os.replace(tmp, path)
@@ -454,13 +462,15 @@ def write_results(path: Path, section: str) -> None:
 # ----------------------------------------------------------------------------- main
 
 
-def _run_tiling(quick: bool, log: Callable[[str], None]) -> list[dict[str, Any]] | None:
+def _run_tiling(
+    quick: bool, repeats: int, log: Callable[[str], None]
+) -> list[dict[str, Any]] | None:
     try:
         from benchmarks import bench_tiling  # type: ignore[attr-defined]
     except ImportError as exc:
         log(f"tiling: benchmarks.bench_tiling not importable ({exc}); section skipped")
         return None
-    rows: list[dict[str, Any]] = list(bench_tiling.run(quick=quick))
+    rows: list[dict[str, Any]] = list(bench_tiling.run(quick=quick, repeats=repeats))
     return rows
 
 
@@ -546,7 +556,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 bcfg.tilewise_batches = ()
         results["batch"] = bench_slicer.run_batch_scan(bcfg, log=log)
     if "tiling" in args.only:
-        tiling = _run_tiling(quick, log)
+        tiling = _run_tiling(quick, repeats, log)
         if tiling is not None:
             results["tiling"] = tiling
     if "masks" in args.only:
@@ -570,12 +580,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                     f"N={r['n']:,}" if "n" in r else f"bs={r.get('batch_size')}"
                 )
                 print(f"\n===== profile: {label} =====\n{r['profile']}")
+    payload = {"header": header, "results": results, "targets": targets}
     if args.json is not None:
-        payload = {"header": header, "results": results, "targets": targets}
         args.json.write_text(json.dumps(payload, indent=1, default=str), encoding="utf-8")
     if args.write_results is not None:
-        write_results(args.write_results, report)
-        log(f"wrote {args.write_results}")
+        from benchmarks.summary import json_path_for, summary_markdown
+
+        write_results(args.write_results, report, summary_markdown(header, results))
+        # the run itself, so the tests can check RESULTS.md against it
+        json_path_for(args.write_results).write_text(
+            json.dumps(payload, indent=1, default=str) + "\n", encoding="utf-8"
+        )
+        log(f"wrote {args.write_results} and {json_path_for(args.write_results)}")
     return 0
 
 

@@ -29,6 +29,7 @@ __all__ = [
     "QUICK_SIZES",
     "build_case",
     "evaluate_targets",
+    "input_mismatches",
     "run",
     "tilewise_merge_call",
 ]
@@ -269,6 +270,8 @@ def run(
                 rows.append(row)
                 log(_progress_line(row))
     evaluate_targets(rows)
+    for n, sums in input_mismatches(rows).items():
+        log(f"  merge N={n:,}: INPUT MISMATCH across libraries {sums}; no ratios at this N")
     _check_checksums(rows)
     return rows
 
@@ -322,12 +325,34 @@ def evaluate_targets(rows: list[dict[str, Any]]) -> None:
                 )
 
 
-def _check_checksums(rows: list[dict[str, Any]]) -> None:
+def input_mismatches(rows: list[dict[str, Any]]) -> dict[int, list[str]]:
+    """The sizes N at which the measured libraries did not all see the same input.
+
+    Returns N -> the distinct input checksums of its measured rows (only where more than one).
+    """
     by_n: dict[int, set[str]] = {}
     for r in rows:
-        if r["status"] == "ok" and r["checksum"]:
-            by_n.setdefault(r["n"], set()).add(r["checksum"])
+        if r["status"] == "ok":
+            by_n.setdefault(r["n"], set()).add(str(r.get("checksum") or "missing"))
+    return {n: sorted(sums) for n, sums in by_n.items() if len(sums) > 1}
+
+
+def _check_checksums(rows: list[dict[str, Any]]) -> None:
+    """Refuse every ratio and verdict at a size whose libraries saw different inputs.
+
+    A ratio between two libraries only means something if both merged the same boxes; a
+    mismatch (a non-deterministic generator, a library that changed its input) clears
+    ``ratio`` and ``met`` for every row of that N and says so in ``note``.
+    """
+    bad = input_mismatches(rows)
     for r in rows:
-        sums = by_n.get(r["n"], set())
-        if len(sums) > 1:  # pragma: no cover - would mean a non-deterministic generator
-            r["note"] = (r["note"] + "; " if r["note"] else "") + "INPUT MISMATCH across libraries"
+        sums = bad.get(r["n"])
+        if sums is None:
+            continue
+        r["ratio"] = None
+        r["met"] = None
+        r["input_mismatch"] = True
+        r["note"] = (
+            f"INPUT MISMATCH across libraries ({len(sums)} different input checksums at "
+            f"N={r['n']:,}): no ratio or verdict"
+        )

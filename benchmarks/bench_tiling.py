@@ -18,7 +18,12 @@ Stages timed:
   thread pool (all empty tiles kept, so both write the same number of tiles) vs SAHI
   ``slice_coco(output_dir=...)``.
 
-Run: ``python -m benchmarks.bench_tiling [--quick]``.
+Measured the same way for every tool and stage: one untimed warm-up call on the same input
+(SAHI's lazy imports, first-call costs, a warm file cache for everyone), then the best of
+``repeats`` timed calls (3; 1 with ``--quick``). Every end-to-end call writes into a fresh
+output directory, so no call finds (and skips) tiles from an earlier one.
+
+Run: ``python -m benchmarks.bench_tiling [--quick] [--repeats K]``.
 """
 
 from __future__ import annotations
@@ -82,14 +87,27 @@ def make_case(
     return path
 
 
-def _best_of(fn: Callable[[], Any], repeats: int) -> tuple[float, Any]:
-    best = float("inf")
+FULL_REPEATS = 3
+QUICK_REPEATS = 1
+_clock = time.perf_counter  # replaced by a fake clock in the tests
+
+
+def measure(fn: Callable[[], Any], repeats: int) -> tuple[float, Any, list[float]]:
+    """One untimed warm-up call, then the best of ``repeats`` timed calls.
+
+    Returns (best time, the last call's result, every timed call's time). The same for
+    every tool, so no library is timed cold while another is timed warm.
+    """
+    if repeats < 1:
+        raise ValueError(f"repeats must be >= 1, got {repeats}")
+    fn()  # warm-up, untimed
+    times: list[float] = []
     out = None
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        t0 = _clock()
         out = fn()
-        best = min(best, time.perf_counter() - t0)
-    return best, out
+        times.append(_clock() - t0)
+    return min(times), out, times
 
 
 def tilewise_annotations(json_path: Path) -> tuple[int, int]:
@@ -149,32 +167,65 @@ def tilewise_end_to_end(json_path: Path, out: Path) -> tuple[int, int]:
     return res.dataset.num_images, res.dataset.num_annotations
 
 
-def run(quick: bool = False) -> list[dict[str, Any]]:
-    """Run the tiling benchmark; one row per (tool, stage)."""
-    n_images = 2 if quick else 10
-    image_wh = (2000, 1500) if quick else (4000, 3000)
-    per_image = 200 if quick else 1000
+def run(
+    quick: bool = False,
+    repeats: int | None = None,
+    *,
+    tools: dict[str, Callable[..., tuple[int, int]]] | None = None,
+    end_to_end: bool | None = None,
+    case_size: tuple[int, tuple[int, int], int] | None = None,
+) -> list[dict[str, Any]]:
+    """Run the tiling benchmark; one row per (tool, stage).
+
+    Args:
+        quick: a small case (2 images of 2000x1500, 200 boxes each), no end-to-end stage.
+        repeats: timed calls per (tool, stage) after the warm-up (default 3; 1 if quick).
+        tools: replaces the measured functions by name (``tilewise_annotations``,
+            ``sahi_slice_coco``, ``tilewise_end_to_end``); for tests.
+        end_to_end: run the end-to-end stage (default: not when quick).
+        case_size: (images, (w, h), boxes per image) instead of the quick/full case.
+    """
+    k = repeats if repeats is not None else (QUICK_REPEATS if quick else FULL_REPEATS)
+    fns: dict[str, Callable[..., tuple[int, int]]] = {
+        "tilewise_annotations": tilewise_annotations,
+        "sahi_slice_coco": sahi_slice_coco,
+        "tilewise_end_to_end": tilewise_end_to_end,
+        **(tools or {}),
+    }
+    n_images, image_wh, per_image = case_size or (
+        (2, (2000, 1500), 200) if quick else (10, (4000, 3000), 1000)
+    )
+    if end_to_end is None:
+        end_to_end = not quick
     rows: list[dict[str, Any]] = []
     case = f"{n_images}x{image_wh[0]}x{image_wh[1]}, {per_image} boxes/img"
+
+    def row(tool: str, stage: str, measured: tuple[float, Any, list[float]]) -> dict[str, Any]:
+        best, (tiles, inst), _times = measured
+        out = {
+            "case": case,
+            "tool": tool,
+            "stage": stage,
+            "time_s": best,
+            "runs": f"best of {k}",
+            "tiles": tiles,
+            "instances": inst,
+            "speedup": None,
+        }
+        rows.append(out)
+        return out
+
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         src = root / "src"
         src.mkdir()
         json_path = make_case(src, n_images, image_wh, per_image)
-        t_tw, (tiles, inst) = _best_of(lambda: tilewise_annotations(json_path), 5)
-        rows.append(
-            {
-                "case": case,
-                "tool": "tilewise",
-                "stage": "annotations",
-                "time_s": t_tw,
-                "tiles": tiles,
-                "instances": inst,
-                "speedup": None,
-            }
+        tw = row(
+            "tilewise", "annotations", measure(lambda: fns["tilewise_annotations"](json_path), k)
         )
         try:
-            import sahi  # noqa: F401
+            if "sahi_slice_coco" not in (tools or {}):
+                import sahi  # noqa: F401
         except ImportError as exc:
             rows.append(
                 {
@@ -186,73 +237,48 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
                 }
             )
             return rows
-        t_sa, (s_tiles, s_inst) = _best_of(lambda: sahi_slice_coco(json_path, None, False), 1)
-        rows[0]["speedup"] = t_sa / t_tw
-        rows.append(
-            {
-                "case": case,
-                "tool": "sahi",
-                "stage": "annotations",
-                "time_s": t_sa,
-                "tiles": s_tiles,
-                "instances": s_inst,
-                "speedup": 1.0,
-            }
+        sa = row(
+            "sahi",
+            "annotations",
+            measure(lambda: fns["sahi_slice_coco"](json_path, None, False), k),
         )
-        t_sd, (d_tiles, d_inst) = _best_of(lambda: sahi_slice_coco(json_path, None, True), 1)
-        rows.append(
-            {
-                "case": case,
-                "tool": "sahi",
-                "stage": "annotations+decode",
-                "time_s": t_sd,
-                "tiles": d_tiles,
-                "instances": d_inst,
-                "speedup": None,
-            }
+        tw["speedup"], sa["speedup"] = sa["time_s"] / tw["time_s"], 1.0
+        row(
+            "sahi",
+            "annotations+decode",
+            measure(lambda: fns["sahi_slice_coco"](json_path, None, True), k),
         )
-        if not quick:
-            t_te, (e_tiles, e_inst) = _best_of(
-                lambda: tilewise_end_to_end(json_path, root / "tw_out"), 1
+        if end_to_end:
+            fresh = iter(range(10**9))
+
+            def out_dir(tool: str) -> Path:
+                return root / f"{tool}_out_{next(fresh)}"  # a fresh directory for every call
+
+            te = row(
+                "tilewise",
+                "end_to_end",
+                measure(lambda: fns["tilewise_end_to_end"](json_path, out_dir("tw")), k),
             )
-            t_se, (f_tiles, f_inst) = _best_of(
-                lambda: sahi_slice_coco(json_path, root / "sahi_out", True), 1
+            se = row(
+                "sahi",
+                "end_to_end",
+                measure(lambda: fns["sahi_slice_coco"](json_path, out_dir("sahi"), True), k),
             )
-            rows.append(
-                {
-                    "case": case,
-                    "tool": "tilewise",
-                    "stage": "end_to_end",
-                    "time_s": t_te,
-                    "tiles": e_tiles,
-                    "instances": e_inst,
-                    "speedup": t_se / t_te,
-                }
-            )
-            rows.append(
-                {
-                    "case": case,
-                    "tool": "sahi",
-                    "stage": "end_to_end",
-                    "time_s": t_se,
-                    "tiles": f_tiles,
-                    "instances": f_inst,
-                    "speedup": 1.0,
-                }
-            )
+            te["speedup"], se["speedup"] = se["time_s"] / te["time_s"], 1.0
     return rows
 
 
 def main(argv: list[str] | None = None) -> int:
     """Print the rows as a table."""
     args = sys.argv[1:] if argv is None else argv
-    rows = run(quick="--quick" in args)
-    keys = ["case", "tool", "stage", "time_s", "tiles", "instances", "speedup"]
+    repeats = int(args[args.index("--repeats") + 1]) if "--repeats" in args else None
+    rows = run(quick="--quick" in args, repeats=repeats)
+    keys = ["case", "tool", "stage", "time_s", "runs", "tiles", "instances", "speedup"]
     print(" | ".join(keys))
     for r in rows:
         cells = []
-        for k in keys:
-            v = r.get(k)
+        for key in keys:
+            v = r.get(key)
             cells.append(f"{v:.4g}" if isinstance(v, float) else ("-" if v is None else str(v)))
         print(" | ".join(cells))
     return 0
