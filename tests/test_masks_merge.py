@@ -12,16 +12,19 @@ from hypothesis.extra import numpy as hnp
 from tilewise import Detections, TilewiseError
 from tilewise.masks import (
     CompactMasks,
-    MaskOverlap,
     candidate_pairs,
-    mask_merge_kernel,
     mask_overlap,
-    merge_masked_detections,
     pairwise_intersection,
     union_groups,
 )
 from tilewise.masks import ops as mask_ops
-from tilewise.merge import MergeAction, merge_detections
+from tilewise.merge import (
+    MaskOverlap,
+    MergeAction,
+    mask_merge_kernel,
+    merge_detections,
+    merge_masked_detections,
+)
 
 pytestmark = pytest.mark.usefixtures("kernel_backend")
 
