@@ -43,7 +43,15 @@ from typing import Annotated, Any, NamedTuple
 
 import typer
 
-from tilewise.cli import bench_cmd, dataset_cmd, eval_cmd, predict_cmd, train_cmd, version_cmd
+from tilewise.cli import (
+    bench_cmd,
+    check_cmd,
+    dataset_cmd,
+    eval_cmd,
+    predict_cmd,
+    train_cmd,
+    version_cmd,
+)
 from tilewise.cli.console import TilewiseGroup, echo
 
 __all__ = ["COMMANDS", "Command", "app", "build_app", "main"]
@@ -63,6 +71,7 @@ class Command(NamedTuple):
 COMMANDS: tuple[Command, ...] = (
     Command("version", version_cmd.version),
     Command("predict", predict_cmd.predict),
+    Command("check", check_cmd.check),
     Command("dataset", dataset_cmd.app),
     Command("eval", eval_cmd.eval_command),
     Command("compare", eval_cmd.compare_command),

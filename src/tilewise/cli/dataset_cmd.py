@@ -15,6 +15,15 @@ import typer
 
 from tilewise.cli import synth_cmd
 from tilewise.cli.console import echo, warn
+from tilewise.cli.image_options import (
+    AllowTruncatedOption,
+    BackgroundOption,
+    ExifOption,
+    MaxPixelsOption,
+    RangeOption,
+    ScaleOption,
+    read_options,
+)
 from tilewise.errors import TilewiseError
 
 __all__ = ["app", "parse_overlap", "parse_size"]
@@ -122,8 +131,19 @@ def tile(
         str, typer.Option(help="Unreadable source image: skip (reported) or raise.")
     ] = "skip",
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    exif: ExifOption = "follow",
+    allow_truncated: AllowTruncatedOption = False,
+    scale: ScaleOption = "full",
+    value_range: RangeOption = None,
+    background: BackgroundOption = "0,0,0",
+    max_pixels: MaxPixelsOption = None,
 ) -> None:
-    """Cut a dataset into training tiles with the same slice grid as sliced inference."""
+    """Cut a dataset into training tiles with the same slice grid as sliced inference.
+
+    Source images are read as inference reads them (EXIF orientation followed unless
+    --exif ignore); truncated or unreadable ones are skipped and counted
+    (image_truncated, image_unreadable) unless --on-error raise.
+    """
     from tilewise.datasets.tiling import TilingConfig, tile_dataset
 
     cfg = TilingConfig(
@@ -145,6 +165,7 @@ def tile(
         progress=progress,
         overwrite=overwrite,
         on_error=on_error,
+        read=read_options(exif, allow_truncated, scale, value_range, background, max_pixels),
     )
     if res.already_complete:
         echo(f"{dst}: already complete (same config); nothing to do")
@@ -163,6 +184,8 @@ def tile(
     )
     for name, why in res.report.images_skipped.items():
         warn(f"skipped image {name}: {why}")
+    for name in res.report.images_truncated:
+        warn(f"{name} is truncated: tiled anyway (--allow-truncated), rows past its data are black")
     for note in res.notes:
         warn(note)
 

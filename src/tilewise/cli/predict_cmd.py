@@ -14,6 +14,16 @@ from typing import Annotated, Any
 import typer
 
 from tilewise.cli.console import echo
+from tilewise.cli.image_options import (
+    AllowTruncatedOption,
+    BackgroundOption,
+    ExifOption,
+    MaxPixelsOption,
+    RangeOption,
+    ScaleOption,
+    read_options,
+    warnings_to_console,
+)
 
 __all__ = ["detections_json", "parse_slice", "predict"]
 
@@ -101,16 +111,26 @@ def predict(
     iou: Annotated[float, typer.Option(help="IoU threshold of the model's NMS.")] = 0.7,
     batch: Annotated[int, typer.Option(help="Slices per model call.")] = 8,
     labels: Annotated[bool, typer.Option("--labels", help="Write class labels on boxes.")] = False,
+    exif: ExifOption = "follow",
+    allow_truncated: AllowTruncatedOption = False,
+    scale: ScaleOption = "full",
+    value_range: RangeOption = None,
+    background: BackgroundOption = "0,0,0",
+    max_pixels: MaxPixelsOption = None,
 ) -> None:
     """Detect small objects by sliced inference; write the annotated image and a JSON."""
-    from tilewise.images import load_image
+    from tilewise.images import read_image
     from tilewise.models import OnnxDetector, default_detector
     from tilewise.slicing import Slicer
 
     size = parse_slice(slice_size)
+    read = read_options(exif, allow_truncated, scale, value_range, background, max_pixels)
     if image is None:
         _predict_sample(model, size, overlap, merge, out, conf, iou, batch, labels)
         return
+    with warnings_to_console():
+        loaded = read_image(image, read)  # before the model: a bad file fails fast
+    rgb, record = loaded.pixels, loaded.record
     detector = (
         OnnxDetector(model, conf=conf, iou=iou) if model else default_detector(conf=conf, iou=iou)
     )
@@ -123,12 +143,13 @@ def predict(
         merge=merge,
         full_frame=full_frame,
     )
-    rgb = load_image(image)
     run = slicer.run(rgb)
     report = run.report
     header = {
         "image": str(image),
         "image_wh": list(rgb.shape[1::-1]),
+        "truncated": record.truncated,
+        "image_read": record.to_dict(),
         "model": str(detector.path),
         "slice_wh": list(slice_wh),
         "overlap": overlap,

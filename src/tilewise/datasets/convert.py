@@ -96,8 +96,12 @@ def read_dataset(
     format: DatasetFormat | str | None = None,
     *,
     on_error: OnError | str = OnError.RAISE,
+    exif: str = "follow",
 ) -> Dataset:
     """Read a dataset in any supported format (detected when not given).
+
+    YOLO images and VOC files without a ``<size>`` get their sizes from the image headers,
+    in the frame ``exif`` says (``"follow"``: as displayed; ``"ignore"``: as stored).
 
     Example:
         >>> import tempfile, pathlib
@@ -115,8 +119,8 @@ def read_dataset(
             return _read_coco_dir(p, on_error)
         return read_coco(p, on_error=on_error)
     if fmt is DatasetFormat.YOLO:
-        return read_yolo(p, on_error=on_error)
-    return read_voc(p, on_error=on_error)
+        return read_yolo(p, on_error=on_error, exif=exif)
+    return read_voc(p, on_error=on_error, exif=exif)
 
 
 def layout_paths(

@@ -1,4 +1,10 @@
-"""Image sizes from file headers (PNG, JPEG, BMP, GIF, WebP), without decoding pixels."""
+"""Image sizes from file headers, without decoding pixels, in the frame images are read in.
+
+``image_size`` follows the same EXIF orientation policy as the image reader
+(``tilewise.images``): by default a JPEG stored 4000x3000 with orientation 6 is 3000x4000,
+as viewers (and labelling tools) show it and as ``read_image`` returns it. The small
+parsers below are the fallback for files the reader's header parser does not identify.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,7 @@ import struct
 from pathlib import Path
 
 from tilewise.errors import TilewiseError
+from tilewise.images import ExifPolicy, read_header
 
 __all__ = ["IMAGE_SUFFIXES", "image_size"]
 
@@ -81,8 +88,13 @@ def _jpeg(path: Path) -> tuple[int, int] | None:
             fh.seek(length - 2, os.SEEK_CUR)
 
 
-def image_size(path: str | os.PathLike[str]) -> tuple[int, int]:
+def image_size(
+    path: str | os.PathLike[str], *, exif: ExifPolicy | str = ExifPolicy.FOLLOW
+) -> tuple[int, int]:
     """(width, height) of an image file, from its header when possible, else by decoding.
+
+    With ``exif="follow"`` (default) the size is the displayed one (sides swapped for EXIF
+    orientations 5-8); ``"ignore"`` gives the stored size.
 
     Raises:
         TilewiseError: the file is missing or is not a readable image.
@@ -97,6 +109,11 @@ def image_size(path: str | os.PathLike[str]) -> tuple[int, int]:
     p = Path(path)
     if not p.is_file():
         raise TilewiseError(f"image file not found: {p}")
+    follow = ExifPolicy.parse(exif) is ExifPolicy.FOLLOW
+    try:
+        return read_header(p).display_wh(follow)
+    except TilewiseError:
+        pass  # not identified from its header: the parsers below, then a decode
     try:
         with open(p, "rb") as fh:
             head = fh.read(32)

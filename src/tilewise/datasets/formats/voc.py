@@ -46,6 +46,7 @@ def read_voc(
     *,
     class_names: list[str] | None = None,
     on_error: OnError | str = OnError.RAISE,
+    exif: str = "follow",
 ) -> Dataset:
     """Read a Pascal VOC dataset directory (or a directory of XML files).
 
@@ -95,7 +96,7 @@ def read_voc(
             w = h = 0
         if w <= 0 or h <= 0:
             try:
-                w, h = image_size(image_dir / file_name)
+                w, h = image_size(image_dir / file_name, exif=exif)
             except TilewiseError as exc:
                 policy.bad(f, "size", f"no valid <size> and the image cannot be read: {exc}")
                 continue

@@ -240,13 +240,15 @@ def read_yolo(
     path: str | os.PathLike[str],
     *,
     on_error: OnError | str = OnError.RAISE,
+    exif: str = "follow",
 ) -> Dataset:
     r"""Read a YOLO detection or segmentation dataset.
 
-    Image sizes come from the image headers. A missing or unreadable image, a malformed
-    line or an unknown class id raises ``DatasetFormatError`` naming the file and line, or
-    with ``on_error="skip"`` is skipped and listed in ``Dataset.issues``. Label files with no
-    image are listed in ``issues``.
+    Image sizes come from the image headers, in the frame ``exif`` says (``"follow"``:
+    as displayed, the default of the image reader; ``"ignore"``: as stored). A missing or
+    unreadable image, a malformed line or an unknown class id raises ``DatasetFormatError``
+    naming the file and line, or with ``on_error="skip"`` is skipped and listed in
+    ``Dataset.issues``. Label files with no image are listed in ``issues``.
 
     Example:
         >>> import tempfile, pathlib, numpy as np, cv2
@@ -265,7 +267,7 @@ def read_yolo(
     for split, images in splits.items():
         for image in images:
             try:
-                wh = image_size(image)
+                wh = image_size(image, exif=exif)
             except TilewiseError as exc:
                 policy.bad(image, "", str(exc))
                 continue

@@ -29,6 +29,7 @@ class DropReason(IntEnum):
     TOO_SMALL = 4  # visible enough somewhere, but the clipped box is under min_size there
     EMPTY_SEGMENT = 5  # its polygon / mask has no area (after repair) where the box is kept
     IMAGE_UNREADABLE = 6  # its image could not be read, so none of its tiles were written
+    IMAGE_TRUNCATED = 7  # its image file is truncated (not allowed), so no tiles were written
 
     @property
     def label(self) -> str:
@@ -55,6 +56,8 @@ class TilingReport:
         holes_dropped: polygon holes dropped (COCO polygons cannot hold holes).
         short_rings: polygon rings with < 3 points ignored.
         images_skipped: ``{file_name: reason}`` for source images that could not be read.
+        images_truncated: source images that are truncated but were tiled anyway
+            (``allow_truncated``): their tiles past the end of the data are black.
         splits: source images per split.
 
     Example:
@@ -76,6 +79,7 @@ class TilingReport:
     holes_dropped: int = 0
     short_rings: int = 0
     images_skipped: dict[str, str] = field(default_factory=dict)
+    images_truncated: list[str] = field(default_factory=list)
     splits: dict[str, int] = field(default_factory=dict)
 
     @classmethod
@@ -160,6 +164,7 @@ class TilingReport:
             "holes_dropped": self.holes_dropped,
             "short_rings": self.short_rings,
             "images_skipped": dict(self.images_skipped),
+            "images_truncated": list(self.images_truncated),
         }
 
     def table(self) -> str:

@@ -37,6 +37,7 @@ from tilewise.datasets.tiling.config import CONFIG_NAME, TilingConfig
 from tilewise.datasets.tiling.plan import TilePlan, plan_tiles
 from tilewise.errors import TilewiseError
 from tilewise.fileio import atomic_path, atomic_write_json
+from tilewise.images import ImageTruncatedError, ReadOptions, read_image
 
 __all__ = [
     "ACCOUNTING_NAME",
@@ -141,6 +142,7 @@ def _check_destination(dst: Path, cfg: TilingConfig, fmt: DatasetFormat, overwri
             old == cfg
             and old.extra.get("format") == fmt.value
             and old.extra.get("source") == cfg.extra.get("source")
+            and old.extra.get("read", _read_options_dict(ReadOptions())) == cfg.extra.get("read")
         )
         if same and not overwrite:
             old_fp = old.extra.get("fingerprint") or {}
@@ -190,50 +192,94 @@ def _write_params(path: Path, quality: int) -> list[int]:
     return []
 
 
-def _cut_image(plan: TilePlan, image: int, rows: list[int], targets: list[Path]) -> tuple[int, int]:
-    """Write the tiles ``rows`` (indices into the selected tiles) of one source image."""
+class _SourceImageError(OSError):
+    """A source image that cannot be tiled, with the reason its annotations are dropped."""
+
+    def __init__(self, message: str, reason: DropReason) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+def _read_options_dict(read: ReadOptions) -> dict[str, Any]:
+    """The parts of the reading policy that change tile pixels (saved with the config)."""
+    out = read.to_dict()
+    out.pop("max_pixels")
+    return out
+
+
+def _read_source(plan: TilePlan, image: int, read: ReadOptions) -> tuple[np.ndarray, bool]:
+    """RGB pixels of a source image, read as ``read`` says, and whether it is truncated."""
+    path = plan.source.image_path(image)
+    try:
+        loaded = read_image(path, read, warn=False)
+    except ImageTruncatedError as exc:
+        raise _SourceImageError(str(exc), DropReason.IMAGE_TRUNCATED) from exc
+    except TilewiseError as exc:
+        raise _SourceImageError(str(exc), DropReason.IMAGE_UNREADABLE) from exc
+    pixels, rec = loaded.pixels, loaded.record
+    want = (int(plan.source.images.width[image]), int(plan.source.images.height[image]))
+    if rec.image_wh != want:
+        hint = ""
+        if rec.header.rotated and rec.header.display_wh(not rec.oriented) == want:
+            other = "ignore" if rec.oriented else "follow"
+            hint = (
+                f"; its EXIF orientation is {rec.header.orientation} and the annotations match "
+                f"the {'stored' if rec.oriented else 'displayed'} frame: tile with --exif {other} "
+                f"(ReadOptions(exif='{other}')) if they were made that way"
+            )
+        raise _SourceImageError(
+            f"{path}: image is {rec.image_wh[0]}x{rec.image_wh[1]} as read "
+            f"(exif={rec.exif}) but its annotations say {want[0]}x{want[1]}{hint}",
+            DropReason.IMAGE_UNREADABLE,
+        )
+    return pixels, rec.truncated
+
+
+def _cut_image(
+    plan: TilePlan, image: int, rows: list[int], targets: list[Path], read: ReadOptions
+) -> tuple[int, int, bool]:
+    """Write the tiles ``rows`` (indices into the selected tiles) of one source image.
+
+    Returns (tiles written, tiles already on disk, whether the source is truncated).
+    """
     import cv2
 
     todo = [r for r in rows if not targets[r].is_file()]
     if not todo:
-        return 0, len(rows)
-    path = plan.source.image_path(image)
-    if not path.is_file():
-        raise FileNotFoundError(f"image file not found: {path}")
-    pixels = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if pixels is None:
-        raise OSError(f"could not decode image file: {path}")
-    want = (int(plan.source.images.height[image]), int(plan.source.images.width[image]))
-    if pixels.shape[:2] != want:
-        raise OSError(
-            f"{path}: image is {pixels.shape[1]}x{pixels.shape[0]} but its annotations say "
-            f"{want[1]}x{want[0]}"
-        )
+        return 0, len(rows), False
+    pixels, truncated = _read_source(plan, image, read)
     tiles = plan.selected
     for r in todo:
         x1, y1, x2, y2 = (int(v) for v in plan.tile_box[tiles[r]])
         target = targets[r]
+        bgr = np.ascontiguousarray(pixels[y1:y2, x1:x2, ::-1])
         with atomic_path(target) as tmp:
-            ok = cv2.imwrite(
-                str(tmp), pixels[y1:y2, x1:x2], _write_params(target, plan.config.jpeg_quality)
-            )
+            ok = cv2.imwrite(str(tmp), bgr, _write_params(target, plan.config.jpeg_quality))
             if not ok:
                 raise TilewiseError(f"could not write tile image {target}")
-    return len(todo), len(rows) - len(todo)
+    return len(todo), len(rows) - len(todo), truncated
 
 
 def _drop_failed(
-    plan: TilePlan, tiled: Dataset, targets: list[Path], failed: dict[int, str]
+    plan: TilePlan,
+    tiled: Dataset,
+    targets: list[Path],
+    failed: dict[int, tuple[DropReason, str]],
 ) -> tuple[Dataset, list[Path]]:
     report = plan.report
     src = plan.source
     bad_images = np.array(sorted(failed), dtype=np.int64)
+    image_reason = np.zeros(src.num_images, dtype=np.uint8)
+    for i, (reason, _) in failed.items():
+        image_reason[i] = reason
     lost = np.isin(src.image_index, bad_images)
     report.status[lost] = AnnotationStatus.DROPPED
-    report.reason[lost] = DropReason.IMAGE_UNREADABLE
-    report.images_skipped = {str(src.images.file_name[i]): msg for i, msg in failed.items()}
+    report.reason[lost] = image_reason[src.image_index[lost]]
+    report.images_skipped = {str(src.images.file_name[i]): msg for i, (_, msg) in failed.items()}
+    tile_reason = image_reason[plan.tile_image[plan.selected]]
     keep_tiles = ~np.isin(plan.tile_image[plan.selected], bad_images)
-    report.tiles["skipped_unreadable"] = int((~keep_tiles).sum())
+    report.tiles["skipped_unreadable"] = int(np.sum(tile_reason == DropReason.IMAGE_UNREADABLE))
+    report.tiles["skipped_truncated"] = int(np.sum(tile_reason == DropReason.IMAGE_TRUNCATED))
     report.tiles["selected"] = int(keep_tiles.sum())
     out = tiled.take_images(np.flatnonzero(keep_tiles))
     kept_pieces = ~np.isin(plan.tile_image[plan.piece_tile], bad_images)
@@ -252,6 +298,7 @@ def tile_dataset(
     progress: bool = True,
     overwrite: bool = False,
     on_error: OnError | str = OnError.SKIP,
+    read: ReadOptions | None = None,
 ) -> TilingResult:
     """Cut a dataset into training tiles on disk, with full accounting.
 
@@ -268,8 +315,14 @@ def tile_dataset(
         workers: image threads (default: CPU count).
         progress: show a progress bar.
         overwrite: replace an earlier tiling in ``dst`` made with another config.
-        on_error: a missing or unreadable source image is ``"skip"`` ped and reported
-            (its annotations counted as dropped, ``image_unreadable``), or ``"raise"`` d.
+        on_error: a missing, unreadable or truncated source image is ``"skip"`` ped and
+            reported (its annotations counted as dropped, ``image_unreadable`` or
+            ``image_truncated``), or ``"raise"`` d.
+        read: how source images are read (``tilewise.images.ReadOptions``), the same
+            policy as inference: EXIF orientation followed by default, so the
+            annotations' width/height must be the displayed frame's. With
+            ``allow_truncated`` truncated images are tiled and listed in
+            ``report.images_truncated`` instead of skipped.
 
     Example:
         >>> import tempfile, pathlib, numpy as np, cv2
@@ -285,12 +338,13 @@ def tile_dataset(
     from tqdm.auto import tqdm
 
     cfg = config or TilingConfig()
+    read = read or ReadOptions()
     if isinstance(source, Dataset):
         ds = source
         fmt = DatasetFormat(format) if format is not None else DatasetFormat.COCO
         source_name = str(ds.root.resolve()) if ds.root is not None else ""
     else:
-        ds = read_dataset(source)
+        ds = read_dataset(source, exif=read.exif.value)
         fmt = DatasetFormat(format) if format is not None else detect_format(source)
         source_name = str(Path(source).resolve())
     policy = OnError(on_error)
@@ -301,6 +355,7 @@ def tile_dataset(
             "format": fmt.value,
             "source": source_name,
             "fingerprint": source_fingerprint(ds),
+            "read": _read_options_dict(read),
         },
     )
     out_dir = Path(dst)
@@ -312,26 +367,32 @@ def tile_dataset(
         import json
 
         marker = json.loads((out_dir / MARKER_NAME).read_text(encoding="utf-8"))
+        reasons = marker.get("images_skipped_reason", {})
         failed = {
-            int(np.flatnonzero(ds.images.file_name == name)[0]): msg
+            int(np.flatnonzero(ds.images.file_name == name)[0]): (
+                DropReason[reasons.get(name, "image_unreadable").upper()],
+                msg,
+            )
             for name, msg in marker.get("images_skipped", {}).items()
             if np.any(ds.images.file_name == name)
         }
         if failed:
             tiled, targets = _drop_failed(plan, tiled, targets, failed)
+        plan.report.images_truncated = list(marker.get("images_truncated", []))
         return TilingResult(tiled, plan.report, out_dir, 0, len(targets), already_complete=True)
     cfg.save(out_dir / CONFIG_NAME)
 
-    failed: dict[int, str] = {}
+    failed: dict[int, tuple[DropReason, str]] = {}
+    truncated: list[int] = []
     written = reused = 0
     n_workers = max(1, workers or os.cpu_count() or 1)
     with (
         tqdm(total=len(targets), unit="tile", desc="tiling", disable=not progress) as bar,
         ThreadPoolExecutor(max_workers=n_workers) as pool,
     ):
-        futures: dict[Future[tuple[int, int]], tuple[int, int]] = {}
+        futures: dict[Future[tuple[int, int, bool]], tuple[int, int]] = {}
         for image, rows in _source_groups(plan):
-            fut = pool.submit(_cut_image, plan, image, rows, targets)
+            fut = pool.submit(_cut_image, plan, image, rows, targets, read)
             futures[fut] = (image, len(rows))
         pending = set(futures)
         while pending:
@@ -340,11 +401,14 @@ def tile_dataset(
                 image, count = futures[fut]
                 exc = fut.exception()
                 if exc is None:
-                    w, r = fut.result()
+                    w, r, cut_short = fut.result()
                     written += w
                     reused += r
+                    if cut_short:
+                        truncated.append(image)
                 elif isinstance(exc, OSError) and policy is OnError.SKIP:
-                    failed[image] = str(exc)
+                    reason = getattr(exc, "reason", DropReason.IMAGE_UNREADABLE)
+                    failed[image] = (reason, str(exc))
                 else:
                     for other in pending:
                         other.cancel()
@@ -354,6 +418,7 @@ def tile_dataset(
                 bar.update(count)
     if failed:
         tiled, targets = _drop_failed(plan, tiled, targets, failed)
+    plan.report.images_truncated = sorted(str(ds.images.file_name[i]) for i in truncated)
     summary = _write_dataset(tiled, out_dir, fmt, images=ImageTransfer.NONE)
     atomic_write_json(
         out_dir / PROVENANCE_NAME,
@@ -375,6 +440,10 @@ def tile_dataset(
             "instances": tiled.num_annotations,
             "format": fmt.value,
             "images_skipped": report_dict["images_skipped"],
+            "images_skipped_reason": {
+                str(ds.images.file_name[i]): reason.label for i, (reason, _) in failed.items()
+            },
+            "images_truncated": report_dict["images_truncated"],
         },
     )
     return TilingResult(tiled, plan.report, out_dir, written, reused, notes=list(summary.notes))

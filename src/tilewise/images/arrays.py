@@ -1,16 +1,15 @@
-"""Image loading and validation: everything becomes an H x W x 3 uint8 RGB array."""
+"""Image arrays: validation of in-memory images as H x W x 3 uint8 RGB."""
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import TypeAlias
 
 import numpy as np
 
 from tilewise.errors import TilewiseError
 
-__all__ = ["ImageLike", "as_rgb", "load_image"]
+__all__ = ["ImageLike", "as_rgb"]
 
 ImageLike: TypeAlias = "np.ndarray | str | os.PathLike[str]"
 
@@ -47,32 +46,3 @@ def as_rgb(image: np.ndarray, *, name: str = "image") -> np.ndarray:
     if image.shape[2] == 4:
         return image[:, :, :3]
     return image
-
-
-def load_image(source: ImageLike) -> np.ndarray:
-    """Read an image file (any format OpenCV reads) or validate an array; returns RGB uint8.
-
-    Example:
-        >>> import numpy as np
-        >>> load_image(np.zeros((2, 2, 4), dtype=np.uint8)).shape
-        (2, 2, 3)
-    """
-    if isinstance(source, np.ndarray):
-        return as_rgb(source)
-    if not isinstance(source, (str, os.PathLike)):
-        raise TilewiseError(f"image must be an array or a path, got {type(source).__name__}")
-    import cv2
-
-    path = Path(source)
-    if not path.is_file():
-        raise TilewiseError(f"image file not found: {path}")
-    bgr = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if bgr is None:
-        raise TilewiseError(f"could not decode image file: {path}")
-    if bgr.dtype != np.uint8:
-        raise TilewiseError(f"{path}: only 8-bit images are supported, got {bgr.dtype}")
-    if bgr.ndim == 3 and bgr.shape[2] == 3:
-        return np.ascontiguousarray(bgr[:, :, ::-1])
-    if bgr.ndim == 3 and bgr.shape[2] == 4:
-        return np.ascontiguousarray(bgr[:, :, [2, 1, 0]])
-    return as_rgb(bgr, name=str(path))
