@@ -7,9 +7,11 @@ from tilewise.detections.convert import (
     to_supervision,
 )
 from tilewise.detections.core import Detections, Index, MaskStore
+from tilewise.detections.georef import GeoReference
 
 __all__ = [
     "Detections",
+    "GeoReference",
     "Index",
     "MaskStore",
     "from_coco_annotations",

@@ -7,6 +7,7 @@ from typing import Any, Protocol, TypeAlias, runtime_checkable
 
 import numpy as np
 
+from tilewise.detections.georef import GeoReference
 from tilewise.errors import TilewiseError
 
 __all__ = ["Detections", "MaskStore", "Index"]
@@ -102,6 +103,13 @@ class Detections:
     per-detection arrays whose first dimension is N; they travel through indexing,
     concatenation and merging (a merged detection takes its survivor's row).
 
+    ``georef`` optionally says where the image's pixels lie on the map (a
+    ``GeoReference``: CRS and affine transform). It is metadata on the boxes, never a
+    second box type: boxes stay in pixels, and ``to_geodataframe`` or the writers in
+    ``tilewise.geo`` turn them into map polygons. It travels through indexing,
+    concatenation (parts must agree) and ``shifted`` (which moves it with the pixels, so
+    map positions stay put); the ``Slicer`` sets it from a georeferenced source.
+
     Args:
         xyxy: (N, 4) boxes as x1, y1, x2, y2.
         confidence: (N,) scores, stored as float32.
@@ -110,6 +118,7 @@ class Detections:
             arrays; a dense (N, H, W) bool array is compacted against the boxes into a
             ``tilewise.masks.CompactMasks`` (each mask kept as a crop inside its box).
         data: optional mapping of name to (N, ...) arrays.
+        georef: optional ``GeoReference`` of the image the boxes are in.
 
     Example:
         >>> import numpy as np
@@ -121,7 +130,7 @@ class Detections:
         [[0.0, 0.0, 10.0, 10.0]]
     """
 
-    __slots__ = ("class_id", "confidence", "data", "masks", "xyxy")
+    __slots__ = ("class_id", "confidence", "data", "georef", "masks", "xyxy")
 
     def __init__(
         self,
@@ -131,6 +140,7 @@ class Detections:
         *,
         masks: MaskStore | np.ndarray | None = None,
         data: Mapping[str, Any] | None = None,
+        georef: GeoReference | None = None,
     ) -> None:
         self.xyxy = _as_float32_boxes(xyxy)
         n = self.xyxy.shape[0]
@@ -155,6 +165,12 @@ class Detections:
                     f"data[{key!r}] must have first dimension {n}, got shape {arr.shape}"
                 )
             self.data[key] = arr
+        if georef is not None and not isinstance(georef, GeoReference):
+            raise TilewiseError(
+                f"georef must be a tilewise.detections.GeoReference or None, "
+                f"got {type(georef).__name__}"
+            )
+        self.georef = georef
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -173,6 +189,7 @@ class Detections:
         """Stack several Detections into one, in order.
 
         All parts must carry the same ``data`` keys and either all or none have masks.
+        Parts that carry a ``georef`` must agree on it; the result carries it.
 
         Example:
             >>> import numpy as np
@@ -185,9 +202,18 @@ class Detections:
         for p in items:
             if not isinstance(p, Detections):
                 raise TilewiseError(f"concatenate takes Detections, got {type(p).__name__}")
+        georefs = {p.georef for p in items if p.georef is not None}
+        if len(georefs) > 1:
+            raise TilewiseError(
+                "cannot concatenate Detections of differently georeferenced images: "
+                f"{sorted(map(repr, georefs))}"
+            )
+        georef = next(iter(georefs), None)
         nonempty = [p for p in items if len(p)]
         if not nonempty:
-            return items[0][:0] if items else cls.empty()
+            out = items[0][:0] if items else cls.empty()
+            out.georef = georef
+            return out
         keys = set(nonempty[0].data)
         for p in nonempty[1:]:
             if set(p.data) != keys:
@@ -209,6 +235,7 @@ class Detections:
             np.concatenate([p.class_id for p in nonempty]),
             masks=masks,
             data={k: np.concatenate([p.data[k] for p in nonempty]) for k in keys},
+            georef=georef,
         )
 
     # ------------------------------------------------------------------ container protocol
@@ -225,12 +252,14 @@ class Detections:
             self.class_id[idx],
             masks=None if self.masks is None else self.masks[mask_idx],
             data={k: v[idx] for k, v in self.data.items()},
+            georef=self.georef,
         )
 
     def __repr__(self) -> str:
         extra = f", data={sorted(self.data)}" if self.data else ""
         masks = ", masks" if self.masks is not None else ""
-        return f"Detections(n={len(self)}{masks}{extra})"
+        geo = f", crs={self.georef.crs!r}" if self.georef is not None else ""
+        return f"Detections(n={len(self)}{masks}{extra}{geo})"
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Detections):
@@ -242,6 +271,7 @@ class Detections:
             and set(self.data) == set(other.data)
             and all(np.array_equal(v, other.data[k]) for k, v in self.data.items())
             and _masks_equal(self.masks, other.masks)
+            and self.georef == other.georef
         )
 
     __hash__ = None  # type: ignore[assignment]
@@ -256,6 +286,9 @@ class Detections:
     def shifted(self, dx: float, dy: float) -> Detections:
         """Return a copy with boxes (and masks) moved by ``(dx, dy)`` pixels.
 
+        A ``georef`` moves with them (``GeoReference.translated(-dx, -dy)``), so each
+        box keeps its place on the map.
+
         Example:
             >>> import numpy as np
             >>> from tilewise import Detections
@@ -264,8 +297,14 @@ class Detections:
         """
         offset = np.array([dx, dy, dx, dy], dtype=np.float32)
         masks = None if self.masks is None else self.masks.shifted(int(dx), int(dy))
+        georef = None if self.georef is None else self.georef.translated(-dx, -dy)
         return Detections(
-            self.xyxy + offset, self.confidence, self.class_id, masks=masks, data=self.data
+            self.xyxy + offset,
+            self.confidence,
+            self.class_id,
+            masks=masks,
+            data=self.data,
+            georef=georef,
         )
 
     def finite_mask(self) -> np.ndarray:
