@@ -20,15 +20,6 @@ STATUSES = {"ok", "skipped", "timeout", "unavailable", "error"}
 pytestmark = pytest.mark.peers
 
 
-def _tilewise_has(*names: str) -> bool:
-    try:
-        import tilewise
-        import tilewise.merge as tw_merge
-    except ImportError:
-        return False
-    return all(hasattr(tw_merge, n) or hasattr(tilewise, n) for n in names)
-
-
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     pytest.importorskip("supervision")
@@ -89,12 +80,14 @@ def test_merge_rows_well_formed(quick_run: dict[str, Any]) -> None:
     assert {("supervision", "nms"), ("sahi", "nms"), ("sahi", "nmm")} <= peers_ok
     # Every library measured the same seeded input.
     assert len({r["checksum"] for r in rows if r["status"] == "ok"}) == 1
-    if _tilewise_has("nms", "nmm", "greedy_nmm"):
-        for method in ("nms", "nmm", "greedy_nmm"):
-            row = next(r for r in rows if r["library"] == "tilewise" and r["method"] == method)
+    # tilewise itself must have run every method (an import error would make it "unavailable")
+    for method in ("nms", "nmm", "greedy_nmm", "wbf"):
+        for library in ("tilewise", "tilewise-kernel"):
+            row = next(r for r in rows if r["library"] == library and r["method"] == method)
             assert row["status"] == "ok", row["status_text"]
-        ratios = [r["ratio"] for r in rows if r["library"] == "sahi" and r["status"] == "ok"]
-        assert all(isinstance(x, float) and x > 0 for x in ratios)
+    ratios = [r["ratio"] for r in rows if r["library"] == "sahi" and r["status"] == "ok"]
+    assert len(ratios) == 3
+    assert all(isinstance(x, float) and x > 0 for x in ratios)
 
 
 def test_slicer_rows_saw_the_same_grid(quick_run: dict[str, Any]) -> None:
@@ -110,8 +103,8 @@ def test_slicer_rows_saw_the_same_grid(quick_run: dict[str, Any]) -> None:
     assert len({r["slices"] for r in ok}) == 1, [(r["library"], r["slices"]) for r in ok]
     peer_kept = {r["kept"] for r in ok if r["library"] != "tilewise"}
     assert len(peer_kept) == 1, [(r["library"], r["kept"]) for r in ok]
-    if _tilewise_has("Slicer"):
-        assert {r["batch_size"] for r in ok if r["library"] == "tilewise"} == {1, 8}
+    assert {r["batch_size"] for r in ok if r["library"] == "tilewise"} == {1, 8}
+    assert len({r["kept"] for r in ok}) == 1, [(r["library"], r["kept"]) for r in ok]
 
 
 def test_batch_rows_well_formed(quick_run: dict[str, Any]) -> None:

@@ -150,7 +150,7 @@ boxes_st = st.lists(
 )
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     wh=st.tuples(st.integers(3, 60), st.integers(3, 60)),
     slice_wh=st.integers(4, 32),
@@ -194,6 +194,42 @@ def test_property_pieces_inside_tiles_and_accounting(wh, slice_wh, overlap, min_
     assert np.all(plan.report.reason[status == D] != DropReason.NONE)
     # every tile with a piece is written
     assert np.all(plan.tile_selected[plan.piece_tile])
+    # the visibility and size rules, computed independently pair by pair: a box (clipped to
+    # the image) gets a piece in a tile exactly when they overlap, at least min_vis of its
+    # area is in the tile, and the piece is at least min_size wide and high
+    tiles = np.asarray(cfg.grid(wh).boxes, dtype=np.float64)
+    expected = {}
+    seen_enough = np.zeros(ds.num_annotations, bool)  # some tile holds min_vis of the box
+    for j, (x1, y1, x2, y2) in enumerate(ds.boxes.tolist()):
+        if not all(np.isfinite([x1, y1, x2, y2])) or x2 <= x1 or y2 <= y1:
+            continue
+        cx1, cx2 = min(max(x1, 0), wh[0]), min(max(x2, 0), wh[0])
+        cy1, cy2 = min(max(y1, 0), wh[1]), min(max(y2, 0), wh[1])
+        area = (cx2 - cx1) * (cy2 - cy1)
+        if area <= 0:
+            continue
+        for t, (tx1, ty1, tx2, ty2) in enumerate(tiles.tolist()):
+            iw = min(cx2, tx2) - max(cx1, tx1)
+            ih = min(cy2, ty2) - max(cy1, ty1)
+            if iw <= 0 or ih <= 0:
+                continue
+            if iw * ih / area >= min_vis - 1e-9:
+                seen_enough[j] = True
+                if min(iw, ih) >= min_size - 1e-9:
+                    expected[j, t] = (max(cx1, tx1) - tx1, max(cy1, ty1) - ty1, iw, ih)
+    got = {
+        (int(j), int(t)): (bx[0], bx[1], bx[2] - bx[0], bx[3] - bx[1])
+        for j, t, bx in zip(plan.piece_ann, plan.piece_tile, plan.piece_box.tolist(), strict=True)
+    }
+    assert got.keys() == expected.keys()
+    for key, (x, y, w, h) in expected.items():
+        assert got[key] == pytest.approx((x, y, w, h), abs=1e-9), key
+    # and a dropped box names the rule that dropped it
+    reason = plan.report.reason
+    assert np.array_equal(reason == DropReason.LOW_VISIBILITY, (status == D) & ~seen_enough
+                          & (reason != DropReason.DEGENERATE)
+                          & (reason != DropReason.OUTSIDE_IMAGE))  # fmt: skip
+    assert np.all(seen_enough[reason == DropReason.TOO_SMALL])
 
 
 @settings(max_examples=60, deadline=None)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-import tilewise
+from tilewise import Slicer  # noqa: F401 - fails the module loudly if the Slicer is gone
 from tilewise.evaluation import (
     ErrorType,
     EvalDataset,
@@ -14,9 +14,6 @@ from tilewise.evaluation import (
     sweep,
 )
 from tilewise.evaluation.synthetic import SquareDetector, bright_squares
-
-if not hasattr(tilewise, "Slicer"):  # pragma: no cover - until the Slicer is exported
-    pytest.skip("tilewise.Slicer is not available", allow_module_level=True)
 
 CLASSES = {0: 1, 1: 2}
 COMMON = {"slice_wh": 256, "overlap": 0.25, "batch_size": 8}

@@ -131,12 +131,18 @@ def test_finish_must_return_one_detections_per_image() -> None:
 )
 def test_pipelined_property(seed: int, h: int, w: int, batch_size: int, workers: int) -> None:
     image = _scene(seed, h, w)
-    plain = Slicer(StagedFake(), slice_wh=48, overlap=0.25, pipeline=False)(image)
-    staged = Slicer(
-        StagedFake(), slice_wh=48, overlap=0.25, batch_size=batch_size, workers=workers
-    )(image)
-    np.testing.assert_array_equal(staged.xyxy, plain.xyxy)
-    np.testing.assert_array_equal(staged.confidence, plain.confidence)
+    plain = Slicer(StagedFake(), slice_wh=48, overlap=0.25, pipeline=False).run(image)
+    model = StagedFake()
+    staged = Slicer(model, slice_wh=48, overlap=0.25, batch_size=batch_size, workers=workers).run(
+        image
+    )
+    assert model.calls == 0  # the pipelined path really ran
+    for got, want in ((staged.detections, plain.detections), (staged.raw, plain.raw)):
+        np.testing.assert_array_equal(got.xyxy, want.xyxy)
+        np.testing.assert_array_equal(got.confidence, want.confidence)
+        np.testing.assert_array_equal(got.class_id, want.class_id)
+    np.testing.assert_array_equal(staged.raw_slice_index, plain.raw_slice_index)
+    assert staged.report.batches == -(-staged.report.slices // batch_size)
 
 
 def test_onnx_detector_stages_equal_its_call(tmp_path: Path) -> None:

@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+import importlib
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 pytest.importorskip("torch")
 pytest.importorskip("onnx")
@@ -31,7 +34,7 @@ from tilewise.training import (
     model_from_checkpoint,
     train,
 )
-from tilewise.training.batch_size import MemoryProfile, check_batch, profile_memory
+from tilewise.training.batch_size import MemoryProfile, auto_batch, check_batch, profile_memory
 from tilewise.training.loss import DetectionLoss
 
 
@@ -236,10 +239,24 @@ def test_memory_profile_and_refusal(tiles: Path, tmp_path: Path) -> None:
         loss.backward()
         model.zero_grad()
 
-    prof = profile_memory(step, img_size=64, num_classes=2, sizes=(1, 2, 4))
+    seen: list[tuple[tuple[int, ...], int]] = []
+
+    def spy(images: torch.Tensor, targets: torch.Tensor) -> None:
+        seen.append((tuple(images.shape), int(targets[:, 0].max()) + 1))
+        step(images, targets)
+
+    prof = profile_memory(spy, img_size=64, num_classes=2, sizes=(4, 1, 2, 2))
+    # one full step per distinct size, smallest first, on a batch of that many 64 px images
+    assert seen == [((b, 3, 64, 64), b) for b in (1, 2, 4)]
     assert prof.sizes == (1, 2, 4)
     assert prof.source == "cpu-rss"
-    assert prof.predict(64) >= prof.predict(4) >= 0
+    assert all(isinstance(p, int) and p >= 0 for p in prof.peaks)
+    assert all(t > 0 for t in prof.seconds)
+    # the prediction is the fitted line, never below what was measured
+    fixed, per = prof.fit
+    for b in range(1, 65):
+        measured = dict(zip(prof.sizes, prof.peaks, strict=True)).get(b, 0)
+        assert prof.predict(b) == max(fixed + per * b, measured)
     fake = MemoryProfile((1, 2), (1 << 30, 2 << 30), (0.1, 0.2), "cpu-rss", 640)
     with pytest.raises(BatchMemoryError, match=r"use --batch 3 or less"):
         check_batch(fake, 32, budget=int(3.5 * (1 << 30)))
@@ -253,9 +270,84 @@ def test_auto_batch(tiles: Path, tmp_path: Path) -> None:
         progress=False,
         log=lambda m: None,
     )
-    assert 1 <= result.batch <= 8
-    assert result.profile is not None
-    assert result.profile.sizes == (1, 2, 4, 8)
+    prof = result.profile
+    assert prof is not None
+    assert prof.sizes == (1, 2, 4, 8)
+    # the largest batch up to nominal_batch whose predicted need fits the 8 GiB budget
+    budget = 8 << 30
+    assert result.batch == max(b for b in range(1, 9) if prof.predict(b) <= budget)
+    assert result.batch * result.accumulate >= 8
+
+
+MIB = 1 << 20
+
+
+@pytest.mark.parametrize(
+    ("budget_mib", "batch", "accumulate"),
+    [
+        (1000.0, 8, 1),  # everything fits: the nominal batch
+        (300.0, 4, 2),  # 100 + 50 b <= 300: b <= 4
+        (180.0, 1, 8),  # only batch 1 (150) fits
+    ],
+)
+def test_auto_batch_picks_the_largest_that_fits(
+    tiles: Path, tmp_path: Path, monkeypatch, budget_mib: float, batch: int, accumulate: int
+) -> None:
+    train_mod = importlib.import_module("tilewise.training.train")  # the module, not train()
+
+    fake = MemoryProfile(
+        (1, 2, 4, 8), tuple(100 * MIB + 50 * MIB * b for b in (1, 2, 4, 8)), (0.1,) * 4,
+        "cpu-rss", 64,
+    )  # fmt: skip
+    monkeypatch.setattr(train_mod, "profile_memory", lambda *a, **k: fake)
+    logs: list[str] = []
+    result = train(
+        _cfg(
+            tiles, tmp_path / "fake", batch="auto", max_steps=1, export=False,
+            memory_budget_gb=budget_mib / 1024,
+        ),
+        progress=False,
+        log=logs.append,
+    )  # fmt: skip
+    assert (result.batch, result.accumulate) == (batch, accumulate)
+    assert any(line.startswith(f"auto batch: {batch} ") for line in logs)
+
+
+def test_auto_batch_refuses_when_even_one_image_does_not_fit(tiles, tmp_path, monkeypatch) -> None:
+    train_mod = importlib.import_module("tilewise.training.train")  # the module, not train()
+
+    fake = MemoryProfile((1, 2), (900 * MIB, 1000 * MIB), (0.1, 0.1), "cpu-rss", 64)
+    monkeypatch.setattr(train_mod, "profile_memory", lambda *a, **k: fake)
+    with pytest.raises(BatchMemoryError, match="even batch 1"):
+        train(
+            _cfg(tiles, tmp_path / "no", batch="auto", memory_budget_gb=0.5, export=False),
+            progress=False,
+        )
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    sizes=st.lists(st.integers(1, 16), min_size=1, max_size=4, unique=True).map(sorted),
+    per=st.integers(0, 1000),
+    fixed=st.integers(0, 5000),
+    noise=st.lists(st.integers(-200, 200), min_size=4, max_size=4),
+    budget=st.integers(0, 30_000),
+    max_batch=st.integers(1, 40),
+)
+def test_profile_fit_and_auto_batch_property(sizes, per, fixed, noise, budget, max_batch) -> None:
+    peaks = tuple(max(fixed + per * s + e, 0) for s, e in zip(sizes, noise, strict=False))
+    prof = MemoryProfile(tuple(sizes), peaks, (0.0,) * len(sizes), "cpu-rss", 64)
+    f, p = prof.fit
+    assert f >= 0
+    assert p >= 0
+    for s, peak in zip(sizes, peaks, strict=True):
+        assert prof.predict(s) >= peak  # never below a measurement
+    fits = [b for b in range(1, max_batch + 1) if prof.predict(b) <= budget]
+    if prof.predict(1) > budget:
+        with pytest.raises(BatchMemoryError):
+            auto_batch(prof, budget, max_batch=max_batch)
+    else:
+        assert auto_batch(prof, budget, max_batch=max_batch) == max(fits)
 
 
 def test_config_validation() -> None:
