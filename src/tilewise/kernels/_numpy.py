@@ -1,25 +1,162 @@
-"""Pure-numpy twin of ``tilewise.kernels._native`` (placeholder until the twin lands)."""
+"""Pure-numpy twin of ``tilewise.kernels._native``: same inputs, bit-identical results.
+
+``group`` runs NMS, greedy NMM, NMM or WBF over rank-ordered float64 boxes split into
+segments and writes each row's survivor row into ``parent``; ``pairs`` lists the
+intersecting pairs of every segment. The semantics are those of ``_native.c``:
+
+- only participants (area > 0) match anything; a candidate must intersect with positive
+  width and height (strict ``<``), and with IoU its area must lie in the C prefilter's
+  window (``thr * a * (1 - 1e-9)`` to ``a / thr * (1 + 1e-9)``). The window is kept on
+  purpose: with exact float64 arithmetic it never drops a match, but for subnormal areas
+  it could, and the twin must agree with C there too;
+- overlaps use the same float64 operations in the same order (``_numpy_grid``): widths
+  ``min(x2) - max(x1)`` clipped at zero, IoU ``inter / ((a + b) - inter)``, IoS
+  ``inter / min(a, b)``, 0 when the denominator is not positive. Numpy's elementwise
+  float64 operations round each step exactly as C without contraction does;
+- NMS takes ``> thr``, greedy NMM and NMM ``>= thr``, WBF ``> thr`` with ties to the
+  smallest rank, its sums accumulated in rank order.
+
+Nothing forms an N x N matrix. Candidates come from a grid index queried in rounds of
+bounded size (``_numpy_grid``); NMS and greedy NMM settle survivors per round of sources
+(``_numpy_suppress``); NMM and WBF split each segment into independent components whose
+(slightly widened) bounding boxes meet no other component's box, then run all small
+components in lockstep and the few large ones one by one over a local index
+(``_numpy_components``, ``_numpy_nmm``, ``_numpy_wbf``). The order in which candidates are
+found never matters: every decision is a minimum over ranks or a maximum over overlaps.
+"""
 
 from __future__ import annotations
 
+import operator
+from typing import Any
+
 import numpy as np
+
+from tilewise.kernels._numpy_grid import GridIndex, area_of, inter_of
+from tilewise.kernels._numpy_nmm import nmm
+from tilewise.kernels._numpy_suppress import suppress
+from tilewise.kernels._numpy_wbf import wbf
 
 __all__ = ["group", "pairs"]
 
+MODE_NMS = 0
+MODE_GREEDY_NMM = 1
+MODE_NMM = 2
+MODE_WBF = 3
+METRIC_IOU = 0
+METRIC_IOS = 1
+
+_INT32_MAX = 2**31 - 1
+
 
 def group(
-    boxes: np.ndarray,
-    confidence: np.ndarray,
-    offsets: np.ndarray,
-    parent: np.ndarray,
+    boxes: Any,
+    confidence: Any,
+    offsets: Any,
+    parent: Any,
     mode: int,
     metric: int,
     threshold: float,
 ) -> None:
-    """Not implemented yet."""
-    raise NotImplementedError
+    """Greedy grouping over rank-ordered float64 boxes split into segments.
+
+    Args:
+        boxes: n*4 float64 buffer (rows sorted by segment, then by rank).
+        confidence: n float64 buffer (read in WBF mode only).
+        offsets: int64 segment bounds (nseg + 1).
+        parent: writable n int64 buffer; receives the row of each row's survivor.
+        mode: 0 NMS, 1 greedy NMM, 2 NMM, 3 WBF.
+        metric: 0 IoU, 1 IoS.
+        threshold: overlap threshold.
+
+    Raises:
+        ValueError: buffer sizes that do not match, an unknown mode or metric, or bad
+            segment offsets (same messages as ``_native.group``).
+    """
+    mode, metric, thr = operator.index(mode), operator.index(metric), float(threshold)
+    bx, cf, of = _raw(boxes), _raw(confidence), _raw(offsets)
+    pa = _raw(parent, writable=True)
+    n = bx.shape[0] // 32
+    if (
+        bx.shape[0] % 32
+        or cf.shape[0] != n * 8
+        or of.shape[0] % 8
+        or of.shape[0] < 8
+        or pa.shape[0] != n * 8
+    ):
+        raise ValueError("group: buffer sizes do not match")
+    if not MODE_NMS <= mode <= MODE_WBF or metric not in (METRIC_IOU, METRIC_IOS):
+        raise ValueError("group: unknown mode or metric")
+    off = of.view(np.int64)
+    if not _good_offsets(off, n):
+        raise ValueError("group: bad segment offsets")
+    b = bx.view(np.float64).reshape(n, 4)
+    seg = _segment_ids(off, n)
+    if mode in (MODE_NMS, MODE_GREEDY_NMM):
+        out = suppress(b, seg, metric, thr, strict=mode == MODE_NMS)
+    elif mode == MODE_NMM:
+        out = nmm(b, seg, metric, thr)
+    else:
+        out = wbf(b, cf.view(np.float64), seg, metric, thr)
+    pa.view(np.int64)[:] = out
 
 
-def pairs(boxes: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-    """Not implemented yet."""
-    raise NotImplementedError
+def pairs(boxes: Any, offsets: Any) -> np.ndarray:
+    """Rows ``(i, j)``, ``i < j``, of one segment whose boxes have positive intersection area.
+
+    Args:
+        boxes: n*4 float64 buffer, rows sorted by segment.
+        offsets: int64 segment bounds (nseg + 1).
+
+    Returns:
+        (P, 2) int64 pairs sorted lexicographically (the rows of ``_native.pairs``' bytes).
+
+    Raises:
+        ValueError: buffer sizes that do not match or bad segment offsets.
+    """
+    bx, of = _raw(boxes), _raw(offsets)
+    if bx.shape[0] % 32 or of.shape[0] % 8 or of.shape[0] < 8:
+        raise ValueError("pairs: buffer sizes do not match")
+    n = bx.shape[0] // 32
+    off = of.view(np.int64)
+    if not _good_offsets(off, n):
+        raise ValueError("pairs: bad segment offsets")
+    b = bx.view(np.float64).reshape(n, 4)
+    rows = np.flatnonzero(area_of(b) > 0.0)
+    found_i, found_j = [], []
+    index = GridIndex(b[rows], _segment_ids(off, n)[rows], rows)
+    for qpos, j in index.query_all(b[rows], _segment_ids(off, n)[rows]):
+        i = rows[qpos]
+        keep = j > i
+        i, j = i[keep], j[keep]
+        keep = inter_of(b[i], b[j]) > 0.0
+        found_i.append(i[keep])
+        found_j.append(j[keep])
+    if not found_i:
+        return np.zeros((0, 2), dtype=np.int64)
+    i, j = np.concatenate(found_i), np.concatenate(found_j)
+    order = np.lexsort((j, i))
+    return np.ascontiguousarray(np.stack([i[order], j[order]], axis=1))
+
+
+def _raw(obj: Any, writable: bool = False) -> np.ndarray:
+    """The bytes of a C-contiguous buffer as a uint8 array (a view, writable when asked)."""
+    view = memoryview(obj)
+    if writable and view.readonly:
+        raise TypeError("group: parent must be a writable bytes-like object")
+    if view.nbytes == 0:
+        return np.zeros(0, dtype=np.uint8)
+    return np.frombuffer(view.cast("B") if view.format != "B" or view.ndim != 1 else view, np.uint8)
+
+
+def _good_offsets(off: np.ndarray, n: int) -> bool:
+    """Offsets start at 0, end at n, never decrease, and no segment reaches 2**31 - 1 rows."""
+    if off[0] != 0 or off[-1] != n:
+        return False
+    sizes = np.diff(off)
+    return not (sizes < 0).any() and not (sizes >= _INT32_MAX).any()
+
+
+def _segment_ids(off: np.ndarray, n: int) -> np.ndarray:
+    """Segment of every row."""
+    return np.repeat(np.arange(off.shape[0] - 1, dtype=np.int64), np.diff(off))[:n]

@@ -1,0 +1,112 @@
+"""Independent components for the NMM and WBF twins (``tilewise.kernels._numpy``).
+
+A component is a set of boxes of one segment whose bounding box, widened by a slack, meets
+(positive width and height) no box of another component. NMM's growing box is the
+enclosing box of group members, and WBF's fused box stays within the members' bounding
+box up to rounding (the slack), so a group or cluster never reaches outside its component:
+components can be processed independently, in any order, with the same result.
+
+Components come from a vectorised union-find: every box (exact duplicates once) is
+queried against the grid index, then the bounding boxes of the components that grew are
+queried again until no query reaches a foreign box.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tilewise.kernels._numpy_grid import GridIndex
+
+__all__ = ["components", "grouped"]
+
+
+def components(boxes: np.ndarray, seg: np.ndarray, slack: np.ndarray) -> np.ndarray:
+    """Component label (a member's position) of each of m boxes of positive area.
+
+    Args:
+        boxes: (m, 4) boxes.
+        seg: (m,) segments; components never span two.
+        slack: (m,) widening applied to a component's bounding box (per segment).
+    """
+    m = boxes.shape[0]
+    order = np.lexsort((boxes[:, 3], boxes[:, 2], boxes[:, 1], boxes[:, 0], seg))
+    sb, ss = boxes[order], seg[order]
+    new = np.ones(m, dtype=bool)
+    new[1:] = (sb[1:] != sb[:-1]).any(axis=1) | (ss[1:] != ss[:-1])
+    distinct = order[new]
+    lab = _closure(boxes[distinct], seg[distinct], slack[distinct])
+    label = np.empty(m, dtype=np.int64)
+    label[order] = distinct[lab[np.cumsum(new) - 1]]
+    return label
+
+
+def grouped(label: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Positions grouped by label (stable), with each group's start and size."""
+    order = np.argsort(label, kind="stable")
+    sorted_label = label[order]
+    starts = np.flatnonzero(np.r_[True, sorted_label[1:] != sorted_label[:-1]])
+    sizes = np.diff(np.r_[starts, label.shape[0]])
+    return order, starts, sizes
+
+
+def _closure(boxes: np.ndarray, seg: np.ndarray, slack: np.ndarray) -> np.ndarray:
+    """Union-find labels (root position) closed under widened-bounding-box contact."""
+    d = boxes.shape[0]
+    lab = np.arange(d, dtype=np.int64)
+    index = GridIndex(boxes, seg)
+    qid = lab.copy()
+    qbox = _widen(boxes, slack)
+    while qid.shape[0]:
+        touched = [np.zeros(0, dtype=np.int64)]
+        for qpos, items in index.query_all(qbox, seg[qid]):
+            touched.append(_union(lab, qid[qpos], items))
+        roots = np.unique(lab[np.concatenate(touched)])
+        if roots.shape[0] == 0:
+            break
+        qid = roots
+        qbox = _widen(_bounds(boxes, lab)[roots], slack[roots])
+    return lab
+
+
+def _widen(boxes: np.ndarray, slack: np.ndarray) -> np.ndarray:
+    """Boxes grown by ``slack`` on every side."""
+    s = slack[:, None]
+    return np.concatenate([boxes[:, :2] - s, boxes[:, 2:] + s], axis=1)
+
+
+def _bounds(boxes: np.ndarray, lab: np.ndarray) -> np.ndarray:
+    """Bounding box of every component, indexed by root position (other rows: garbage)."""
+    order, starts, _ = grouped(lab)
+    sb = boxes[order]
+    out = np.empty_like(boxes)
+    roots = lab[order[starts]]
+    out[roots, 0] = np.minimum.reduceat(sb[:, 0], starts)
+    out[roots, 1] = np.minimum.reduceat(sb[:, 1], starts)
+    out[roots, 2] = np.maximum.reduceat(sb[:, 2], starts)
+    out[roots, 3] = np.maximum.reduceat(sb[:, 3], starts)
+    return out
+
+
+def _union(lab: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Join the components of each pair ``(u, v)``; return the roots that were joined."""
+    touched = [np.zeros(0, dtype=np.int64)]
+    while u.shape[0]:
+        ru, rv = lab[u], lab[v]
+        differ = ru != rv
+        ru, rv = ru[differ], rv[differ]
+        if ru.shape[0] == 0:
+            break
+        touched += [ru, rv]
+        np.minimum.at(lab, np.maximum(ru, rv), np.minimum(ru, rv))
+        _compress(lab)
+        u, v = ru, rv
+    return np.concatenate(touched)
+
+
+def _compress(lab: np.ndarray) -> None:
+    """Point every row straight at its root."""
+    while True:
+        nxt = lab[lab]
+        if np.array_equal(nxt, lab):
+            return
+        lab[:] = nxt

@@ -1,0 +1,116 @@
+"""NMS and greedy NMM for the numpy kernels: ``run_suppress`` of ``_native.c``, in rounds.
+
+In the C routine each still-open row, in rank order, survives and takes every later open
+row that intersects it, lies in its area window and reaches the threshold (``>`` for NMS,
+``>=`` for greedy NMM). Equivalently: the survivors are the rows no earlier survivor takes,
+and each taken row belongs to the first survivor that takes it.
+
+Here the open rows are handled in rounds of consecutive sources. A round gathers every
+edge (source, later open row) that passes the prefilter and the threshold, with the
+arithmetic of the C code, vectorised. Which sources of the round survive is settled in
+waves (a source whose in-edges all come from taken sources survives, its targets are taken)
+and, past a few waves, by a plain loop over the few undecided sources. Each taken row then
+gets the smallest surviving source as its parent and is closed, so later rounds neither
+query nor meet it: one huge survivor clears what it covers once, as in C.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tilewise.kernels._numpy_grid import GridIndex, area_of, area_window, overlap_of
+
+__all__ = ["suppress"]
+
+_ROUND = 1 << 15
+"""Sources looked at per round."""
+
+_WAVES = 8
+"""Vectorised waves before the remaining undecided sources are settled one by one."""
+
+
+def suppress(
+    boxes: np.ndarray,
+    seg: np.ndarray,
+    metric: int,
+    thr: float,
+    strict: bool,
+) -> np.ndarray:
+    """Parent row of every row (absolute indices) for NMS (``strict``) or greedy NMM."""
+    n = boxes.shape[0]
+    parent = np.arange(n, dtype=np.int64)
+    area = area_of(boxes)
+    rows = np.flatnonzero(area > 0.0)
+    if rows.shape[0] < 2:
+        return parent
+    index = GridIndex(boxes[rows], seg[rows], rows)
+    is_open = area > 0.0
+    pos = 0
+    while pos < rows.shape[0]:
+        block = rows[pos : pos + _ROUND]
+        block = block[is_open[block]]
+        if block.shape[0] == 0:
+            pos += _ROUND
+            continue
+        src_pos, target, used = index.query(boxes[block], seg[block])
+        sources = block[:used]
+        pos = int(np.searchsorted(rows, sources[-1])) + 1
+        source = sources[src_pos]
+        keep = (target > source) & is_open[target]
+        source, target = source[keep], target[keep]
+        lo, hi = area_window(area[source], metric, thr)
+        keep = (area[target] >= lo) & (area[target] <= hi)
+        source, target = source[keep], target[keep]
+        m = overlap_of(boxes[source], area[source], boxes[target], area[target], metric)
+        hit = m > thr if strict else m >= thr
+        _settle(sources, source[hit], target[hit], parent, is_open)
+    return parent
+
+
+def _settle(
+    sources: np.ndarray,
+    source: np.ndarray,
+    target: np.ndarray,
+    parent: np.ndarray,
+    is_open: np.ndarray,
+) -> None:
+    """Apply one round: decide which sources survive, give taken rows their parent, close."""
+    inner = np.isin(target, sources)
+    survives = _survivors(
+        sources.shape[0],
+        np.searchsorted(sources, source[inner]),
+        np.searchsorted(sources, target[inner]),
+    )
+    is_open[sources] = False
+    by_survivor = survives[np.searchsorted(sources, source)]
+    source, target = source[by_survivor], target[by_survivor]
+    if target.shape[0] == 0:
+        return
+    order = np.lexsort((source, target))
+    source, target = source[order], target[order]
+    first = np.ones(target.shape[0], dtype=bool)
+    first[1:] = target[1:] != target[:-1]
+    parent[target[first]] = source[first]
+    is_open[target] = False
+
+
+def _survivors(k: int, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """Which of ``k`` rank-ordered sources survive, given the edges ``src -> dst`` (src < dst)."""
+    status = np.zeros(k, dtype=np.int8)  # 0 undecided, 1 survives, 2 taken
+    for _ in range(_WAVES):
+        has_in = np.zeros(k, dtype=bool)
+        has_in[dst] = True
+        status[(status == 0) & ~has_in] = 1
+        status[dst[status[src] == 1]] = 2
+        live = (status[src] == 0) & (status[dst] == 0)
+        src, dst = src[live], dst[live]
+        if not (status == 0).any():
+            return status == 1
+    order = np.argsort(dst, kind="stable")
+    src, dst = src[order].tolist(), dst[order]
+    bounds = np.searchsorted(dst, np.arange(k + 1)).tolist()
+    flags = status.tolist()
+    for t in np.flatnonzero(status == 0).tolist():
+        taken = any(flags[s] == 1 for s in src[bounds[t] : bounds[t + 1]])
+        flags[t] = 2 if taken else 1
+    return np.array(flags, dtype=np.int8) == 1
