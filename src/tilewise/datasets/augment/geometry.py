@@ -112,6 +112,7 @@ def apply_affine(
     w, h = out_wh
     out_img = warp_image(sample.image, a, out_wh) if image is None else image
     n = len(sample)
+    w_in, h_in = sample.wh
     boxes = np.zeros((n, 4), dtype=np.float64)
     vis = np.ones(n, dtype=np.float64)
     new_polys: list[list[np.ndarray]] | None = None
@@ -121,8 +122,9 @@ def apply_affine(
         has_poly = np.array([len(p) > 0 for p in sample.polygons], dtype=bool)
     if sample.masks is not None:
         new_masks = _warp_masks(sample.masks, a, out_wh) if masks is None else masks
-        before = sample.masks.reshape(n, -1).sum(axis=1) * abs(np.linalg.det(a[:, :2]))
-        after = new_masks.reshape(n, -1).sum(axis=1)
+        # explicit pixel counts: reshape(n, -1) cannot size a sample with no objects
+        before = sample.masks.reshape(n, h_in * w_in).sum(axis=1) * abs(np.linalg.det(a[:, :2]))
+        after = new_masks.reshape(n, w * h).sum(axis=1)
         vis = np.divide(after, before, out=np.zeros(n), where=before > 0)
         for k in range(n):
             ys, xs = np.nonzero(new_masks[k])
