@@ -287,8 +287,12 @@ def health(
     ),
     format_: Annotated[str | None, typer.Option("--format", help=_FORMAT_HELP)] = None,
     on_error: Annotated[str, typer.Option(help="Bad records: raise or skip (reported).")] = "raise",
+    exif: ExifOption = "follow",
 ) -> None:
-    """Dataset health: statistics, problems, plots and a slice/overlap recommendation."""
+    """Dataset health: statistics, problems, plots and a slice/overlap recommendation.
+
+    Image headers are read too: EXIF-rotated images are counted and listed.
+    """
     import warnings
 
     from tilewise.datasets import read_dataset
@@ -296,7 +300,7 @@ def health(
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        ds = read_dataset(data, format_, on_error=on_error)
+        ds = read_dataset(data, format_, on_error=on_error, exif=exif)
     _report_issues(ds)
     stats, files = health_check(ds, model_input=model_input, out_dir=out, title=f"{data}")
     echo(health_text(stats))

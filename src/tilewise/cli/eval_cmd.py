@@ -19,6 +19,15 @@ from typing import Annotated, Any
 import typer
 
 from tilewise.cli.console import echo
+from tilewise.cli.image_options import (
+    AllowTruncatedOption,
+    BackgroundOption,
+    ExifOption,
+    MaxPixelsOption,
+    RangeOption,
+    ScaleOption,
+    read_options,
+)
 from tilewise.errors import TilewiseError, TilewiseWarning
 from tilewise.evaluation.coco import IouType
 
@@ -235,6 +244,12 @@ def compare_command(
         typer.Option("--out", help="Write the report (markdown, HTML, JSON, PNGs) here."),
     ] = None,
     progress: Annotated[bool, typer.Option("--progress/--no-progress")] = False,
+    exif: ExifOption = "follow",
+    allow_truncated: AllowTruncatedOption = False,
+    scale: ScaleOption = "full",
+    value_range: RangeOption = None,
+    background: BackgroundOption = "0,0,0",
+    max_pixels: MaxPixelsOption = None,
 ) -> None:
     """Compare full-frame, sliced and sliced+full-frame inference (per merge strategy).
 
@@ -245,7 +260,8 @@ def compare_command(
     from tilewise.evaluation.dataset import EvalDataset
 
     batch_model = _load_model(model)
-    dataset = EvalDataset.from_coco(ground_truth, images)
+    read = read_options(exif, allow_truncated, scale, value_range, background, max_pixels)
+    dataset = EvalDataset.from_coco(ground_truth, images, read=read)
     runs = standard_runs(
         slice_wh=slice_wh, overlap=overlap, merges=merge or ["nms"], batch_size=batch_size
     )
@@ -308,6 +324,12 @@ def sweep_command(
         Path | None, typer.Option("--out", help="Write sweep.md and sweep.json here.")
     ] = None,
     progress: Annotated[bool, typer.Option("--progress/--no-progress")] = True,
+    exif: ExifOption = "follow",
+    allow_truncated: AllowTruncatedOption = False,
+    scale: ScaleOption = "full",
+    value_range: RangeOption = None,
+    background: BackgroundOption = "0,0,0",
+    max_pixels: MaxPixelsOption = None,
 ) -> None:
     """Evaluate a grid of slicer settings; print the best setting per metric and its time.
 
@@ -325,8 +347,9 @@ def sweep_command(
         "threshold": _parse_values(threshold, float, "--threshold"),
         "full_frame": _parse_values(full_frame, bool, "--full-frame"),
     }
+    read = read_options(exif, allow_truncated, scale, value_range, background, max_pixels)
     result = sweep(
-        EvalDataset.from_coco(ground_truth, images),
+        EvalDataset.from_coco(ground_truth, images, read=read),
         _load_model(model),
         grid,
         model_id=model_id or model,

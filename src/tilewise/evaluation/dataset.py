@@ -19,7 +19,7 @@ import numpy as np
 
 from tilewise.errors import TilewiseError
 from tilewise.evaluation.coco import GroundTruth, GroundTruthSource, load_ground_truth
-from tilewise.images import as_rgb, load_image
+from tilewise.images import ReadOptions, as_rgb, load_image
 
 __all__ = ["EvalDataset"]
 
@@ -100,11 +100,14 @@ class EvalDataset:
         image_dir: str | os.PathLike[str],
         *,
         name: str | None = None,
+        read: ReadOptions | None = None,
     ) -> EvalDataset:
         """A dataset of image files ``image_dir / file_name`` named in the ground truth.
 
-        The identity covers the ground truth and each file's name, size and modification
-        time (files are not read until used).
+        The identity covers the ground truth, each file's name, size and modification
+        time, and the reading policy ``read`` (``tilewise.images.ReadOptions``: EXIF
+        orientation followed by default, as the ground truth's width/height should be);
+        files are not read until used.
 
         Raises:
             TilewiseError: an image has no ``file_name`` or its file is missing.
@@ -125,13 +128,15 @@ class EvalDataset:
             st = path.stat()
             digest.update(f"{img['id']}:{file_name}:{st.st_size}:{st.st_mtime_ns}".encode())
             paths[img["id"]] = path
+        policy = read or ReadOptions()
+        digest.update(json.dumps(policy.to_dict(), sort_keys=True).encode())
         if missing:
             raise TilewiseError(
                 f"{len(missing)} image file(s) not found under {root}, e.g. {missing[:3]}"
             )
         return cls(
             gt,
-            lambda image_id: load_image(paths[image_id]),
+            lambda image_id: load_image(paths[image_id], policy),
             digest.hexdigest(),
             name or str(ground_truth if not isinstance(ground_truth, Mapping) else root),
         )

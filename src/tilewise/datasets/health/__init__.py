@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tilewise.datasets.dataset import Dataset
+from tilewise.datasets.health.orientation import exif_report
 from tilewise.datasets.health.recommend import recommend_slicing
 from tilewise.datasets.health.report_html import render_html, render_plots
 from tilewise.datasets.health.stats import HealthStats, compute_health
@@ -17,6 +18,7 @@ __all__ = [
     "HealthFiles",
     "HealthStats",
     "compute_health",
+    "exif_report",
     "health_check",
     "health_text",
     "recommend_slicing",
@@ -42,6 +44,10 @@ def health_check(
 ) -> tuple[HealthStats, HealthFiles]:
     """Measure a dataset, recommend slicing, and write ``health.json`` + ``health.html``.
 
+    When the image files are at hand (``ds.root``), their headers are read too: images
+    with an EXIF orientation other than 1 are counted (``summary["images"]["exif"]``,
+    ``problems["exif_rotated"]``), since tilewise reads them rotated as viewers show them.
+
     Example:
         >>> import tempfile, pathlib
         >>> from tilewise.datasets import DatasetBuilder
@@ -55,6 +61,9 @@ def health_check(
         stats.sizes.min_side, stats.sizes.max_side, stats.image_wh, model_input
     )
     stats.summary["recommendation"] = stats.recommendation
+    exif = exif_report(ds)
+    stats.summary["images"]["exif"] = exif
+    stats.summary["problems"]["exif_rotated"] = exif["rotated"]
     if out_dir is None:
         return stats, HealthFiles(None, None)
     out = Path(out_dir)

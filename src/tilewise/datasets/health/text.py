@@ -55,6 +55,18 @@ def health_text(stats: HealthStats) -> str:
         f"duplicates {p['duplicate']}, near-duplicates {p['near_duplicate']}, "
         f"reader issues {p['reader_issues']}",
     ]
+    exif = im.get("exif") or {}
+    if exif.get("rotated"):
+        lines.append(
+            f"EXIF-rotated images: {exif['rotated']} of {exif['checked']} "
+            f"(orientations {exif['by_orientation']}); read rotated, as viewers show them"
+            + (
+                f"; {exif['size_mismatch']} annotated with the stored (unrotated) size: "
+                "annotations made on unrotated pixels? tile with --exif ignore"
+                if exif.get("size_mismatch")
+                else ""
+            )
+        )
     rec = stats.recommendation
     if rec:
         lines.append("")
