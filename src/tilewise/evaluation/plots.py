@@ -104,7 +104,10 @@ def plot_pr_curves(
         label = name or "predictions"
         if ap is not None and not math.isnan(ap):
             label += f" (AP50 {ap:.3f})"
-        ax.plot(rec, np.nan_to_num(prec, nan=0.0), label=label)
+        prec = np.asarray(prec, dtype=np.float64)
+        if np.all(np.isnan(prec)):  # undefined (no objects in the bucket): not a 0 curve
+            label += " (n/a: no objects)"
+        ax.plot(rec, prec, label=label)  # NaN points are gaps, never zeros
     ax.set_xlabel("recall")
     ax.set_ylabel("precision")
     ax.set_xlim(0, 1)
@@ -124,7 +127,8 @@ def plot_bucket_metrics(
 ) -> Path:
     """Grouped bars of one metric (``AP`` or ``AR``) per size bucket, one bar per run.
 
-    Undefined values (no objects in a bucket) are left out.
+    Undefined values (no objects in a bucket) get no bar but an "n/a" label, so they are
+    never read as a score of 0.
 
     Example:
         >>> import tempfile, pathlib
@@ -153,14 +157,18 @@ def plot_bucket_metrics(
         bars = ax.bar(x + (i - (len(named) - 1) / 2) * width, np.nan_to_num(vals), width)
         bars.set_label(name or metric)
         for rect, v in zip(bars, vals, strict=True):
-            if not math.isnan(v):
-                ax.annotate(
-                    f"{v:.2f}",
-                    (rect.get_x() + rect.get_width() / 2, rect.get_height()),
-                    ha="center",
-                    va="bottom",
-                    fontsize=7,
-                )
+            undefined = math.isnan(v)
+            if undefined:  # no objects in the bucket: no bar (a 0 would read as a score)
+                rect.set_visible(False)
+            ax.annotate(
+                "n/a" if undefined else f"{v:.2f}",
+                (rect.get_x() + rect.get_width() / 2, rect.get_height()),
+                ha="center",
+                va="bottom",
+                fontsize=7,
+                color="0.45" if undefined else "black",
+                rotation=90 if undefined else 0,
+            )
     ax.set_xticks(x)
     ax.set_xticklabels(buckets, rotation=20)
     ax.set_ylim(0, 1.05)

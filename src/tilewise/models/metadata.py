@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import ast
 import json
+import math
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from tilewise.errors import TilewiseError
+from tilewise.errors import TilewiseError, TilewiseWarning
 
 __all__ = ["ModelMetadata", "parse_names", "parse_size"]
 
@@ -76,6 +78,31 @@ def parse_size(value: Any) -> tuple[int, int] | None:
     raise TilewiseError(f"a size must be an int or [height, width], got {value!r:.80}")
 
 
+def _parse_stride(value: Any) -> int | None:
+    """A positive whole stride from ``"32"`` or ``"32.0"``; anything else warns and is None.
+
+    Example:
+        >>> _parse_stride("32.0"), _parse_stride(None)
+        (32, None)
+    """
+    if value is None or value == "":
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = float("nan")
+    if math.isfinite(number) and number >= 1 and number == int(number):
+        return int(number)
+    warnings.warn(
+        TilewiseWarning(
+            f"model metadata: stride {value!r:.40} is not a positive whole number; "
+            "the model's stride is unknown (kept as text in extra['stride'])"
+        ),
+        stacklevel=4,
+    )
+    return None
+
+
 @dataclass(frozen=True)
 class ModelMetadata:
     """What a detector says about itself.
@@ -107,18 +134,17 @@ class ModelMetadata:
             (('a',), (320, 320), 16, {'author': 'me'})
         """
         known = {"names", "imgsz", "tile_size", "stride", "task"}
-        stride = props.get("stride")
-        try:
-            stride_val = int(float(stride)) if stride not in (None, "") else None
-        except ValueError:
-            stride_val = None
+        stride_val = _parse_stride(props.get("stride"))
+        extra = {k: v for k, v in props.items() if k not in known}
+        if stride_val is None and props.get("stride") not in (None, ""):
+            extra["stride"] = str(props["stride"])  # kept as text, not lost
         return cls(
             names=parse_names(props.get("names")),
             imgsz=parse_size(props.get("imgsz")),
             tile_size=parse_size(props.get("tile_size")),
             stride=stride_val,
             task=props.get("task") or None,
-            extra={k: v for k, v in props.items() if k not in known},
+            extra=extra,
         )
 
     def to_props(self) -> dict[str, str]:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from tilewise.datasets import Dataset
-from tilewise.errors import TilewiseError
+from tilewise.errors import TilewiseError, TilewiseWarning
 from tilewise.training.config import DEFAULT_ANCHORS, STRIDES, split_anchors
 
 __all__ = ["fit_anchors", "label_wh"]
@@ -50,13 +52,20 @@ def _kmeans_log(wh: np.ndarray, n: int, seed: int, iters: int = 50) -> np.ndarra
 
 
 def fit_anchors(
-    wh: np.ndarray, *, img_size: int, per_level: int = 3, seed: int = 0
+    wh: np.ndarray,
+    *,
+    img_size: int,
+    per_level: int = 3,
+    seed: int = 0,
+    notes: list[str] | None = None,
 ) -> tuple[tuple[tuple[float, float], ...], ...]:
     """Anchors for ``wh`` labels, dealt smallest-first to the detection levels.
 
-    Uses ``tilewise.datasets.anchors.evolve_anchors`` (YOLOv5's k-means plus evolution);
-    falls back to k-means on log sizes if it is unavailable. With fewer labels than
-    anchors, the defaults are returned.
+    Uses ``tilewise.datasets.anchors.evolve_anchors`` (YOLOv5's k-means plus evolution).
+    Its fallbacks are never silent: with fewer labels than anchors the defaults are
+    returned, and where the evolution cannot run (too few labels of 2 px or more) plain
+    k-means on log sizes is used; each says so, appended to ``notes`` when a list is given,
+    otherwise as a ``TilewiseWarning``.
 
     Example:
         >>> rng = np.random.default_rng(0)
@@ -64,20 +73,32 @@ def fit_anchors(
         >>> anchors = fit_anchors(wh, img_size=320)
         >>> len(anchors), len(anchors[0]), anchors[0][0] < anchors[1][-1]
         (2, 3, True)
+        >>> notes = []
+        >>> fit_anchors(wh[:4], img_size=320, notes=notes) == DEFAULT_ANCHORS, len(notes)
+        (True, 1)
     """
+
+    def say(message: str) -> None:
+        if notes is not None:
+            notes.append(message)
+        else:
+            warnings.warn(TilewiseWarning(message), stacklevel=3)
+
     wh = np.asarray(wh, dtype=np.float64).reshape(-1, 2)
     n = per_level * len(STRIDES)
     if len(wh) < n:
+        say(
+            f"anchors: {len(wh)} label(s), fewer than the {n} anchors to fit; "
+            "using the default anchors"
+        )
         return DEFAULT_ANCHORS
+    from tilewise.datasets.anchors import evolve_anchors
+
     try:
-        from tilewise.datasets.anchors import evolve_anchors
-    except ImportError:  # pragma: no cover - the dataset toolkit is part of tilewise
+        k = evolve_anchors(
+            wh, n=n, img_size=img_size, generations=300, seed=seed, progress=False
+        ).anchors
+    except TilewiseError as exc:
+        say(f"anchors: evolution not possible ({exc}); fitted by plain k-means on log sizes")
         k = _kmeans_log(wh, n, seed)
-    else:
-        try:
-            k = evolve_anchors(
-                wh, n=n, img_size=img_size, generations=300, seed=seed, progress=False
-            ).anchors
-        except TilewiseError:
-            k = _kmeans_log(wh, n, seed)
     return split_anchors(np.clip(k, 2.0, None), len(STRIDES))

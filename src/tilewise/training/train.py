@@ -107,11 +107,17 @@ def _split_indices(cfg: TrainConfig, ds: Any) -> tuple[np.ndarray, np.ndarray]:
     return train_idx, val_idx
 
 
-def _anchors(cfg: TrainConfig, ds: Any, train_idx: np.ndarray) -> tuple:
+def _anchors(cfg: TrainConfig, ds: Any, train_idx: np.ndarray, log: Callable[[str], None]) -> tuple:
     if cfg.anchors == "default":
         return DEFAULT_ANCHORS
     if cfg.anchors == "auto":
-        return fit_anchors(label_wh(ds, train_idx), img_size=cfg.img_size, seed=cfg.seed)
+        notes: list[str] = []
+        anchors = fit_anchors(
+            label_wh(ds, train_idx), img_size=cfg.img_size, seed=cfg.seed, notes=notes
+        )
+        for note in notes:  # a fallback is logged, never silent
+            log(note)
+        return anchors
     return split_anchors(np.asarray(cfg.anchors, dtype=np.float64))
 
 
@@ -362,7 +368,7 @@ def train(
             model = model_from_checkpoint(state, source=str(resume))
             model.load_state_dict(state["train"]["raw_model"])
         else:
-            anchors = _anchors(cfg, ds, train_idx)
+            anchors = _anchors(cfg, ds, train_idx, say)
             model = TileDetector(
                 DetectorConfig(len(names), anchors, cfg.widths, cfg.depths)  # type: ignore[arg-type]
             )
