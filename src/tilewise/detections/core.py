@@ -307,6 +307,29 @@ class Detections:
             georef=georef,
         )
 
+    def to_geodataframe(self, class_names: Any = None) -> Any:
+        """The detections as a ``geopandas.GeoDataFrame`` in their georef's CRS.
+
+        Each box becomes the polygon of its four mapped corners (exact for rotated
+        transforms), each mask its outline; columns ``score``, ``class_id``,
+        ``class_name`` (from ``class_names``, a list or a mapping), and ``tracker_id`` /
+        ``mask_area`` where present. Needs geopandas (the ``geo`` extra) and a ``georef``.
+
+        Example:
+            >>> import pytest; _ = pytest.importorskip("geopandas")
+            >>> import numpy as np
+            >>> from tilewise import Detections
+            >>> from tilewise.detections import GeoReference
+            >>> g = GeoReference("EPSG:32633", (0.5, 0.0, 500000.0, 0.0, -0.5, 4000000.0))
+            >>> det = Detections(np.array([[0, 0, 10, 4]]), [0.9], georef=g)
+            >>> gdf = det.to_geodataframe(["car"])
+            >>> gdf.crs.to_epsg(), gdf.class_name.tolist(), gdf.geometry[0].bounds
+            (32633, ['car'], (500000.0, 3999998.0, 500005.0, 4000000.0))
+        """
+        from tilewise.detections.geoframe import to_geodataframe
+
+        return to_geodataframe(self, class_names)
+
     def finite_mask(self) -> np.ndarray:
         """Boolean (N,) mask of rows whose boxes and confidence are all finite."""
         return np.isfinite(self.xyxy).all(axis=1) & np.isfinite(self.confidence)
