@@ -49,6 +49,7 @@ from tilewise.cli import (
     dataset_cmd,
     eval_cmd,
     predict_cmd,
+    tracking_cmd,
     train_cmd,
     version_cmd,
 )
@@ -76,6 +77,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("eval", eval_cmd.eval_command),
     Command("compare", eval_cmd.compare_command),
     Command("sweep", eval_cmd.sweep_command),
+    Command("eval-tracks", tracking_cmd.eval_tracks),
     Command("train", train_cmd.train),
     Command("export", train_cmd.export),
     Command("bench", bench_cmd.app),

@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from tilewise.cli import synth_cmd
+from tilewise.cli import synth_cmd, synth_video_cmd
 from tilewise.cli.console import echo, warn
 from tilewise.cli.image_options import (
     AllowTruncatedOption,
@@ -349,3 +349,5 @@ def anchors(
 
 # ``tilewise dataset synth``: the synthetic small-object benchmark (its own module, lazy too).
 app.command("synth")(synth_cmd.synth)
+# ``tilewise dataset synth-video``: tiny movers with MOT ground truth (tilewise.synth.video).
+app.command("synth-video")(synth_video_cmd.synth_video)
