@@ -7,7 +7,9 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from tilewise.detections import Detections
+from tilewise.images import ImageRecord
 from tilewise.merge import MergeResult
+from tilewise.slicing.batches import WindowStats
 from tilewise.slicing.grid import SliceGrid
 
 __all__ = ["StageTimings", "SliceReport", "SlicedPrediction"]
@@ -55,6 +57,14 @@ class SliceReport:
     ``masks_clipped`` masks had pixels outside their box (``mask_pixels_clipped`` in all),
     which were cut off; ``dropped_empty_mask`` detections had no mask pixels left (in
     their box) and were dropped.
+
+    ``image`` records how an image *file* was read (EXIF orientation, truncation,
+    scaling...: a ``tilewise.images.ImageRecord``); None when the slicer got an array.
+
+    ``source`` names what was read (a path, ``"image"`` for an array). With a source that
+    has a valid-data mask (a raster's nodata), ``windows`` counts the windows read and
+    those skipped with no valid pixel or under ``min_valid``; ``dropped_nodata`` counts
+    detections whose centre lay on invalid pixels.
     """
 
     image_wh: tuple[int, int]
@@ -77,6 +87,10 @@ class SliceReport:
     merge_skipped_reason: str | None = None
     merge: MergeResult | None = None
     timings: StageTimings = field(default_factory=StageTimings)
+    image: ImageRecord | None = None
+    source: str | None = None
+    windows: WindowStats = field(default_factory=WindowStats)
+    dropped_nodata: int = 0
 
     @property
     def slices(self) -> int:
@@ -106,6 +120,7 @@ class SliceReport:
             + (f" + {self.full_frame_detections} full-frame" if self.full_frame_detections else "")
             + f", {self.dropped_nonfinite} dropped (non-finite), "
             f"{self.dropped_edge} dropped (inner-edge margin), "
+            + (f"{self.dropped_nodata} dropped (centre on nodata), " if self.dropped_nodata else "")
             + (
                 f"{self.dropped_empty_mask} dropped (empty mask), "
                 if self.mask_overlap is not None or self.dropped_empty_mask
@@ -117,6 +132,12 @@ class SliceReport:
             + (f" ({self.merge_skipped_reason})" if self.merge_skipped_reason else "")
             + f", {self.output} out",
         ]
+        if self.windows.skipped:
+            lines.insert(
+                1,
+                f"windows: {self.windows.read} read, {self.windows.skipped_nodata} skipped "
+                f"(all nodata), {self.windows.skipped_sparse} skipped (under min_valid)",
+            )
         if self.masks_resized or self.masks_clipped:
             lines.append(
                 f"masks: {self.masks_resized} resized to the image, {self.masks_clipped} "

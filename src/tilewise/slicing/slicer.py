@@ -14,7 +14,7 @@ import numpy as np
 from tilewise.boxes import Metric, MetricLike
 from tilewise.detections import Detections
 from tilewise.errors import ModelOutputError, TilewiseError, TilewiseWarning
-from tilewise.images import ImageLike, load_image
+from tilewise.images import ImageLike, ReadOptions
 from tilewise.masks import CompactMasks
 from tilewise.masks.store import pixel_rects
 from tilewise.merge import (
@@ -28,6 +28,7 @@ from tilewise.slicing.batches import SliceBatch, iter_batches, prefetch
 from tilewise.slicing.grid import OverlapLike, SizeLike, SliceGrid, positive_int
 from tilewise.slicing.model import BatchModel, check_model_outputs, is_staged
 from tilewise.slicing.report import SlicedPrediction, SliceReport
+from tilewise.sources import ImageSource, Window, as_source
 
 __all__ = ["Slicer"]
 
@@ -47,6 +48,14 @@ def _outside_slice(xyxy: np.ndarray, w: int, h: int) -> np.ndarray:
         | (xyxy[:, 2] > w + tol_x)
         | (xyxy[:, 3] > h + tol_y)
     )
+
+
+def _centre_on_nodata(xyxy: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """Boxes whose centre pixel is invalid in ``valid`` (h x w bool, the slice's mask)."""
+    h, w = valid.shape
+    cx = np.clip(np.floor((xyxy[:, 0] + xyxy[:, 2]) * 0.5), 0, w - 1).astype(np.int64)
+    cy = np.clip(np.floor((xyxy[:, 1] + xyxy[:, 3]) * 0.5), 0, h - 1).astype(np.int64)
+    return ~valid[cy, cx]
 
 
 def _touches_inner_edge(
@@ -107,6 +116,19 @@ class Slicer:
             the model reports ``on_cpu`` (its forward already keeps every core busy, and
             the extra threads only compete: on 2 cores, pipelining an ONNX Runtime CPU
             model measured -6 % to +3 %, i.e. no gain); True always, False never.
+        read: how image *files* are read (``tilewise.images.ReadOptions``: EXIF
+            orientation, truncated files, 16-bit/float scaling, alpha, pixel limit);
+            default: as viewers show them. ``last_report.image`` records each read.
+        min_valid: with a source that has a valid-data mask (a raster's nodata, or
+            ``ArraySource(valid=...)``), windows whose valid fraction is under this are
+            skipped; windows with no valid pixel are always skipped. Both are counted in
+            ``last_report.windows`` and never sent to the model; detections whose centre
+            lies on invalid pixels are dropped (``last_report.dropped_nodata``).
+
+    Sources: ``run`` takes an RGB array, an image path or any ``tilewise.sources.
+    ImageSource`` (e.g. ``RasterSource`` for GeoTIFFs), whose windows are read one batch
+    ahead on the prefetch thread; a georeferenced source's ``georef`` is set on the
+    detections.
 
     Masks: a model may return masks with its Detections, as a dense (N, h, w) bool array
     of the image it was given or as ``tilewise.masks.CompactMasks``. Dense masks are
@@ -153,6 +175,8 @@ class Slicer:
         contiguous: bool = False,
         mask_overlap: MaskOverlapLike = "mask",
         pipeline: bool | Literal["auto"] = "auto",
+        read: ReadOptions | None = None,
+        min_valid: float = 0.0,
     ) -> None:
         if not callable(model):
             raise TilewiseError(f"model must be callable, got {type(model).__name__}")
@@ -181,6 +205,12 @@ class Slicer:
         if pipeline != "auto" and not isinstance(pipeline, bool):
             raise TilewiseError(f"pipeline must be True, False or 'auto', got {pipeline!r}")
         self.pipeline: bool | Literal["auto"] = pipeline
+        if read is not None and not isinstance(read, ReadOptions):
+            raise TilewiseError(f"read must be ReadOptions or None, got {type(read).__name__}")
+        self.read = read or ReadOptions()
+        if isinstance(min_valid, bool) or not 0.0 <= float(min_valid) <= 1.0:
+            raise TilewiseError(f"min_valid must be a fraction in [0, 1], got {min_valid!r}")
+        self.min_valid = float(min_valid)
         self.last_report: SliceReport | None = None
         self._warned_outside = False
 
@@ -194,8 +224,8 @@ class Slicer:
             f"pipeline={self.pipeline})"
         )
 
-    def __call__(self, image: ImageLike) -> Detections:
-        """Run sliced inference on an RGB array or an image path; returns merged Detections."""
+    def __call__(self, image: ImageLike | ImageSource) -> Detections:
+        """Run sliced inference on an RGB array, an image path or a source; merged Detections."""
         return self.run(image).detections
 
     def grid_for(self, image_wh: tuple[int, int]) -> SliceGrid:
@@ -330,8 +360,9 @@ class Slicer:
         box: np.ndarray,
         inner: np.ndarray,
         report: SliceReport,
+        valid: np.ndarray | None = None,
     ) -> Detections:
-        """Drop non-finite boxes and inner-edge truncations; shift into image coordinates."""
+        """Drop non-finite boxes, inner-edge truncations and nodata centres; shift to the image."""
         x1, y1, x2, y2 = (int(v) for v in box)
         w, h = x2 - x1, y2 - y1
         report.model_detections += len(det)
@@ -358,10 +389,15 @@ class Slicer:
             if cut.any():
                 report.dropped_edge += int(cut.sum())
                 det = det[~cut]
+        if valid is not None and len(det):
+            on_nodata = _centre_on_nodata(det.xyxy, valid)
+            if on_nodata.any():
+                report.dropped_nodata += int(on_nodata.sum())
+                det = det[~on_nodata]
         det = self._fit_masks(det, w, h, report)
         return det.shifted(x1, y1) if (x1 or y1) else det
 
-    def run(self, image: ImageLike) -> SlicedPrediction:
+    def run(self, image: ImageLike | ImageSource) -> SlicedPrediction:
         """Run sliced inference and return detections with the raw rows and the report.
 
         Example:
@@ -373,10 +409,16 @@ class Slicer:
             (2, 2, [0, 1])
         """
         t_start = time.perf_counter()
-        rgb = load_image(image)
-        h, w = rgb.shape[:2]
+        source, _ = as_source(image, self.read)
+        w, h = source.image_wh
         grid = self.grid_for((w, h))
-        report = SliceReport(image_wh=(w, h), grid=grid, merge_method=self.merge.value)
+        report = SliceReport(
+            image_wh=(w, h),
+            grid=grid,
+            merge_method=self.merge.value,
+            image=getattr(source, "record", None),
+            source=source.name,
+        )
         timings = report.timings
         inner = grid.inner_edges()
         parts: list[Detections] = []
@@ -388,11 +430,13 @@ class Slicer:
             bar = tqdm(total=len(grid), unit="slice", desc="tilewise", leave=False)
         try:
             batches = iter_batches(
-                rgb,
+                source,
                 grid.boxes,
                 self.batch_size,
                 contiguous=self.contiguous,
                 prepare=self.model.prepare if self.staged else None,  # type: ignore[attr-defined]
+                min_valid=self.min_valid,
+                stats=report.windows,
             )
             for batch, outputs, seconds, finish_seconds in self._inference_stream(batches):
                 report.batches += 1
@@ -402,21 +446,24 @@ class Slicer:
                 timings.inference += seconds
                 timings.decode += finish_seconds
                 t0 = time.perf_counter()
-                for slice_index, det in zip(batch.slice_indices.tolist(), outputs, strict=False):
+                rows = zip(batch.slice_indices.tolist(), outputs, batch.valid, strict=False)
+                for slice_index, det, valid in rows:
                     kept = self._postprocess(
-                        det, grid.boxes[slice_index], inner[slice_index], report
+                        det, grid.boxes[slice_index], inner[slice_index], report, valid
                     )
                     if len(kept):
                         parts.append(kept)
                         part_slices.append(slice_index)
                 timings.postprocess += time.perf_counter() - t0
                 if bar is not None:
-                    bar.update(len(batch.slice_indices))
+                    bar.update(len(batch.slice_indices) + batch.skipped)
         finally:
             if bar is not None:
+                bar.update(len(grid) - bar.n)  # windows skipped after the last batch
                 bar.close()
         if self.full_frame:
-            full = rgb.view()
+            whole = Window.full((w, h))
+            full = source.read(whole).view()
             full.flags.writeable = False
             outputs, seconds = self._call_model([full])
             report.model_calls += 1
@@ -428,6 +475,11 @@ class Slicer:
             if not finite.all():
                 report.dropped_nonfinite += int((~finite).sum())
                 det = det[finite]
+            full_valid = source.valid_mask(whole)
+            if full_valid is not None and len(det):
+                on_nodata = _centre_on_nodata(det.xyxy, full_valid)
+                report.dropped_nodata += int(on_nodata.sum())
+                det = det[~on_nodata]
             det = self._fit_masks(det, w, h, report)
             if len(det):
                 parts.append(det)
@@ -461,6 +513,8 @@ class Slicer:
                 class_agnostic=self.class_agnostic,
                 mask_overlap=self.mask_overlap,
             )
+        if source.georef is not None:
+            raw.georef = merged.georef = source.georef
         report.merge = result
         report.output = len(merged)
         timings.merge = time.perf_counter() - t0
