@@ -23,7 +23,7 @@ from typing import Any
 from benchmarks import bench_merge, bench_slicer, peers
 from benchmarks.data import DEFAULT_SEED
 
-SECTIONS = ("merge", "slicer", "batch", "tiling", "masks", "onnx")
+SECTIONS = ("merge", "slicer", "batch", "tiling", "masks", "onnx", "tracking")
 RESULTS_PATH = Path(__file__).resolve().parent / "RESULTS.md"
 BEGIN_MARK = "<!-- latest-run:begin (rewritten by `python -m benchmarks --write-results`) -->"
 END_MARK = "<!-- latest-run:end -->"
@@ -383,6 +383,10 @@ def summarize_targets(results: dict[str, list[dict[str, Any]]]) -> list[tuple[st
         from benchmarks import bench_onnx
 
         out.extend(bench_onnx.targets(results["onnx"]))
+    if results.get("tracking"):
+        from benchmarks import bench_tracking
+
+        out.extend(bench_tracking.targets(results["tracking"]))
     return out
 
 
@@ -433,6 +437,10 @@ def render(
         lines += ["### Masks", "", bench_masks.table(results["masks"]), ""]
     if "onnx" in results:
         lines += ["### ONNX detector through the slicer", "", generic_table(results["onnx"]), ""]
+    if "tracking" in results:
+        from benchmarks import bench_tracking
+
+        lines += ["### Tracking tiny movers", "", bench_tracking.table(results["tracking"]), ""]
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -569,6 +577,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         log("onnx: bundled detector, tilewise Slicer vs supervision InferenceSlicer, batch 8")
         results["onnx"] = bench_onnx.run(quick=quick)
+    if "tracking" in args.only:
+        from benchmarks import bench_tracking
+
+        log("tracking: tiny movers, tilewise Tracker vs trackers ByteTrack/OC-SORT/SORT")
+        results["tracking"] = bench_tracking.run(quick=quick, log=log)
 
     targets = summarize_targets(results)
     report = render(header, results, targets)

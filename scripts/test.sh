@@ -10,6 +10,9 @@ python -m pip install -q -e ".[dev,bench,geo]"
 # sahi 0.12 requires the non-headless opencv-python; install it without dependencies
 # (its light dependencies come with the bench extra).
 python -m pip install -q --no-deps "sahi==0.12.*"
+# The tracking peers (benchmarks/bench_tracking.py) and the metrics reference
+# (tests/test_tracking_metrics.py) require opencv-python too: same treatment.
+python -m pip install -q --no-deps "trackers==2.6.*" "trackeval==1.3.0"
 python -m ruff check src tests benchmarks examples
 python -m ruff format --check src tests benchmarks examples
 # Layer contracts (pyproject.toml [tool.importlinter]): imports only go down, no cycles.
