@@ -78,5 +78,6 @@ def merge_boxes(
         survivors.class_id,
         masks=survivors.masks,
         data=survivors.data,
+        georef=det.georef,
     )
     return merged, result

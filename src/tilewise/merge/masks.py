@@ -316,12 +316,18 @@ def merge_masked_detections(
                 merged.class_id,
                 masks=det.masks[result.keep],
                 data=merged.data,
+                georef=det.georef,
             )
             return out, result
         offsets, members = result.members()
         unions = union_groups(det.masks, offsets, members)
         out = Detections(
-            merged.xyxy, merged.confidence, merged.class_id, masks=unions, data=merged.data
+            merged.xyxy,
+            merged.confidence,
+            merged.class_id,
+            masks=unions,
+            data=merged.data,
+            georef=det.georef,
         )
         return out, result
     if not (np.isfinite(det.xyxy).all() and np.isfinite(det.confidence).all()):
@@ -345,5 +351,6 @@ def merge_masked_detections(
         survivors.class_id,
         masks=union_groups(det.masks, offsets, members),
         data=survivors.data,
+        georef=det.georef,
     )
     return out, result
