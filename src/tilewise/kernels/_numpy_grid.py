@@ -121,6 +121,22 @@ class _Level:
 
 
 @dataclass
+class _Orders:
+    """Orders that sort a query block by (segment, y2), by x1 and by x2."""
+
+    y2: np.ndarray
+    x1: np.ndarray
+    x2: np.ndarray
+
+
+def _search(hay: np.ndarray, needles: np.ndarray, side: str, order: np.ndarray) -> np.ndarray:
+    """``np.searchsorted`` of needles taken in ``order`` (sorted or nearly), results unpermuted."""
+    out = np.empty(needles.shape[0], dtype=np.int64)
+    out[order] = np.searchsorted(hay, needles[order], side=side)  # type: ignore[call-overload]
+    return out
+
+
+@dataclass
 class _Probe:
     """Per-level search bounds of a block of queries."""
 
@@ -171,7 +187,7 @@ class GridIndex:
         keys = band_index.astype(np.int64) * (xs.shape[0] + 1) + np.searchsorted(xs, boxes[:, 0])
         return _Level(exp, rows, bands, xs, keys, np.ascontiguousarray(boxes), ids)
 
-    def _probe(self, level: _Level, q: np.ndarray, qseg: np.ndarray) -> _Probe:
+    def _probe(self, level: _Level, q: np.ndarray, qseg: np.ndarray, orders: _Orders) -> _Probe:
         e, rows = level.exp, level.rows
         row_lo = np.floor(np.ldexp(q[:, 1] - self.oy, -e)) - 2.0
         row_hi = np.floor(np.ldexp(q[:, 3] - self.oy, -e)) + 1.0
@@ -179,21 +195,24 @@ class GridIndex:
         row_hi = np.clip(row_hi, 0, rows - 1).astype(np.int64)
         base = qseg * rows
         band_lo = np.searchsorted(level.bands, base + row_lo, side="left")
-        band_hi = np.searchsorted(level.bands, base + row_hi, side="right")
-        x_lo = np.searchsorted(level.xs, np.nextafter(q[:, 0] - np.ldexp(1.0, e), -np.inf))
-        x_hi = np.searchsorted(level.xs, q[:, 2], side="left")
+        band_hi = _search(level.bands, base + row_hi, "right", orders.y2)
+        x_lo = _search(
+            level.xs, np.nextafter(q[:, 0] - np.ldexp(1.0, e), -np.inf), "left", orders.x1
+        )
+        x_hi = _search(level.xs, q[:, 2], "left", orders.x2)
         nbands = np.where(x_hi > x_lo, band_hi - band_lo, 0)
         return _Probe(level, band_lo, nbands, x_lo, x_hi)
 
     def query(
-        self, q: np.ndarray, qseg: np.ndarray, budget: int = BUDGET
+        self, q: np.ndarray, qseg: np.ndarray, budget: int | None = None
     ) -> tuple[np.ndarray, np.ndarray, int]:
         """Boxes intersecting the first queries (positive width and height), in one round.
 
         Args:
             q: (k, 4) query boxes.
             qseg: (k,) their segments.
-            budget: candidate pairs allowed in this round (a single query may exceed it).
+            budget: candidate pairs allowed in this round (a single query may exceed it;
+                default ``BUDGET``).
 
         Returns:
             ``(query, item, used)``: for the first ``used`` queries (at least one when
@@ -202,44 +221,55 @@ class GridIndex:
         k = q.shape[0]
         if k == 0 or not self.levels:
             return np.zeros(0, np.int64), np.zeros(0, np.int64), k
-        probes = [self._probe(level, q, qseg) for level in self.levels]
-        used = prefix_within(sum(p.nbands for p in probes), budget)
-        runs = [self._runs(p, used) for p in probes]
-        counts = np.zeros(used, dtype=np.int64)
+        budget = BUDGET if budget is None else budget
+        # Searches run over sorted needles (cache-friendly): queries go in (segment, y1)
+        # order, which sorts the band searches; the other searches reuse shared orders.
+        perm = np.lexsort((q[:, 0], q[:, 1], qseg))
+        qs, segs = q[perm], qseg[perm]
+        orders = _Orders(np.lexsort((qs[:, 3], segs)), np.argsort(qs[:, 0]), np.argsort(qs[:, 2]))
+        probes = [self._probe(level, qs, segs, orders) for level in self.levels]
+        cost = np.empty(k, dtype=np.int64)
+        cost[perm] = sum(p.nbands for p in probes)
+        used = prefix_within(cost, budget)
+        runs = [self._runs(p, perm < used) for p in probes]
+        counts = np.zeros(k, dtype=np.int64)
         for qpos, _, count in runs:
-            counts += np.bincount(qpos, weights=count, minlength=used).astype(np.int64)
-        used = prefix_within(counts, budget)
+            counts += np.bincount(qpos, weights=count, minlength=k).astype(np.int64)
+        cost[perm] = counts
+        used = min(used, prefix_within(cost, budget))
         out_q, out_i = [], []
         for probe, (qpos, start, count) in zip(probes, runs, strict=True):
-            keep = qpos < used
+            keep = perm[qpos] < used
             qpos, start, count = qpos[keep], start[keep], count[keep]
             pos = expand_ranges(start, count)
             if pos.shape[0] == 0:
                 continue
             qi = np.repeat(qpos, count)
-            hit = intersects(q[qi], probe.level.boxes[pos])
-            out_q.append(qi[hit])
+            hit = intersects(qs[qi], probe.level.boxes[pos])
+            out_q.append(perm[qi[hit]])
             out_i.append(probe.level.ids[pos[hit]])
         if not out_q:
             return np.zeros(0, np.int64), np.zeros(0, np.int64), used
         return np.concatenate(out_q), np.concatenate(out_i), used
 
     @staticmethod
-    def _runs(probe: _Probe, used: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Per (query, band) of the first ``used`` queries: query, first key position, count."""
+    def _runs(probe: _Probe, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per (query, band) of the wanted queries: query position, first key position, count."""
         level = probe.level
-        nb = probe.nbands[:used]
-        qpos = np.repeat(np.arange(used, dtype=np.int64), nb)
-        band = expand_ranges(probe.band_lo[:used], nb)
+        nb = np.where(wanted, probe.nbands, 0)
+        qpos = np.repeat(np.arange(nb.shape[0], dtype=np.int64), nb)
+        band = expand_ranges(probe.band_lo, nb)
         width = level.xs.shape[0] + 1
-        start = np.searchsorted(level.keys, band * width + probe.x_lo[qpos], side="left")
-        end = np.searchsorted(level.keys, band * width + probe.x_hi[qpos], side="left")
+        lo = band * width + probe.x_lo[qpos]
+        order = np.argsort(lo)
+        start = _search(level.keys, lo, "left", order)
+        end = _search(level.keys, band * width + probe.x_hi[qpos], "left", order)
         count = end - start
         nonempty = count > 0
         return qpos[nonempty], start[nonempty], count[nonempty]
 
     def query_all(
-        self, q: np.ndarray, qseg: np.ndarray, budget: int = BUDGET
+        self, q: np.ndarray, qseg: np.ndarray, budget: int | None = None
     ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """Every intersecting (query position, item id) pair, in rounds of bounded size."""
         start = 0

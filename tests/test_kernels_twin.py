@@ -1,0 +1,299 @@
+"""The numpy twin (``tilewise.kernels._numpy``) against the C extension, called directly.
+
+Every case compares the ``parent`` arrays of ``group`` and the pairs of ``pairs`` exactly,
+for all modes, both metrics and thresholds that hit ties and exact overlap values.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tilewise.kernels import _numpy, _numpy_grid, _numpy_nmm, _numpy_suppress, _numpy_wbf
+
+native = pytest.importorskip("tilewise.kernels._native")
+
+MODES = [0, 1, 2, 3]  # nms, greedy_nmm, nmm, wbf
+METRICS = [0, 1]  # iou, ios
+THRESHOLDS = [0.0, 0.1, 0.25, 1 / 3, 0.5, 0.75, 1.0]
+
+
+def _inputs(boxes, conf=None, offsets=None):
+    b = np.ascontiguousarray(np.asarray(boxes, dtype=np.float64).reshape(-1, 4))
+    n = b.shape[0]
+    c = np.linspace(1.0, 0.1, n) if conf is None else np.asarray(conf, dtype=np.float64)
+    off = np.array([0, n] if offsets is None else offsets, dtype=np.int64)
+    return b, np.ascontiguousarray(c), off
+
+
+def assert_same(boxes, conf=None, offsets=None, modes=MODES, thresholds=THRESHOLDS):
+    b, c, off = _inputs(boxes, conf, offsets)
+    n = b.shape[0]
+    for mode in modes:
+        for metric in METRICS:
+            for thr in thresholds:
+                want = np.full(n, -7, dtype=np.int64)
+                got = np.full(n, -7, dtype=np.int64)
+                native.group(b, c, off, want, mode, metric, thr)
+                _numpy.group(b, c, off, got, mode, metric, thr)
+                assert got.tolist() == want.tolist(), (mode, metric, thr)
+    want_pairs = np.frombuffer(native.pairs(b, off), dtype=np.int64).reshape(-1, 2)
+    got_pairs = np.frombuffer(_numpy.pairs(b, off), dtype=np.int64).reshape(-1, 2)
+    assert got_pairs.tolist() == want_pairs.tolist()
+
+
+def _chain(n, step):
+    return [[i * step, 0, i * step + 10, 10] for i in range(n)]
+
+
+CASES = {
+    "empty": ([], None, None),
+    "one": ([[0, 0, 10, 10]], None, None),
+    "one-zero-area": ([[0, 0, 0, 10]], None, None),
+    "chain": (_chain(12, 5), None, None),
+    "chain-thin-steps": (_chain(30, 1), None, None),
+    "equal-boxes": ([[0, 0, 10, 10]] * 6, None, None),
+    "equal-boxes-equal-conf": ([[0, 0, 10, 10]] * 5, [0.5] * 5, None),
+    "zero-area-among-boxes": (
+        [[0, 0, 10, 10], [0, 0, 10, 0], [5, 5, 5, 9], [1, 1, 9, 9], [3, 3, 3, 3]],
+        None,
+        None,
+    ),
+    "inverted-boxes": ([[10, 10, 0, 0], [0, 0, 10, 10], [2, 2, 8, 8]], None, None),
+    "touching-edges": (
+        [[0, 0, 10, 10], [10, 0, 20, 10], [0, 10, 10, 20], [10, 10, 20, 20]],
+        None,
+        None,
+    ),
+    "touching-corner-and-overlap": (
+        [[0, 0, 10, 10], [10, 10, 20, 20], [9, 9, 11, 11]],
+        None,
+        None,
+    ),
+    # IoU exactly 0.5 ([0, 10] vs [0, 5] in x, same y), IoU exactly 1/3 and 0.25.
+    "exact-iou-half": ([[0, 0, 10, 10], [0, 0, 5, 10], [5, 0, 10, 10]], None, None),
+    "exact-iou-third": ([[0, 0, 10, 10], [5, 0, 15, 10]], None, None),
+    "exact-ios-half": ([[0, 0, 10, 10], [5, 0, 15, 4]], None, None),
+    "ties-in-overlap": (
+        [[0, 0, 10, 10], [20, 0, 30, 10], [5, 0, 25, 10], [10, 0, 20, 10]],
+        None,
+        None,
+    ),
+    "wbf-tie-smallest-rank": (
+        [[0, 0, 10, 10], [10, 0, 20, 10], [5, 0, 15, 10]],
+        [0.9, 0.8, 0.7],
+        None,
+    ),
+    "huge-covers-small": (
+        [[-1000, -1000, 1000, 1000]]
+        + [[i * 20, j * 20, i * 20 + 5, j * 20 + 5] for i in range(5) for j in range(5)],
+        None,
+        None,
+    ),
+    "small-first-then-huge": (
+        [[i * 20, j * 20, i * 20 + 5, j * 20 + 5] for i in range(4) for j in range(4)]
+        + [[-1000, -1000, 1000, 1000]],
+        None,
+        None,
+    ),
+    "negative-coordinates": (
+        [
+            [-50, -50, -40, -40],
+            [-45, -45, -35, -35],
+            [-42.5, -48, -36, -41],
+            [-1e6, -1e6, -1e6 + 3, -1e6 + 3],
+        ],
+        None,
+        None,
+    ),
+    "nmm-grows-into-far-box": (
+        [[0, 0, 10, 10], [8, 8, 18, 18], [16, 0, 19, 3], [0, 16, 3, 19], [20, 20, 30, 30]],
+        None,
+        None,
+    ),
+    "segments-with-empty-ones": (
+        [[0, 0, 10, 10], [1, 1, 11, 11], [0, 0, 10, 10], [2, 2, 12, 12], [5, 5, 6, 6]],
+        None,
+        [0, 0, 2, 2, 2, 5, 5],
+    ),
+    "single-row-segments": (
+        [[0, 0, 10, 10], [0, 0, 10, 10], [0, 0, 10, 10]],
+        None,
+        [0, 1, 2, 3],
+    ),
+    "wbf-zero-weights": ([[0, 0, 10, 10], [1, 1, 11, 11], [2, 0, 12, 10]], [0.0, 0.0, 0.0], None),
+    "wbf-fused-zero-area": (
+        [[0, 0, 10, 10], [10, 0, 20, 10], [0, 0, 10, 1e-300]],
+        [1.0, 1.0, 1.0],
+        None,
+    ),
+    "wbf-negative-weights": (
+        [[0, 0, 10, 10], [2, 2, 12, 12], [20, 20, 30, 30], [25, 25, 35, 35]],
+        [0.5, -0.4, 0.3, -0.2],
+        None,
+    ),
+    "tiny-and-subnormal": (
+        [[0, 0, 1e-160, 1e-160], [0, 0, 1e-160, 5e-161], [0, 0, 5e-324, 5e-324], [0, 0, 1, 1]],
+        None,
+        None,
+    ),
+    "far-offset-canvas": (
+        [[1e12, 1e12, 1e12 + 10, 1e12 + 10], [1e12 + 5, 1e12, 1e12 + 15, 1e12 + 10]],
+        None,
+        None,
+    ),
+    "mixed-sizes": (
+        [[0, 0, 2**k, 2**k] for k in range(-20, 30, 3)] + [[1, 1, 3, 3], [0.5, 0.5, 1e6, 0.75]],
+        None,
+        None,
+    ),
+}
+
+
+@pytest.mark.parametrize(("boxes", "conf", "offsets"), CASES.values(), ids=CASES.keys())
+def test_exact_cases(boxes, conf, offsets):
+    assert_same(boxes, conf, offsets, thresholds=[*THRESHOLDS, -0.5, 1.5, float("nan")])
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_dense_scenes_with_large_components(seed):
+    """Hundreds of boxes on a small grid: components exceed the lockstep size."""
+    rng = np.random.default_rng(seed)
+    n = 700
+    xy = rng.integers(0, 40, (n, 2)) / 2
+    wh = rng.integers(0, 9, (n, 2)) / 2
+    conf = rng.choice([0.0, 0.25, 0.5, 0.75, 1.0], n)
+    order = np.argsort(-conf, kind="stable")
+    boxes = np.concatenate([xy, xy + wh], axis=1)[order]
+    assert_same(boxes, conf[order], [0, 250, n], thresholds=[0.0, 0.3, 0.5])
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_small_rounds_and_budgets(monkeypatch, seed):
+    """Tiny rounds, budgets and size limits exercise every splitting path."""
+    monkeypatch.setattr(_numpy_grid, "BUDGET", 5)
+    monkeypatch.setattr(_numpy_grid, "_BLOCK", 7)
+    monkeypatch.setattr(_numpy_suppress, "_ROUND", 3)
+    monkeypatch.setattr(_numpy_suppress, "_WAVES", 1)
+    monkeypatch.setattr(_numpy_nmm, "SMALL", 3)
+    monkeypatch.setattr(_numpy_wbf, "SMALL", 3)
+    rng = np.random.default_rng(100 + seed)
+    n = 120
+    xy = rng.integers(0, 12, (n, 2)).astype(float)
+    wh = rng.integers(0, 5, (n, 2)).astype(float)
+    boxes = np.concatenate([xy, xy + wh], axis=1)
+    boxes[::17] = [-5, -5, 20, 20]
+    assert_same(boxes, None, [0, 40, 41, n], thresholds=[0.0, 0.25, 0.5, 1.0])
+
+
+def test_identical_boxes_stay_linear():
+    boxes = np.tile([[0.0, 0.0, 10.0, 10.0]], (3000, 1))
+    assert_same(boxes, None, None, thresholds=[0.5])
+
+
+# ------------------------------------------------------------------ properties
+
+COORDS = {
+    "integer": st.integers(-4, 12).map(float),
+    "half": st.integers(-8, 24).map(lambda v: v / 2),
+    "float": st.floats(-50, 50, allow_nan=False, allow_infinity=False, width=64),
+}
+
+
+@st.composite
+def scenes(draw):
+    grid = draw(st.sampled_from(sorted(COORDS)))
+    coord = COORDS[grid]
+    n = draw(st.integers(0, 40))
+    x1 = draw(st.lists(coord, min_size=n, max_size=n))
+    y1 = draw(st.lists(coord, min_size=n, max_size=n))
+    size = st.integers(0, 8).map(float) if grid != "float" else st.floats(0, 20)
+    w = draw(st.lists(size, min_size=n, max_size=n))
+    h = draw(st.lists(size, min_size=n, max_size=n))
+    boxes = np.array([x1, y1, np.add(x1, w), np.add(y1, h)], dtype=np.float64).T.reshape(n, 4)
+    conf = draw(st.lists(st.sampled_from([0.0, 0.1, 0.5, 0.5, 0.9, 1.0]), min_size=n, max_size=n))
+    cuts = sorted(draw(st.lists(st.integers(0, n), max_size=3)))
+    return boxes, np.array(conf, dtype=np.float64), [0, *cuts, n]
+
+
+THRESHOLD = st.one_of(
+    st.sampled_from([0.0, 0.5, 1.0, 0.25, 1 / 3, 0.2, 0.8]),
+    st.floats(0, 1, allow_nan=False),
+)
+
+
+@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(scene=scenes(), thr=THRESHOLD)
+def test_property_twin_equals_native(scene, thr):
+    boxes, conf, offsets = scene
+    assert_same(boxes, conf, offsets, thresholds=[thr])
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(scene=scenes())
+def test_property_threshold_zero(scene):
+    boxes, conf, offsets = scene
+    assert_same(boxes, conf, offsets, thresholds=[0.0])
+
+
+# ------------------------------------------------------------------ errors
+
+
+def _good():
+    b, c, off = _inputs([[0, 0, 1, 1], [0, 0, 2, 2]])
+    return b, c, off, np.empty(2, dtype=np.int64)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda a: {**a, "boxes": a["boxes"].ravel()[:7]}, "buffer sizes do not match"),
+        (lambda a: {**a, "confidence": a["confidence"][:1]}, "buffer sizes do not match"),
+        (lambda a: {**a, "parent": np.empty(3, np.int64)}, "buffer sizes do not match"),
+        (lambda a: {**a, "offsets": np.zeros(0, np.int64)}, "buffer sizes do not match"),
+        (lambda a: {**a, "offsets": np.zeros(3, np.int32)[:1]}, "buffer sizes do not match"),
+        (lambda a: {**a, "mode": 4}, "unknown mode or metric"),
+        (lambda a: {**a, "mode": -1}, "unknown mode or metric"),
+        (lambda a: {**a, "metric": 2}, "unknown mode or metric"),
+        (lambda a: {**a, "offsets": np.array([1, 2], np.int64)}, "bad segment offsets"),
+        (lambda a: {**a, "offsets": np.array([0, 1], np.int64)}, "bad segment offsets"),
+        (lambda a: {**a, "offsets": np.array([0, 2, 1, 2], np.int64)}, "bad segment offsets"),
+    ],
+)
+def test_group_errors_match_native(change, message):
+    b, c, off, parent = _good()
+    args = change(
+        {"boxes": b, "confidence": c, "offsets": off, "parent": parent, "mode": 0, "metric": 0}
+    )
+    call = [args[k] for k in ("boxes", "confidence", "offsets", "parent", "mode", "metric")]
+    with pytest.raises(ValueError, match=message) as want:
+        native.group(*call, 0.5)
+    with pytest.raises(ValueError, match=message) as got:
+        _numpy.group(*call, 0.5)
+    assert str(got.value) == str(want.value)
+
+
+@pytest.mark.parametrize(
+    ("boxes", "offsets", "message"),
+    [
+        (np.zeros(7), np.array([0, 0], np.int64), "buffer sizes do not match"),
+        (np.zeros((2, 4)), np.zeros(0, np.int64), "buffer sizes do not match"),
+        (np.zeros((2, 4)), np.array([0, 3], np.int64), "bad segment offsets"),
+        (np.zeros((2, 4)), np.array([0, 2, 1, 2], np.int64), "bad segment offsets"),
+    ],
+)
+def test_pairs_errors_match_native(boxes, offsets, message):
+    with pytest.raises(ValueError, match=message) as want:
+        native.pairs(boxes, offsets)
+    with pytest.raises(ValueError, match=message) as got:
+        _numpy.pairs(boxes, offsets)
+    assert str(got.value) == str(want.value)
+
+
+def test_parent_must_be_writable():
+    b, c, off, parent = _good()
+    parent.flags.writeable = False
+    with pytest.raises(TypeError):
+        _numpy.group(b, c, off, parent, 0, 0, 0.5)
