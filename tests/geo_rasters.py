@@ -109,3 +109,10 @@ def nodata_raster(
     path = write_raster(directory / name, bands, tiled=tiled, **kw)
     value_range = (0.0, 65535.0) if bits == 16 else None
     return path, image, (None if nodata == "none" else valid), value_range
+
+
+def blob_model_factory():
+    """A model factory for ``--model tests.geo_rasters:blob_model_factory`` (no arguments)."""
+    from tests.conftest import blob_model
+
+    return blob_model

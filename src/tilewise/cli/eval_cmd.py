@@ -28,6 +28,7 @@ from tilewise.cli.image_options import (
     ScaleOption,
     read_options,
 )
+from tilewise.cli.model_option import MODEL_HELP, load_model
 from tilewise.errors import TilewiseError, TilewiseWarning
 from tilewise.evaluation.coco import IouType
 
@@ -144,29 +145,6 @@ def eval_command(
         echo("wrote " + ", ".join(str(p) for p in written))
 
 
-def _load_model(spec: str) -> Any:
-    """Import ``"package.module:name"``; a class is instantiated without arguments."""
-    import importlib
-    import inspect
-
-    module_name, _, attr = spec.partition(":")
-    if not module_name or not attr:
-        raise TilewiseError(f"--model must look like 'package.module:name', got {spec!r}")
-    try:
-        target: Any = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise TilewiseError(f"cannot import {module_name!r} for --model: {exc}") from None
-    for part in attr.split("."):
-        if not hasattr(target, part):
-            raise TilewiseError(f"{module_name!r} has no attribute {attr!r}")
-        target = getattr(target, part)
-    if inspect.isclass(target):
-        target = target()
-    if not callable(target):
-        raise TilewiseError(f"--model {spec!r} is not callable")
-    return target
-
-
 def _parse_class_map(text: str | None) -> dict[int, int] | None:
     """``"0:1,1:2"`` to ``{0: 1, 1: 2}``."""
     if not text:
@@ -211,8 +189,7 @@ def compare_command(
         str,
         typer.Option(
             "--model",
-            help="Batch model as 'package.module:name' (a class is instantiated "
-            "without arguments).",
+            help=MODEL_HELP,
         ),
     ],
     class_map: Annotated[
@@ -259,7 +236,7 @@ def compare_command(
     from tilewise.evaluation.compare import compare_runs, standard_runs
     from tilewise.evaluation.dataset import EvalDataset
 
-    batch_model = _load_model(model)
+    batch_model = load_model(model)
     read = read_options(exif, allow_truncated, scale, value_range, background, max_pixels)
     dataset = EvalDataset.from_coco(ground_truth, images, read=read)
     runs = standard_runs(
@@ -286,7 +263,7 @@ def sweep_command(
     images: Annotated[Path, typer.Argument(help="Folder of the images named in the GT.")],
     model: Annotated[
         str,
-        typer.Option("--model", help="Batch model as 'package.module:name'."),
+        typer.Option("--model", help=MODEL_HELP),
     ],
     cache: Annotated[
         Path, typer.Option("--cache", help="Folder of per-setting cached results.")
@@ -350,7 +327,7 @@ def sweep_command(
     read = read_options(exif, allow_truncated, scale, value_range, background, max_pixels)
     result = sweep(
         EvalDataset.from_coco(ground_truth, images, read=read),
-        _load_model(model),
+        load_model(model),
         grid,
         model_id=model_id or model,
         cache_dir=cache,

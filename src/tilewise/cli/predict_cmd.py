@@ -1,8 +1,11 @@
-"""``tilewise predict [IMAGE]``: sliced inference with the bundled (or a given) ONNX detector.
+"""``tilewise predict [IMAGE]``: sliced inference with the bundled (or a given) model.
 
 Registered by the lead as a single command: ``Command("predict", predict_cmd.predict)``.
 Without an image it runs on the bundled sample scene and also writes a full-frame vs
-sliced comparison (counts, timings, metrics against the sample's ground truth).
+sliced comparison (counts, timings, metrics against the sample's ground truth). Rasters
+(GDAL-readable and georeferenced, or over the pixel limit) are read window by window and
+give map output (``tilewise.cli.predict_raster``). ``--model`` is an ONNX file or
+``package.module:name`` for every input (``tilewise.cli.model_option``).
 """
 
 from __future__ import annotations
@@ -24,6 +27,9 @@ from tilewise.cli.image_options import (
     read_options,
     warnings_to_console,
 )
+from tilewise.cli.model_option import MODEL_HELP, describe_model, load_model
+from tilewise.cli.pixel_json import detections_json
+from tilewise.errors import TilewiseError
 
 __all__ = ["detections_json", "parse_slice", "predict"]
 
@@ -35,8 +41,6 @@ def parse_slice(text: str) -> int | None:
         >>> parse_slice("auto"), parse_slice("512")
         (None, 512)
     """
-    from tilewise.errors import TilewiseError
-
     if text.strip().lower() == "auto":
         return None
     try:
@@ -46,31 +50,6 @@ def parse_slice(text: str) -> int | None:
     if value < 1:
         raise TilewiseError(f"--slice must be >= 1 px, got {value}")
     return value
-
-
-def detections_json(det: Any, names: Any, **header: Any) -> dict[str, Any]:
-    """Detections as a JSON-ready dict: ``header`` fields plus one entry per detection.
-
-    Example:
-        >>> import numpy as np
-        >>> from tilewise import Detections
-        >>> d = detections_json(Detections(np.array([[1, 2, 3, 4]]), [0.5], [1]), ["a", "b"])
-        >>> d["detections"][0]
-        {'xyxy': [1.0, 2.0, 3.0, 4.0], 'confidence': 0.5, 'class_id': 1, 'class_name': 'b'}
-    """
-    rows = []
-    for box, conf, cls in zip(
-        det.xyxy.tolist(), det.confidence.tolist(), det.class_id.tolist(), strict=True
-    ):
-        rows.append(
-            {
-                "xyxy": [round(v, 2) for v in box],
-                "confidence": round(conf, 4),
-                "class_id": int(cls),
-                "class_name": names[cls] if 0 <= cls < len(names) else str(cls),
-            }
-        )
-    return {**header, "count": len(rows), "detections": rows}
 
 
 def _write_outputs(
@@ -91,8 +70,8 @@ def predict(
         typer.Argument(help="Image to run on (default: the bundled sample scene, with a report)."),
     ] = None,
     model: Annotated[
-        Path | None,
-        typer.Option(help="YOLOv8-layout ONNX detector (default: the bundled model)."),
+        str | None,
+        typer.Option(help=MODEL_HELP + " Default: the bundled detector."),
     ] = None,
     slice_size: Annotated[
         str,
@@ -117,10 +96,45 @@ def predict(
     value_range: RangeOption = None,
     background: BackgroundOption = "0,0,0",
     max_pixels: MaxPixelsOption = None,
+    format_: Annotated[
+        str | None,
+        typer.Option(
+            "--format",
+            help="Rasters: gpkg (default) or parquet in the raster's CRS, or geojson "
+            "(EPSG:4326). A raster without a CRS gives pixel JSON.",
+        ),
+    ] = None,
+    bands: Annotated[
+        str | None,
+        typer.Option(
+            help="Rasters: bands read as R,G,B, e.g. 4,3,2, or one band repeated, e.g. 1 "
+            "(default: the RGB colour bands, else the first three)."
+        ),
+    ] = None,
+    nodata: Annotated[
+        str,
+        typer.Option(
+            help="Rasters: auto (the nodata value, mask or alpha band), ignore, or a value."
+        ),
+    ] = "auto",
+    min_valid: Annotated[
+        float,
+        typer.Option(
+            "--min-valid", help="Rasters: skip windows whose valid-data fraction is under this."
+        ),
+    ] = 0.0,
+    progress: Annotated[
+        bool, typer.Option(help="Show a progress bar counting windows, with an ETA.")
+    ] = True,
 ) -> None:
-    """Detect small objects by sliced inference; write the annotated image and a JSON."""
+    """Detect small objects by sliced inference; write the annotated image and a JSON.
+
+    A raster (GDAL-readable and georeferenced, or larger than --max-pixels) is read
+    window by window and gives DIR/<stem>.<format> in map coordinates, a quick-look
+    DIR/<stem>.quicklook.png and DIR/<stem>.report.json. 16-bit and float rasters get a
+    2-98 percentile stretch unless --scale pLO,pHI or --range lo,hi is given.
+    """
     from tilewise.images import read_image
-    from tilewise.models import OnnxDetector, default_detector
     from tilewise.slicing import Slicer
 
     size = parse_slice(slice_size)
@@ -128,13 +142,24 @@ def predict(
     if image is None:
         _predict_sample(model, size, overlap, merge, out, conf, iou, batch, labels)
         return
+    from tilewise.cli.predict_raster import is_raster
+
+    if is_raster(image, read.pixel_limit):
+        _predict_raster(
+            image, model, read, size, overlap, merge, out, conf, iou, batch, labels,
+            format_, bands, nodata, min_valid, progress, full_frame,
+        )  # fmt: skip
+        return
+    if format_ is not None or bands is not None:
+        raise TilewiseError(
+            f"--format and --bands apply to rasters (GDAL-readable and georeferenced, or "
+            f"over --max-pixels); {image} is read as an image"
+        )
     with warnings_to_console():
         loaded = read_image(image, read)  # before the model: a bad file fails fast
     rgb, record = loaded.pixels, loaded.record
-    detector = (
-        OnnxDetector(model, conf=conf, iou=iou) if model else default_detector(conf=conf, iou=iou)
-    )
-    slice_wh = (size, size) if size else detector.slice_wh
+    detector = _model(model, conf, iou)
+    slice_wh = (size, size) if size else tuple(getattr(detector, "slice_wh", (640, 640)))
     slicer = Slicer(
         detector,
         slice_wh=slice_wh,
@@ -142,6 +167,7 @@ def predict(
         batch_size=batch,
         merge=merge,
         full_frame=full_frame,
+        progress=progress,
     )
     run = slicer.run(rgb)
     report = run.report
@@ -150,7 +176,7 @@ def predict(
         "image_wh": list(rgb.shape[1::-1]),
         "truncated": record.truncated,
         "image_read": record.to_dict(),
-        "model": str(detector.path),
+        "model": describe_model(detector, model),
         "slice_wh": list(slice_wh),
         "overlap": overlap,
         "merge": merge,
@@ -158,8 +184,9 @@ def predict(
         "slices": report.slices,
         "seconds": round(report.timings.total, 4),
     }
+    names = list(getattr(detector, "names", ()) or ())
     img_path, json_path = _write_outputs(
-        out, image.stem, rgb, run.detections, detector.names, labels, header
+        out, image.stem, rgb, run.detections, names, labels, header
     )
     echo(
         f"{len(run.detections)} detection(s) in {report.slices} slice(s) of "
@@ -168,8 +195,75 @@ def predict(
     echo(f"wrote {img_path} and {json_path}")
 
 
+def _model(spec: str | None, conf: float, iou: float) -> Any:
+    """The bundled detector, or the ONNX file / import path ``spec`` names."""
+    if spec is None:
+        from tilewise.models import default_detector
+
+        return default_detector(conf=conf, iou=iou)
+    return load_model(spec, conf=conf, iou=iou)
+
+
+def _predict_raster(
+    image: Path,
+    model: str | None,
+    read: Any,
+    size: int | None,
+    overlap: float,
+    merge: str,
+    out: Path,
+    conf: float,
+    iou: float,
+    batch: int,
+    labels: bool,
+    format_: str | None,
+    bands: str | None,
+    nodata: str,
+    min_valid: float,
+    progress: bool,
+    full_frame: bool,
+) -> None:
+    from tilewise.cli.predict_raster import parse_bands, parse_nodata, predict_raster
+    from tilewise.sources.raster import import_rasterio
+
+    import_rasterio()  # a huge plain image without the geo extra: say how to install it
+    if full_frame:
+        raise TilewiseError(
+            f"{image} is read as a raster, window by window; --full-frame would read it whole"
+        )
+    scaling = read.scaling
+    with warnings_to_console():
+        detector = _model(model, conf, iou)
+        result = predict_raster(
+            image,
+            detector,
+            out=out,
+            fmt=format_,
+            bands=parse_bands(bands),
+            value_range=scaling.value_range,
+            percentiles=scaling.percentiles,
+            nodata=parse_nodata(nodata),
+            min_valid=min_valid,
+            slice_wh=(size, size) if size else None,
+            overlap=overlap,
+            batch=batch,
+            merge=merge,
+            labels=labels,
+            progress=progress,
+            model_name=describe_model(detector, model),
+        )
+    rep = result.report
+    win = rep["windows"]
+    echo(
+        f"{rep['detections']['output']} detection(s); windows: {win['read']} read, "
+        f"{win['skipped']} skipped of {win['total']}; {rep['seconds']['total']:.2f} s, "
+        f"peak {rep['peak_rss_mb']} MB"
+    )
+    echo("wrote " + ", ".join(str(p) for p in result.outputs.values()))
+
+
 def _predict_sample(
-    model: Path | None,
+    model: str | None,
     size: int | None,
     overlap: float,
     merge: str,
@@ -181,15 +275,13 @@ def _predict_sample(
 ) -> None:
     from tilewise.fileio import atomic_write_json, atomic_write_text
     from tilewise.images import load_image
-    from tilewise.models import OnnxDetector
     from tilewise.models.bundled import SAMPLE_GT_NAME, SAMPLE_IMAGE_NAME, bundled_path
     from tilewise.models.sliced_eval import compare_modes
 
     image_path = bundled_path(SAMPLE_IMAGE_NAME)
     gt_path = bundled_path(SAMPLE_GT_NAME)
-    model_path = model or bundled_path("default_detector.onnx")
     # scored at a low threshold (for AP); drawn and written at --conf
-    scorer = OnnxDetector(model_path, conf=min(conf, 0.01), iou=iou, max_det=300)
+    scorer = _model(model or str(bundled_path("default_detector.onnx")), min(conf, 0.01), iou)
     gt = json.loads(gt_path.read_text(encoding="utf-8"))
     rgb = load_image(image_path)
     image_id = gt["images"][0]["id"]
@@ -202,14 +294,15 @@ def _predict_sample(
         batch_size=batch,
         merge=merge,
     )
-    names = scorer.names
+    names = list(getattr(scorer, "names", ()) or ())
+    model_path = describe_model(scorer, model)
     for mode in ("sliced", "full_frame"):
         det = comparison.predictions[mode][image_id]
         det = det[det.confidence >= conf]
         header = {
             "image": SAMPLE_IMAGE_NAME,
             "image_wh": list(rgb.shape[1::-1]),
-            "model": str(model_path),
+            "model": model_path,
             "mode": mode,
             "slice_wh": list(comparison.slice_wh) if mode == "sliced" else None,
             "overlap": overlap if mode == "sliced" else None,

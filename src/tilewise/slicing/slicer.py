@@ -427,7 +427,7 @@ class Slicer:
         if self.progress:
             from tqdm.auto import tqdm
 
-            bar = tqdm(total=len(grid), unit="slice", desc="tilewise", leave=False)
+            bar = tqdm(total=len(grid), unit="window", desc="tilewise", leave=False)
         try:
             batches = iter_batches(
                 source,

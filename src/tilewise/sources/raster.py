@@ -24,7 +24,8 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
 
@@ -253,10 +254,26 @@ class RasterSource(BaseSource):
         w, h = self.image_wh
         factor = max(1.0, max(w, h) / max_side)
         shape = (max(1, round(h / factor)), max(1, round(w / factor)))
-        data = self._dataset.read(
-            self.bands, out_shape=(3, *shape), resampling=Resampling.nearest, out_dtype=self.dtype
-        )
-        return data, self._valid(data, None, shape)
+        with self._reading("an overview"):
+            data = self._dataset.read(
+                self.bands,
+                out_shape=(3, *shape),
+                resampling=Resampling.nearest,
+                out_dtype=self.dtype,
+            )
+            return data, self._valid(data, None, shape)
+
+    @contextmanager
+    def _reading(self, what: str) -> Iterator[None]:
+        """Turn GDAL read failures (corrupt or truncated data) into a TilewiseError."""
+        from rasterio.errors import RasterioError
+
+        try:
+            yield
+        except RasterioError as exc:
+            raise TilewiseError(
+                f"{self.name}: reading {what} failed; the raster is corrupt or truncated ({exc})"
+            ) from exc
 
     # ------------------------------------------------------------------ reading
     def _valid(
@@ -288,8 +305,9 @@ class RasterSource(BaseSource):
         from rasterio.windows import Window as RioWindow
 
         rio_window = RioWindow(window.x, window.y, window.w, window.h)
-        data = self._dataset.read(self.bands, window=rio_window, out_dtype=self.dtype)
-        valid = self._valid(data, window)
+        with self._reading(f"window {tuple(window)}"):
+            data = self._dataset.read(self.bands, window=rio_window, out_dtype=self.dtype)
+            valid = self._valid(data, window)
         rgb = self._to_rgb(data)
         self._cached = (window, rgb, valid)
         return rgb, valid
