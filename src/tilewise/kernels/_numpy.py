@@ -123,20 +123,15 @@ def pairs(boxes: Any, offsets: Any) -> np.ndarray:
         raise ValueError("pairs: bad segment offsets")
     b = bx.view(np.float64).reshape(n, 4)
     rows = np.flatnonzero(area_of(b) > 0.0)
-    found_i, found_j = [], []
-    index = GridIndex(b[rows], _segment_ids(off, n)[rows], rows)
-    for qpos, j in index.query_all(b[rows], _segment_ids(off, n)[rows]):
-        i = rows[qpos]
-        keep = j > i
-        i, j = i[keep], j[keep]
-        keep = inter_of(b[i], b[j]) > 0.0
-        found_i.append(i[keep])
-        found_j.append(j[keep])
-    if not found_i:
-        return np.zeros((0, 2), dtype=np.int64)
-    i, j = np.concatenate(found_i), np.concatenate(found_j)
-    order = np.lexsort((j, i))
-    return np.ascontiguousarray(np.stack([i[order], j[order]], axis=1))
+    seg = _segment_ids(off, n)[rows]
+    found = []
+    index = GridIndex(b[rows], seg, rows)
+    for qpos, other in index.query_all(b[rows], seg, own_levels=True):
+        i, j = np.minimum(rows[qpos], other), np.maximum(rows[qpos], other)
+        keep = (i < j) & (inter_of(b[i], b[j]) > 0.0)
+        found.append(i[keep] * n + j[keep])
+    key = np.unique(np.concatenate(found)) if found else np.zeros(0, dtype=np.int64)
+    return np.ascontiguousarray(np.stack([key // max(n, 1), key % max(n, 1)], axis=1))
 
 
 def _raw(obj: Any, writable: bool = False) -> np.ndarray:

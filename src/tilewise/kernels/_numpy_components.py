@@ -56,14 +56,15 @@ def _closure(boxes: np.ndarray, seg: np.ndarray, slack: np.ndarray) -> np.ndarra
     index = GridIndex(boxes, seg)
     qid = lab.copy()
     qbox = _widen(boxes, slack)
+    first = True
     while qid.shape[0]:
         touched = [np.zeros(0, dtype=np.int64)]
-        for qpos, items in index.query_all(qbox, seg[qid]):
+        for qpos, items in index.query_all(qbox, seg[qid], own_levels=first):
             touched.append(_union(lab, qid[qpos], items))
         roots = np.unique(lab[np.concatenate(touched)])
         if roots.shape[0] == 0:
             break
-        qid = roots
+        qid, first = roots, False
         qbox = _widen(_bounds(boxes, lab)[roots], slack[roots])
     return lab
 

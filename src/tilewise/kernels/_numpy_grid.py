@@ -5,15 +5,17 @@ Geometry: the overlap arithmetic of ``_native.c`` (``area_of``, ``inter_of``,
 float64 result has the same bits.
 
 Index: a grid per size class. A box whose larger side is below ``2**e`` (``np.frexp``) sits
-on the level of cell side ``c = 2**e`` (exponents far below the canvas are lifted so no
-axis has more than ``2**31`` cells). On a level, the boxes are sorted by band (segment and
-cell row of ``y1``) and, inside a band, by ``x1``; one sorted int64 key per box encodes
-both. A box intersecting a query ``q`` has ``x1`` in ``(q.x1 - c, q.x2)`` and its row within
-``q``'s rows widened by one cell, so per query and level a few binary searches find the
-bands, and per band two more find a contiguous run of candidates. Every search bound is
-widened (a row of slack each way, ``nextafter`` on ``q.x1 - c``), so rounding can only add
-candidates; the exact strict-intersection test then filters them. Queries run in rounds
-whose candidate count is capped, so memory stays bounded however boxes pile up.
+on the level of cell side ``c = 2**e`` (rounded up to every second exponent; exponents far
+below the canvas are lifted so no axis has more than ``2**31`` cells). On a level, the
+boxes are sorted by band (segment and cell row of ``y1``) and, inside a band, by ``x1``; one
+sorted int64 key per box encodes both. A box intersecting a query ``q`` has ``x1`` in
+``(q.x1 - c, q.x2)`` and its row between those of ``q.y1 - c`` and ``q.y2``, so per query and
+level a few binary searches find the bands, and per band two more find a contiguous run of
+candidates. Every search bound is widened (rows by far more than rounding can move them,
+``nextafter`` on ``q.x1 - c``), so rounding can only add candidates; the exact
+strict-intersection test then filters them. Searches take their needles in sorted order
+(cache-friendly). Queries run in rounds whose candidate count is capped, so memory stays
+bounded however boxes pile up.
 """
 
 from __future__ import annotations
@@ -40,8 +42,15 @@ BUDGET = 1 << 20
 _BLOCK = 1 << 15
 """Queries considered per round."""
 
+_LEVEL_SPAN = 2
+"""Size exponents per level (a level's cells are up to this power of two above its boxes)."""
+
 _AXIS_BITS = 30
 """Cells per axis on the finest level stay below ``2**(_AXIS_BITS + 1)``."""
+
+_ROW_SLACK = 2.0**-16
+"""Rows of slack on each side of a query's row range. A cell is at least ``extent * 2**-30``
+wide, so rounding ``(y - oy) / c`` moves a row coordinate by under ``2**-22`` rows."""
 
 METRIC_IOU = 0
 
@@ -122,11 +131,21 @@ class _Level:
 
 @dataclass
 class _Orders:
-    """Orders that sort a query block by (segment, y2), by x1 and by x2."""
+    """Orders that sort a query block by (segment, y2), by x1 and by x2; own levels."""
 
     y2: np.ndarray
     x1: np.ndarray
     x2: np.ndarray
+    exps: np.ndarray | None = None  # with it, a query only meets levels up to its own
+
+    def subset(self, keep: np.ndarray) -> _Orders:
+        """The same orders over the kept queries only (no level limit)."""
+        renumber = np.cumsum(keep) - 1
+
+        def sub(order: np.ndarray) -> np.ndarray:
+            return renumber[order[keep[order]]]
+
+        return _Orders(sub(self.y2), sub(self.x1), sub(self.x2))
 
 
 def _search(hay: np.ndarray, needles: np.ndarray, side: str, order: np.ndarray) -> np.ndarray:
@@ -167,12 +186,17 @@ class GridIndex:
             float(boxes[:, 2].max() - boxes[:, 0].min()),
             float(boxes[:, 3].max() - boxes[:, 1].min()),
         )
-        finest = int(np.frexp(extent)[1]) - _AXIS_BITS if extent > 0 else -1074
-        side = np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
-        exps = np.maximum(np.frexp(side)[1].astype(np.int64), finest)
+        self.finest = int(np.frexp(extent)[1]) - _AXIS_BITS if extent > 0 else -1074
+        exps = self.exponents(boxes)
         for e in np.unique(exps).tolist():
             sel = np.flatnonzero(exps == e)
             self.levels.append(self._level(int(e), extent, boxes[sel], seg[sel], ids[sel]))
+
+    def exponents(self, boxes: np.ndarray) -> np.ndarray:
+        """Cell exponent of the level each box belongs to (its side is below ``2**exp``)."""
+        side = np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
+        exps = np.maximum(np.frexp(side)[1].astype(np.int64), self.finest)
+        return exps + (exps - self.finest) % _LEVEL_SPAN
 
     def _level(
         self, exp: int, extent: float, boxes: np.ndarray, seg: np.ndarray, ids: np.ndarray
@@ -188,23 +212,37 @@ class GridIndex:
         return _Level(exp, rows, bands, xs, keys, np.ascontiguousarray(boxes), ids)
 
     def _probe(self, level: _Level, q: np.ndarray, qseg: np.ndarray, orders: _Orders) -> _Probe:
+        k = q.shape[0]
+        probe = _Probe(level, *(np.zeros(k, dtype=np.int64) for _ in range(4)))
+        if orders.exps is not None:
+            wanted = orders.exps >= level.exp
+            if not wanted.all():
+                sel = np.flatnonzero(wanted)
+                if sel.shape[0]:
+                    sub = self._probe(level, q[sel], qseg[sel], orders.subset(wanted))
+                    for name in ("band_lo", "nbands", "x_lo", "x_hi"):
+                        getattr(probe, name)[sel] = getattr(sub, name)
+                return probe
         e, rows = level.exp, level.rows
-        row_lo = np.floor(np.ldexp(q[:, 1] - self.oy, -e)) - 2.0
-        row_hi = np.floor(np.ldexp(q[:, 3] - self.oy, -e)) + 1.0
+        row_lo = np.floor(np.ldexp(q[:, 1] - self.oy, -e) - (1.0 + _ROW_SLACK))
+        row_hi = np.floor(np.ldexp(q[:, 3] - self.oy, -e) + _ROW_SLACK)
         row_lo = np.clip(row_lo, 0, rows - 1).astype(np.int64)
         row_hi = np.clip(row_hi, 0, rows - 1).astype(np.int64)
         base = qseg * rows
-        band_lo = np.searchsorted(level.bands, base + row_lo, side="left")
+        probe.band_lo = np.searchsorted(level.bands, base + row_lo, side="left")
         band_hi = _search(level.bands, base + row_hi, "right", orders.y2)
-        x_lo = _search(
-            level.xs, np.nextafter(q[:, 0] - np.ldexp(1.0, e), -np.inf), "left", orders.x1
-        )
-        x_hi = _search(level.xs, q[:, 2], "left", orders.x2)
-        nbands = np.where(x_hi > x_lo, band_hi - band_lo, 0)
-        return _Probe(level, band_lo, nbands, x_lo, x_hi)
+        x_start = np.nextafter(q[:, 0] - np.ldexp(1.0, e), -np.inf)
+        probe.x_lo = _search(level.xs, x_start, "left", orders.x1)
+        probe.x_hi = _search(level.xs, q[:, 2], "left", orders.x2)
+        probe.nbands = np.where(probe.x_hi > probe.x_lo, band_hi - probe.band_lo, 0)
+        return probe
 
     def query(
-        self, q: np.ndarray, qseg: np.ndarray, budget: int | None = None
+        self,
+        q: np.ndarray,
+        qseg: np.ndarray,
+        budget: int | None = None,
+        own_levels: bool = False,
     ) -> tuple[np.ndarray, np.ndarray, int]:
         """Boxes intersecting the first queries (positive width and height), in one round.
 
@@ -213,6 +251,9 @@ class GridIndex:
             qseg: (k,) their segments.
             budget: candidate pairs allowed in this round (a single query may exceed it;
                 default ``BUDGET``).
+            own_levels: only meet boxes on levels up to the query's own size class: each
+                intersecting pair of indexed boxes, queried with themselves, is then found
+                at least once (from the larger side) instead of twice.
 
         Returns:
             ``(query, item, used)``: for the first ``used`` queries (at least one when
@@ -269,13 +310,17 @@ class GridIndex:
         return qpos[nonempty], start[nonempty], count[nonempty]
 
     def query_all(
-        self, q: np.ndarray, qseg: np.ndarray, budget: int | None = None
+        self,
+        q: np.ndarray,
+        qseg: np.ndarray,
+        budget: int | None = None,
+        own_levels: bool = False,
     ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """Every intersecting (query position, item id) pair, in rounds of bounded size."""
         start = 0
         k = q.shape[0]
         while start < k:
             stop = min(k, start + _BLOCK)
-            qi, items, used = self.query(q[start:stop], qseg[start:stop], budget)
+            qi, items, used = self.query(q[start:stop], qseg[start:stop], budget, own_levels)
             yield qi + start, items
             start += used
