@@ -93,7 +93,10 @@ def _ratios(text: str | None) -> tuple[float, float, float] | None:
 @app.command()
 def tile(
     src: Annotated[
-        Path, typer.Argument(help="Source dataset (COCO JSON, YOLO dir/yaml, VOC dir).")
+        Path,
+        typer.Argument(
+            help="Source dataset (COCO JSON, YOLO dir/yaml, VOC dir), or a raster with --labels."
+        ),
     ],
     dst: Annotated[Path, typer.Argument(help="Output directory (empty, or a run to resume).")],
     slice_: Annotated[str, typer.Option("--slice", help="Tile size: 640 or 640x480.")] = "640",
@@ -137,14 +140,42 @@ def tile(
     value_range: RangeOption = None,
     background: BackgroundOption = "0,0,0",
     max_pixels: MaxPixelsOption = None,
+    labels: Annotated[
+        Path | None,
+        typer.Option(
+            help="Vector labels (GeoPackage, GeoJSON, shapefile; polygons or boxes, any CRS) "
+            "of the raster SRC: tiles are read window by window, annotations written as COCO."
+        ),
+    ] = None,
+    class_column: Annotated[
+        str | None,
+        typer.Option(
+            "--class-column",
+            help="With --labels: the attribute holding the class (default: class_name, "
+            "class, label, category, name or type; else one class 'object').",
+        ),
+    ] = None,
+    layer: Annotated[
+        str | None, typer.Option(help="With --labels: the layer of a multi-layer file.")
+    ] = None,
+    bands: Annotated[
+        str | None,
+        typer.Option(help="With --labels: the raster's bands as R,G,B (e.g. 4,3,2) or one band."),
+    ] = None,
+    nodata: Annotated[
+        str, typer.Option(help="With --labels: auto, ignore or the raster's nodata value.")
+    ] = "auto",
 ) -> None:
     """Cut a dataset into training tiles with the same slice grid as sliced inference.
 
     Source images are read as inference reads them (EXIF orientation followed unless
     --exif ignore); truncated or unreadable ones are skipped and counted
-    (image_truncated, image_unreadable) unless --on-error raise.
+    (image_truncated, image_unreadable) unless --on-error raise. With --labels, SRC is a
+    raster (GeoTIFF...) and the labels are reprojected to its CRS and placed on its
+    pixels; labels partly outside it are clipped, wholly outside ones dropped (counted),
+    and none on it at all is an error.
     """
-    from tilewise.datasets.tiling import TilingConfig, tile_dataset
+    from tilewise.datasets.tiling import TilingConfig, tile_dataset, tile_raster
 
     cfg = TilingConfig(
         slice_wh=parse_size(slice_),
@@ -156,17 +187,45 @@ def tile(
         split_ratios=_ratios(split),
         image_ext=ext,
     )
-    res = tile_dataset(
-        src,
-        dst,
-        cfg,
-        format=format_,
-        workers=workers,
-        progress=progress,
-        overwrite=overwrite,
-        on_error=on_error,
-        read=read_options(exif, allow_truncated, scale, value_range, background, max_pixels),
-    )
+    read = read_options(exif, allow_truncated, scale, value_range, background, max_pixels)
+    if labels is not None:
+        from tilewise.cli.predict_raster import parse_bands, parse_nodata
+
+        res, placed = tile_raster(
+            src,
+            labels,
+            dst,
+            cfg,
+            class_column=class_column,
+            layer=layer,
+            bands=parse_bands(bands),
+            value_range=read.scaling.value_range,
+            nodata=parse_nodata(nodata),
+            format=format_,
+            workers=workers,
+            progress=progress,
+            overwrite=overwrite,
+        )
+        c = placed.counts
+        echo(
+            f"labels: {c['features']} read from {labels} ({c['boxes']} boxes, "
+            f"{c['polygons']} polygons, {c['no_geometry']} without geometry, "
+            f"{c['outside_raster']} outside the raster), CRS {placed.crs[:40]}"
+        )
+    else:
+        if bands is not None or class_column is not None or layer is not None:
+            raise TilewiseError("--bands, --class-column and --layer go with --labels")
+        res = tile_dataset(
+            src,
+            dst,
+            cfg,
+            format=format_,
+            workers=workers,
+            progress=progress,
+            overwrite=overwrite,
+            on_error=on_error,
+            read=read,
+        )
     if res.already_complete:
         echo(f"{dst}: already complete (same config); nothing to do")
     tiles = res.report.tiles

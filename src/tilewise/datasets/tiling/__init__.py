@@ -3,6 +3,7 @@
 from tilewise.datasets.tiling.accounting import AnnotationStatus, DropReason, TilingReport
 from tilewise.datasets.tiling.config import CONFIG_NAME, TilingConfig
 from tilewise.datasets.tiling.plan import TilePlan, plan_tiles
+from tilewise.datasets.tiling.raster import RasterLabels, raster_labels, tile_raster
 from tilewise.datasets.tiling.run import (
     ACCOUNTING_NAME,
     MARKER_NAME,
@@ -20,6 +21,7 @@ __all__ = [
     "PROVENANCE_NAME",
     "AnnotationStatus",
     "DropReason",
+    "RasterLabels",
     "TilePlan",
     "TilingConfig",
     "TilingReport",
@@ -27,5 +29,7 @@ __all__ = [
     "assign_splits",
     "is_complete",
     "plan_tiles",
+    "raster_labels",
     "tile_dataset",
+    "tile_raster",
 ]

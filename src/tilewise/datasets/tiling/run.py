@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +38,7 @@ from tilewise.datasets.tiling.plan import TilePlan, plan_tiles
 from tilewise.errors import TilewiseError
 from tilewise.fileio import atomic_path, atomic_write_json
 from tilewise.images import ImageTruncatedError, ReadOptions, read_image
+from tilewise.sources import ImageSource, Window
 
 __all__ = [
     "ACCOUNTING_NAME",
@@ -45,9 +46,13 @@ __all__ = [
     "PROVENANCE_NAME",
     "TilingResult",
     "is_complete",
+    "SourceOpener",
     "source_fingerprint",
     "tile_dataset",
 ]
+
+SourceOpener = Callable[[Path], ImageSource]
+"""Opens a source image for window reads (e.g. ``RasterSource``); closed after its tiles."""
 
 MARKER_NAME = ".tilewise-complete.json"
 ACCOUNTING_NAME = "accounting.json"
@@ -143,6 +148,7 @@ def _check_destination(dst: Path, cfg: TilingConfig, fmt: DatasetFormat, overwri
             and old.extra.get("format") == fmt.value
             and old.extra.get("source") == cfg.extra.get("source")
             and old.extra.get("read", _read_options_dict(ReadOptions())) == cfg.extra.get("read")
+            and old.extra.get("raster") == cfg.extra.get("raster")
         )
         if same and not overwrite:
             old_fp = old.extra.get("fingerprint") or {}
@@ -235,10 +241,36 @@ def _read_source(plan: TilePlan, image: int, read: ReadOptions) -> tuple[np.ndar
     return pixels, rec.truncated
 
 
+def _open_source(plan: TilePlan, image: int, opener: SourceOpener) -> ImageSource:
+    """A source image opened for window reads, checked against its annotated size."""
+    path = plan.source.image_path(image)
+    try:
+        source = opener(path)
+    except TilewiseError as exc:
+        raise _SourceImageError(str(exc), DropReason.IMAGE_UNREADABLE) from exc
+    want = (int(plan.source.images.width[image]), int(plan.source.images.height[image]))
+    if tuple(source.image_wh) != want:
+        getattr(source, "close", lambda: None)()
+        raise _SourceImageError(
+            f"{path}: image is {source.image_wh[0]}x{source.image_wh[1]} but its annotations "
+            f"say {want[0]}x{want[1]}",
+            DropReason.IMAGE_UNREADABLE,
+        )
+    return source
+
+
 def _cut_image(
-    plan: TilePlan, image: int, rows: list[int], targets: list[Path], read: ReadOptions
+    plan: TilePlan,
+    image: int,
+    rows: list[int],
+    targets: list[Path],
+    read: ReadOptions,
+    opener: SourceOpener | None = None,
 ) -> tuple[int, int, bool]:
     """Write the tiles ``rows`` (indices into the selected tiles) of one source image.
+
+    The image is decoded whole (``read``), or, with ``opener``, each tile is one window
+    read from the source it opens (rasters: never held whole).
 
     Returns (tiles written, tiles already on disk, whether the source is truncated).
     """
@@ -247,16 +279,32 @@ def _cut_image(
     todo = [r for r in rows if not targets[r].is_file()]
     if not todo:
         return 0, len(rows), False
-    pixels, truncated = _read_source(plan, image, read)
+    source: ImageSource | None = None
+    truncated = False
+    if opener is None:
+        pixels, truncated = _read_source(plan, image, read)
+    else:
+        source = _open_source(plan, image, opener)
     tiles = plan.selected
-    for r in todo:
-        x1, y1, x2, y2 = (int(v) for v in plan.tile_box[tiles[r]])
-        target = targets[r]
-        bgr = np.ascontiguousarray(pixels[y1:y2, x1:x2, ::-1])
-        with atomic_path(target) as tmp:
-            ok = cv2.imwrite(str(tmp), bgr, _write_params(target, plan.config.jpeg_quality))
-            if not ok:
-                raise TilewiseError(f"could not write tile image {target}")
+    try:
+        for r in todo:
+            x1, y1, x2, y2 = (int(v) for v in plan.tile_box[tiles[r]])
+            target = targets[r]
+            if source is None:
+                rgb = pixels[y1:y2, x1:x2]
+            else:
+                try:
+                    rgb = source.read(Window(x1, y1, x2 - x1, y2 - y1))
+                except TilewiseError as exc:
+                    raise _SourceImageError(str(exc), DropReason.IMAGE_UNREADABLE) from exc
+            bgr = np.ascontiguousarray(rgb[..., ::-1])
+            with atomic_path(target) as tmp:
+                ok = cv2.imwrite(str(tmp), bgr, _write_params(target, plan.config.jpeg_quality))
+                if not ok:
+                    raise TilewiseError(f"could not write tile image {target}")
+    finally:
+        if source is not None:
+            getattr(source, "close", lambda: None)()
     return len(todo), len(rows) - len(todo), truncated
 
 
@@ -299,6 +347,7 @@ def tile_dataset(
     overwrite: bool = False,
     on_error: OnError | str = OnError.SKIP,
     read: ReadOptions | None = None,
+    open_source: SourceOpener | None = None,
 ) -> TilingResult:
     """Cut a dataset into training tiles on disk, with full accounting.
 
@@ -318,6 +367,9 @@ def tile_dataset(
         on_error: a missing, unreadable or truncated source image is ``"skip"`` ped and
             reported (its annotations counted as dropped, ``image_unreadable`` or
             ``image_truncated``), or ``"raise"`` d.
+        open_source: read each source image's tiles as windows of the source this
+            opens from its path (``tilewise.datasets.tiling.tile_raster`` passes
+            ``RasterSource``), instead of decoding the image whole with ``read``.
         read: how source images are read (``tilewise.images.ReadOptions``), the same
             policy as inference: EXIF orientation followed by default, so the
             annotations' width/height must be the displayed frame's. With
@@ -392,7 +444,7 @@ def tile_dataset(
     ):
         futures: dict[Future[tuple[int, int, bool]], tuple[int, int]] = {}
         for image, rows in _source_groups(plan):
-            fut = pool.submit(_cut_image, plan, image, rows, targets, read)
+            fut = pool.submit(_cut_image, plan, image, rows, targets, read, open_source)
             futures[fut] = (image, len(rows))
         pending = set(futures)
         while pending:
