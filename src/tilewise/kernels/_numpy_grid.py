@@ -196,7 +196,7 @@ class GridIndex:
         """Cell exponent of the level each box belongs to (its side is below ``2**exp``)."""
         side = np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
         exps = np.maximum(np.frexp(side)[1].astype(np.int64), self.finest)
-        return exps + (exps - self.finest) % _LEVEL_SPAN
+        return exps + (self.finest - exps) % _LEVEL_SPAN
 
     def _level(
         self, exp: int, extent: float, boxes: np.ndarray, seg: np.ndarray, ids: np.ndarray

@@ -25,6 +25,9 @@ __all__ = ["suppress"]
 _ROUND = 1 << 15
 """Sources looked at per round."""
 
+_ONE_ROUND = 1 << 17
+"""Up to this many rows, all edges are first tried in one round (each pair found once)."""
+
 _WAVES = 8
 """Vectorised waves before the remaining undecided sources are settled one by one."""
 
@@ -45,6 +48,12 @@ def suppress(
         return parent
     index = GridIndex(boxes[rows], seg[rows], rows)
     is_open = area > 0.0
+    decide = _Decide(boxes, area, metric, thr, strict, parent, is_open)
+    if rows.shape[0] <= _ONE_ROUND:
+        edges = _all_edges(index, rows, boxes, seg)
+        if edges is not None:
+            decide(rows, *edges)
+            return parent
     pos = 0
     while pos < rows.shape[0]:
         block = rows[pos : pos + _ROUND]
@@ -57,14 +66,57 @@ def suppress(
         pos = int(np.searchsorted(rows, sources[-1])) + 1
         source = sources[src_pos]
         keep = (target > source) & is_open[target]
-        source, target = source[keep], target[keep]
-        lo, hi = area_window(area[source], metric, thr)
+        decide(sources, source[keep], target[keep])
+    return parent
+
+
+def _all_edges(
+    index: GridIndex, rows: np.ndarray, boxes: np.ndarray, seg: np.ndarray
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Every intersecting pair ``(s, t)``, ``s < t``, from one query of all rows, if in budget.
+
+    Each row meets only the levels up to its own, so a pair is found from its larger box
+    (from both when they share a level: one copy is dropped).
+    """
+    qpos, other, used = index.query(boxes[rows], seg[rows], own_levels=True)
+    if used < rows.shape[0]:
+        return None
+    level = np.zeros(boxes.shape[0], dtype=np.int64)
+    level[rows] = index.exponents(boxes[rows])
+    mine = rows[qpos]
+    lq, lo = level[mine], level[other]
+    keep = (lq > lo) | ((lq == lo) & (mine < other))
+    mine, other = mine[keep], other[keep]
+    return np.minimum(mine, other), np.maximum(mine, other)
+
+
+class _Decide:
+    """Applies rounds: thresholds candidate edges, then settles survivors and parents."""
+
+    def __init__(
+        self,
+        boxes: np.ndarray,
+        area: np.ndarray,
+        metric: int,
+        thr: float,
+        strict: bool,
+        parent: np.ndarray,
+        is_open: np.ndarray,
+    ) -> None:
+        self.boxes, self.area, self.metric, self.thr, self.strict = boxes, area, metric, thr, strict
+        self.parent, self.is_open = parent, is_open
+
+    def __call__(self, sources: np.ndarray, source: np.ndarray, target: np.ndarray) -> None:
+        """One round: open ``sources`` (rank order) and their candidate edges to open rows."""
+        area = self.area
+        lo, hi = area_window(area[source], self.metric, self.thr)
         keep = (area[target] >= lo) & (area[target] <= hi)
         source, target = source[keep], target[keep]
-        m = overlap_of(boxes[source], area[source], boxes[target], area[target], metric)
-        hit = m > thr if strict else m >= thr
-        _settle(sources, source[hit], target[hit], parent, is_open)
-    return parent
+        m = overlap_of(
+            self.boxes[source], area[source], self.boxes[target], area[target], self.metric
+        )
+        hit = m > self.thr if self.strict else m >= self.thr
+        _settle(sources, source[hit], target[hit], self.parent, self.is_open)
 
 
 def _settle(
