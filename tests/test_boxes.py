@@ -55,3 +55,25 @@ def test_overlap_matrix_matches_pairs(a, b, metric):
     ii, jj = np.meshgrid(np.arange(len(a)), np.arange(len(b)), indexing="ij")
     np.testing.assert_allclose(full.ravel(), paired_overlap(a[ii.ravel()], b[jj.ravel()], metric))
     assert (box_overlap(a, b, "iou") <= box_overlap(a, b, "ios") + 1e-12).all()
+
+
+@pytest.mark.parametrize(
+    ("box", "area"),
+    [
+        ([0, 0, 3, 0.5], 1.5),  # under a pixel high: no rounding up
+        ([0, 0, 0.25, 4], 1.0),
+        ([0, 5, 3, 5], 0.0),  # zero height
+        ([0, 5, 3, 4], 0.0),  # inverted: clamped to 0
+        ([2, 0, 1, 3], 0.0),
+        ([-1, -2, 1, 2], 8.0),
+    ],
+)
+def test_box_area_table(box, area):
+    assert box_area(np.array([box], np.float64)).tolist() == [area]
+
+
+def test_default_metric_is_iou():
+    a = np.array([[0, 0, 10, 10]])
+    b = np.array([[5, 0, 15, 10], [2, 2, 4, 4]])
+    np.testing.assert_array_equal(box_overlap(a, b), box_iou(a, b))
+    np.testing.assert_array_equal(paired_overlap(a, b[:1]), box_iou(a, b[:1])[0])

@@ -176,3 +176,90 @@ def test_grid_properties(args):
     xs = np.unique(b[:, 0])
     if len(xs) > 1:
         assert (np.diff(xs) <= min(slice_wh[0], w) - grid.overlap_px[0]).all()
+
+
+# Exact messages: a user reads them, so mutation testing (docs/testing.md) holds them to
+# their full text, including which option and axis they name.
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        (
+            {"image_wh": (100, 100, 1)},
+            "image_wh must be a number or a (x, y) pair, got (100, 100, 1)",
+        ),
+        (
+            {"image_wh": (100, 100), "slice_wh": [1, 2, 3]},
+            "slice_wh must be a number or a (x, y) pair, got [1, 2, 3]",
+        ),
+        (
+            {"image_wh": (100, 100), "overlap": (1, 2, 3)},
+            "overlap must be a number or a (x, y) pair, got (1, 2, 3)",
+        ),
+        (
+            {"image_wh": (0, 5)},
+            "image width must be a positive int, got 0",
+        ),
+        (
+            {"image_wh": (5, 0)},
+            "image height must be a positive int, got 0",
+        ),
+        (
+            {"image_wh": ("5", 5)},
+            "image width must be a positive int, got '5'",
+        ),
+        (
+            {"image_wh": (5, 5), "slice_wh": (0, 4)},
+            "slice width must be a positive int, got 0",
+        ),
+        (
+            {"image_wh": (5, 5), "slice_wh": (4, 0)},
+            "slice height must be a positive int, got 0",
+        ),
+        (
+            {"image_wh": (5, 5), "slice_wh": (4, 4), "overlap": (False, 0)},
+            "overlap (x) must be a float ratio or int pixels, got a bool",
+        ),
+        (
+            {"image_wh": (5, 5), "slice_wh": (4, 4), "overlap": (0, -2)},
+            "overlap (y) in pixels must be >= 0, got -2",
+        ),
+        (
+            {"image_wh": (5, 5), "slice_wh": (4, 4), "overlap": (1.5, 0)},
+            "overlap (x) as a ratio must be in [0, 1), got 1.5; pass an int for pixels",
+        ),
+        (
+            {"image_wh": (5, 5), "slice_wh": (4, 4), "overlap": (0, None)},
+            "overlap (y) must be a float ratio or int pixels, got None",
+        ),
+        (
+            {"image_wh": (5, 5), "slice_wh": (4, 4), "overlap": (4, 0)},
+            "overlap (x) of 4 px must be smaller than the slice size 4 px",
+        ),
+    ],
+)
+def test_grid_error_messages_exact(kwargs, message):
+    with pytest.raises(TilewiseError) as info:
+        SliceGrid(**kwargs)
+    assert str(info.value) == message
+
+
+def test_grid_defaults_and_repr():
+    grid = SliceGrid((1000, 700))
+    assert grid.slice_wh == (640, 640)
+    assert grid.overlap_px == (128, 128)  # 0.2 of 640
+    assert repr(grid) == (
+        "SliceGrid(image_wh=(1000, 700), slice_wh=(640, 640), overlap_px=(128, 128), "
+        "slices=4 (2x2))"
+    )
+
+
+def test_inner_edges_of_slices_starting_one_pixel_in():
+    # slices of 10 with overlap 9 start at 0 and 1: a start of 1 is an inner edge
+    grid = SliceGrid((11, 11), slice_wh=10, overlap=9)
+    assert grid.offsets.tolist() == [[0, 0], [1, 0], [0, 1], [1, 1]]
+    assert grid.inner_edges().tolist() == [
+        [False, False, True, True],
+        [True, False, False, True],
+        [False, True, True, False],
+        [True, True, False, False],
+    ]
