@@ -59,14 +59,17 @@ rows = sqlite3.connect(".mutmut-cache").execute("select id, status from Mutant")
 count = {}
 for _, status in rows:
     count[status] = count.get(status, 0) + 1
-killed = count.get("ok_killed", 0)
+# killed: the tests failed ("ok_suspicious": failed, but slowly); a timeout (the tests ran
+# over 10x the baseline, i.e. the mutant made them hang) is counted as killed too and shown
+killed = sum(count.get(k, 0) for k in ("ok_killed", "ok_suspicious", "bad_timeout"))
 total = sum(count.values()) - count.get("skipped", 0)
 print(f"{module}: {path}")
 print(f"tests: {tests}")
 print(f"mutants: {total}, killed: {killed}, score: {100 * killed / max(total, 1):.1f} %, "
-      f"statuses: {count}, wall time: {secs} s")
+      f"survived: {count.get('bad_survived', 0)}, timeouts: {count.get('bad_timeout', 0)}, "
+      f"wall time: {secs} s")
 for mid, status in rows:
-    if status != "ok_killed":
+    if status in ("bad_survived", "bad_timeout"):
         print(f"\n--- mutant {mid} ({status})")
         show = subprocess.run(["mutmut", "show", str(mid)], capture_output=True, text=True)
         print("\n".join(line for line in show.stdout.splitlines() if line[:1] in "-+@"))
