@@ -23,7 +23,8 @@ from typing import Any
 from benchmarks import bench_merge, bench_slicer, peers
 from benchmarks.data import DEFAULT_SEED
 
-SECTIONS = ("merge", "slicer", "batch", "tiling", "masks", "onnx", "tracking")
+SECTIONS = ("merge", "slicer", "batch", "tiling", "masks", "onnx", "tracking", "raster")
+OPT_IN = ("raster",)  # long (16k² and 32k² GeoTIFFs): run with --only raster
 RESULTS_PATH = Path(__file__).resolve().parent / "RESULTS.md"
 BEGIN_MARK = "<!-- latest-run:begin (rewritten by `python -m benchmarks --write-results`) -->"
 END_MARK = "<!-- latest-run:end -->"
@@ -60,8 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--only",
         type=_csv,
-        default=list(SECTIONS),
-        help=f"comma-separated sections to run: {','.join(SECTIONS)} (default: all)",
+        default=[s for s in SECTIONS if s not in OPT_IN],
+        help=f"comma-separated sections to run: {','.join(SECTIONS)} (default: all but "
+        f"{','.join(OPT_IN)})",
     )
     p.add_argument(
         "--sizes",
@@ -387,6 +389,10 @@ def summarize_targets(results: dict[str, list[dict[str, Any]]]) -> list[tuple[st
         from benchmarks import bench_tracking
 
         out.extend(bench_tracking.targets(results["tracking"]))
+    if results.get("raster"):
+        from benchmarks import bench_raster
+
+        out.extend(bench_raster.targets(results["raster"]))
     return out
 
 
@@ -441,6 +447,11 @@ def render(
         from benchmarks import bench_tracking
 
         lines += ["### Tracking tiny movers", "", bench_tracking.table(results["tracking"]), ""]
+    if "raster" in results:
+        from benchmarks import bench_raster
+
+        raster = bench_raster.table(results["raster"])
+        lines += ["### Huge rasters window by window", "", raster, ""]
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -582,6 +593,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         log("tracking: tiny movers, tilewise Tracker vs trackers ByteTrack/OC-SORT/SORT")
         results["tracking"] = bench_tracking.run(quick=quick, log=log)
+    if "raster" in args.only:
+        from benchmarks import bench_raster
+
+        log("raster: generated GeoTIFFs, tilewise RasterSource vs supervision's rasterio path")
+        results["raster"] = bench_raster.run(quick=quick, log=log)
 
     targets = summarize_targets(results)
     report = render(header, results, targets)
