@@ -189,7 +189,7 @@ def test_small_rounds_and_budgets(monkeypatch, seed):
 
 
 def test_identical_boxes_stay_linear():
-    boxes = np.tile([[0.0, 0.0, 10.0, 10.0]], (3000, 1))
+    boxes = np.tile([[0.0, 0.0, 10.0, 10.0]], (1000, 1))
     assert_same(boxes, None, None, thresholds=[0.5])
 
 

@@ -77,14 +77,11 @@ def _widen(boxes: np.ndarray, slack: np.ndarray) -> np.ndarray:
 
 def _bounds(boxes: np.ndarray, lab: np.ndarray) -> np.ndarray:
     """Bounding box of every component, indexed by root position (other rows: garbage)."""
-    order, starts, _ = grouped(lab)
-    sb = boxes[order]
-    out = np.empty_like(boxes)
-    roots = lab[order[starts]]
-    out[roots, 0] = np.minimum.reduceat(sb[:, 0], starts)
-    out[roots, 1] = np.minimum.reduceat(sb[:, 1], starts)
-    out[roots, 2] = np.maximum.reduceat(sb[:, 2], starts)
-    out[roots, 3] = np.maximum.reduceat(sb[:, 3], starts)
+    out = boxes.copy()
+    np.minimum.at(out[:, 0], lab, boxes[:, 0])
+    np.minimum.at(out[:, 1], lab, boxes[:, 1])
+    np.maximum.at(out[:, 2], lab, boxes[:, 2])
+    np.maximum.at(out[:, 3], lab, boxes[:, 3])
     return out
 
 
