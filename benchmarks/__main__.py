@@ -81,7 +81,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--libs",
         type=_csv,
         default=None,
-        help="libraries: tilewise,tilewise-kernel,supervision,sahi,ensemble-boxes (default: all)",
+        help=(
+            "libraries: tilewise,tilewise-kernel,tilewise-numpy,supervision,sahi,ensemble-boxes "
+            "(default: all)"
+        ),
     )
     p.add_argument("--timeout", type=float, default=120.0, help="per-case peer timeout (s)")
     p.add_argument("--repeats", type=int, default=None, help="best of k (default 3; 1 if --quick)")
@@ -333,6 +336,17 @@ def summarize_targets(results: dict[str, list[dict[str, Any]]]) -> list[tuple[st
                 else r["status_text"]
             )
             out.append((f"{method.upper()} on 1M boxes: < 5 s and < 1 GB", measured,
+                        verdict(r["met"])))  # fmt: skip
+    for method in bench_merge.PEER_METHODS["sahi"]:
+        r = find(bench_merge.TARGET_NUMPY_N, "tilewise-numpy", method)
+        if r is not None and r["target"]:
+            sahi = find(bench_merge.TARGET_NUMPY_N, "sahi", method)
+            measured = (
+                f"{fmt_time(r['time_s'])} vs SAHI {fmt_time(sahi['time_s'])}"
+                if r["status"] == "ok" and sahi is not None and sahi["status"] == "ok"
+                else r["status_text"]
+            )
+            out.append((f"numpy kernels at 20k: {method} faster than SAHI", measured,
                         verdict(r["met"])))  # fmt: skip
     for method, fn in (("nms", "with_nms"), ("nmm", "with_nmm")):
         r = find(bench_merge.TARGET_SV_N, "supervision", method)

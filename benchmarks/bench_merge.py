@@ -4,6 +4,10 @@ Input: :func:`benchmarks.data.clustered_boxes` — clusters of 2-6 overlapping d
 per object over a 10k x 10k canvas, 10 classes, shuffled — at each N. All libraries in a
 run get the same seeded input (checked by checksum), class-aware, IoU 0.5.
 
+tilewise runs with its C kernels (``tilewise``, ``tilewise-kernel``) and with their pure-numpy
+twin (``tilewise-numpy``: the same Detections-level merge with ``TILEWISE_KERNELS=python``,
+what a user without a compiler gets).
+
 Peers: supervision ``with_nms`` / ``with_nmm``, SAHI's numpy-backend ``batched_nms`` /
 ``batched_greedy_nmm`` / ``batched_nmm``, ensemble-boxes ``weighted_boxes_fusion``.
 Infeasible peer sizes are skipped (supervision's N x N matrix) or time-limited (SAHI).
@@ -37,7 +41,14 @@ __all__ = [
 FULL_SIZES = (10_000, 20_000, 100_000, 1_000_000)
 QUICK_SIZES = (1_000,)
 METHODS = ("nms", "nmm", "greedy_nmm", "wbf")
-LIBRARIES = ("tilewise", "tilewise-kernel", "supervision", "sahi", "ensemble-boxes")
+LIBRARIES = (
+    "tilewise",
+    "tilewise-kernel",
+    "tilewise-numpy",
+    "supervision",
+    "sahi",
+    "ensemble-boxes",
+)
 PEER_METHODS: dict[str, tuple[str, ...]] = {
     "supervision": ("nms", "nmm"),
     "sahi": ("nms", "greedy_nmm", "nmm"),
@@ -59,6 +70,8 @@ PEER_LABEL = {
 TARGET_SV_N, TARGET_SV_RATIO = 10_000, 50.0
 TARGET_SAHI_N, TARGET_SAHI_RATIO = 20_000, 2.0
 TARGET_BIG_N, TARGET_BIG_S, TARGET_BIG_MB = 1_000_000, 5.0, 1024.0
+# The numpy fallback (issue 10): faster than SAHI's numpy backend at 20k.
+TARGET_NUMPY_N = 20_000
 
 
 @dataclass
@@ -92,14 +105,31 @@ def _count_keep(keep: Any) -> int:
 
 
 def tilewise_merge_call(
-    method: str, inp: MergeInput, *, threshold: float = 0.5, kernel: bool = False
+    method: str,
+    inp: MergeInput,
+    *,
+    threshold: float = 0.5,
+    kernel: bool = False,
+    backend: str | None = None,
 ) -> Callable[[], int]:
-    """tilewise's Detections-level merge (or its array kernel) on ``inp``."""
+    """tilewise's Detections-level merge (or its array kernel) on ``inp``.
+
+    ``backend`` (``"native"`` or ``"python"``) runs the call with that kernel backend.
+    """
     try:
         from tilewise import Detections
         from tilewise import merge as tw_merge
+        from tilewise.kernels import use_backend
     except ImportError as exc:
         raise Unavailable(f"tilewise.merge not importable: {exc}") from exc
+    if backend is not None:
+        call = tilewise_merge_call(method, inp, threshold=threshold, kernel=kernel)
+
+        def with_backend() -> int:
+            with use_backend(backend):
+                return call()
+
+        return with_backend
     name = f"{method}_kernel" if kernel else method
     fn = getattr(tw_merge, name, None)
     if fn is None:
@@ -119,6 +149,10 @@ def _maker(library: str) -> Callable[..., Callable[[], int]]:
     if library == "tilewise-kernel":
         return lambda method, inp, threshold: tilewise_merge_call(
             method, inp, threshold=threshold, kernel=True
+        )
+    if library == "tilewise-numpy":
+        return lambda method, inp, threshold: tilewise_merge_call(
+            method, inp, threshold=threshold, backend="python"
         )
     if library == "supervision":
         return peers.supervision_merge_call
@@ -190,6 +224,8 @@ def _timeout(cfg: MergeConfig, library: str) -> float:
 def _label(library: str, method: str) -> str:
     if library == "tilewise-kernel":
         return f"{method}_kernel"
+    if library == "tilewise-numpy":
+        return f"{method} (numpy kernels)"
     return PEER_LABEL.get((library, method), method)
 
 
@@ -317,12 +353,31 @@ def evaluate_targets(rows: list[dict[str, Any]]) -> None:
             if lib == "sahi" and n == TARGET_SAHI_N:
                 row["target"] = f"≥ {TARGET_SAHI_RATIO:.0f}x"
                 row["met"] = None if row["ratio"] is None else row["ratio"] >= TARGET_SAHI_RATIO
+        elif lib == "tilewise-numpy":
+            _numpy_row(rows, row)
         elif lib == "tilewise" and n == TARGET_BIG_N and method in ("nms", "nmm"):
             row["target"] = f"< {TARGET_BIG_S:.0f} s, < {TARGET_BIG_MB / 1024:.0f} GB"
             if row["status"] == "ok":
                 row["met"] = (
                     float(row["time_s"]) < TARGET_BIG_S and float(row["peak_mb"]) < TARGET_BIG_MB
                 )
+
+
+def _numpy_row(rows: list[dict[str, Any]], row: dict[str, Any]) -> None:
+    """Note the numpy kernels' cost against the C kernels and SAHI; the 20k target."""
+    n, method = row["n"], row["method"]
+    mine = _ok_time(row)
+    native = _ok_time(_find(rows, n, "tilewise", method))
+    sahi = _ok_time(_find(rows, n, "sahi", method))
+    notes = []
+    if mine and native:
+        notes.append(f"{mine / native:,.1f}x the C kernels' time")
+    if mine and sahi:
+        notes.append(f"SAHI {sahi / mine:,.1f}x slower")
+    row["note"] = "; ".join(notes)
+    if n == TARGET_NUMPY_N and method in PEER_METHODS["sahi"]:
+        row["target"] = "faster than SAHI"
+        row["met"] = None if not (mine and sahi) else sahi > mine
 
 
 def input_mismatches(rows: list[dict[str, Any]]) -> dict[int, list[str]]:
