@@ -5,7 +5,8 @@ Without an image it runs on the bundled sample scene and also writes a full-fram
 sliced comparison (counts, timings, metrics against the sample's ground truth). Rasters
 (GDAL-readable and georeferenced, or over the pixel limit) are read window by window and
 give map output (``tilewise.cli.predict_raster``). ``--model`` is an ONNX file or
-``package.module:name`` for every input (``tilewise.cli.model_option``).
+``package.module:name`` for every input (``tilewise.cli.model_option``). Videos, image
+sequences and streams go to ``tilewise.cli.video_cmd`` (``with_video``).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from tilewise.cli.image_options import (
 )
 from tilewise.cli.model_option import MODEL_HELP, describe_model, load_model
 from tilewise.cli.pixel_json import detections_json
+from tilewise.cli.video_cmd import with_video
 from tilewise.errors import TilewiseError
 
 __all__ = ["detections_json", "parse_slice", "predict"]
@@ -64,6 +66,7 @@ def _write_outputs(
     return img_path, json_path
 
 
+@with_video  # video files, image sequences, streams: tilewise.cli.video_cmd
 def predict(
     image: Annotated[
         Path | None,

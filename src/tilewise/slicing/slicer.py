@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 import warnings
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Literal, TypeAlias
+from typing import TYPE_CHECKING, Literal, TypeAlias
 
 import numpy as np
 
@@ -28,7 +28,10 @@ from tilewise.slicing.batches import SliceBatch, iter_batches, prefetch
 from tilewise.slicing.grid import OverlapLike, SizeLike, SliceGrid, positive_int
 from tilewise.slicing.model import BatchModel, check_model_outputs, is_staged
 from tilewise.slicing.report import SlicedPrediction, SliceReport
-from tilewise.sources import ImageSource, Window, as_source
+from tilewise.sources import Frame, FrameSource, ImageSource, Window, as_source
+
+if TYPE_CHECKING:
+    from tilewise.slicing.stream import StreamedFrame
 
 __all__ = ["Slicer"]
 
@@ -461,6 +464,25 @@ class Slicer:
             if bar is not None:
                 bar.update(len(grid) - bar.n)  # windows skipped after the last batch
                 bar.close()
+        prediction = self._finish_frame(source, report, parts, part_slices, t_start)
+        self.last_report = report
+        return prediction
+
+    def _finish_frame(
+        self,
+        source: ImageSource,
+        report: SliceReport,
+        parts: list[Detections],
+        part_slices: list[int],
+        t_start: float,
+    ) -> SlicedPrediction:
+        """After the slices: the full-frame pass, then concatenating and merging.
+
+        Shared by ``run`` and ``stream``, so a frame of a stream gives what ``run`` gives.
+        """
+        w, h = source.image_wh
+        grid = report.grid
+        timings = report.timings
         if self.full_frame:
             whole = Window.full((w, h))
             full = source.read(whole).view()
@@ -519,5 +541,34 @@ class Slicer:
         report.output = len(merged)
         timings.merge = time.perf_counter() - t0
         timings.total = time.perf_counter() - t_start
-        self.last_report = report
         return SlicedPrediction(merged, raw, raw_slice_index, report)
+
+    def stream(
+        self, frames: Iterable[Frame | np.ndarray] | FrameSource, *, fps: float = 30.0
+    ) -> Iterator[StreamedFrame]:
+        """Sliced inference over a sequence of frames, slices of consecutive frames batched.
+
+        Yields ``StreamedFrame(index, time, detections)`` in frame order, each frame's
+        detections equal to ``run(frame)``'s whatever ``batch_size`` and ``workers``: a
+        batch may hold the last slices of one frame and the first of the next, so the
+        model sees full batches even when a frame has fewer slices than a batch.
+        ``last_report`` is the report of the frame just yielded. See
+        ``tilewise.slicing.stream.stream_frames``.
+
+        Args:
+            frames: a frame source (``tilewise.sources.VideoFileSource``...), or any
+                iterable of ``Frame``/``(index, time, pixels)`` or of RGB arrays.
+            fps: rate that times plain arrays (``index / fps``).
+
+        Example:
+            >>> import numpy as np
+            >>> from tilewise import Detections, Slicer
+            >>> model = lambda ims: [Detections(np.array([[0, 0, 8, 8]]), [0.9]) for _ in ims]
+            >>> frames = [np.zeros((32, 64, 3), np.uint8)] * 3
+            >>> slicer = Slicer(model, slice_wh=32, overlap=0, batch_size=4)
+            >>> [(i, t, len(d)) for i, t, d in slicer.stream(frames, fps=10)]
+            [(0, 0.0, 2), (1, 0.1, 2), (2, 0.2, 2)]
+        """
+        from tilewise.slicing.stream import stream_frames
+
+        yield from stream_frames(self, frames, fps=fps)

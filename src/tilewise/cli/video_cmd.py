@@ -1,0 +1,265 @@
+"""``tilewise predict VIDEO``: sliced detection on videos, image sequences and streams.
+
+``with_video(predict)`` adds the video options to the image ``predict`` command and sends
+frame inputs (video files, folders and globs of images, stream URLs, camera numbers) to
+``predict_video_cli``; other inputs go to the image command unchanged. ``predict_cmd``
+applies it to its command (one line), so ``tilewise predict`` takes both.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, get_type_hints
+
+import typer
+
+from tilewise.cli.console import echo
+from tilewise.errors import TilewiseError
+
+__all__ = ["VIDEO_DEFAULTS", "predict_video_cli", "restore_url", "with_video"]
+
+_COLLAPSED_URL = re.compile(r"^(rtsps?|rtmp|https?|udp|tcp|srt):/(?!/)", re.IGNORECASE)
+
+
+def restore_url(text: str) -> str:
+    """Undo the ``//`` -> ``/`` that ``pathlib.Path`` makes of a stream URL.
+
+    Example:
+        >>> from pathlib import Path
+        >>> restore_url(str(Path("rtsp://camera.local/live")))
+        'rtsp://camera.local/live'
+    """
+    return _COLLAPSED_URL.sub(lambda m: m.group(0) + "/", text)
+
+
+def _video_options(
+    *,
+    track: Annotated[
+        bool, typer.Option("--track", help="Video: track objects (IDs in the outputs, MOT file).")
+    ] = False,
+    save_video: Annotated[
+        bool,
+        typer.Option(
+            "--save-video/--no-save-video", help="Video: write the annotated DIR/<stem>.mp4."
+        ),
+    ] = True,
+    trail: Annotated[
+        int, typer.Option(help="Video: frames of trail drawn behind each track (0: none).")
+    ] = 0,
+    stride: Annotated[
+        int, typer.Option(help="Video: process every N-th frame (the others are not converted).")
+    ] = 1,
+    start: Annotated[float | None, typer.Option(help="Video: start time in seconds.")] = None,
+    end: Annotated[
+        float | None, typer.Option(help="Video: end time in seconds (exclusive).")
+    ] = None,
+    max_frames: Annotated[
+        int | None, typer.Option("--max-frames", help="Video: stop after this many frames.")
+    ] = None,
+    fps: Annotated[
+        float | None, typer.Option(help="Image sequences: frame rate of their times (30).")
+    ] = None,
+    retries: Annotated[
+        int, typer.Option(help="Streams: reconnect attempts in a row when a stream drops.")
+    ] = 5,
+) -> None:
+    """The video options (their signature is merged into ``predict``'s)."""
+
+
+VIDEO_DEFAULTS = {
+    name: p.default for name, p in inspect.signature(_video_options).parameters.items()
+}
+"""The video options and their defaults."""
+
+VIDEO_HELP = """
+
+    Video (a video file, a folder or glob of images, a stream URL, a camera number):
+    slices of consecutive frames share model batches; writes DIR/<stem>.jsonl (one line
+    per frame), DIR/<stem>.mp4 annotated (--no-save-video to skip), with --track
+    DIR/<stem>.mot.txt, DIR/<stem>.counts.csv and .png (detections per class over time)
+    and DIR/<stem>.report.json. Ctrl-C finishes the files with the frames done.
+    """
+
+_FLAGS = {name: "--" + name.replace("_", "-") for name in VIDEO_DEFAULTS}
+
+
+def with_video(image_predict: Callable[..., None]) -> Callable[..., None]:
+    """``image_predict`` with the video options; frame inputs go to ``predict_video_cli``.
+
+    Example:
+        >>> def predict(image: Path | None = None, out: Path = Path("o")) -> None:
+        ...     print("image", image)
+        >>> both = with_video(predict)
+        >>> list(inspect.signature(both).parameters)[:4]
+        ['image', 'out', 'track', 'save_video']
+        >>> both(image=Path("a.jpg"), out=Path("o"), **VIDEO_DEFAULTS)
+        image a.jpg
+    """
+    base = inspect.signature(image_predict)
+    hints = get_type_hints(image_predict, include_extras=True)
+    video_hints = get_type_hints(_video_options, include_extras=True)
+    params = [p.replace(annotation=hints.get(n, p.annotation)) for n, p in base.parameters.items()]
+    params += [
+        p.replace(kind=inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=video_hints[n])
+        for n, p in inspect.signature(_video_options).parameters.items()
+    ]
+
+    @functools.wraps(image_predict)
+    def predict(**kwargs: Any) -> None:
+        video = {name: kwargs.pop(name, default) for name, default in VIDEO_DEFAULTS.items()}
+        image = kwargs.get("image")
+        if image is not None:
+            from tilewise.sources import is_frame_input
+
+            target = restore_url(str(image))
+            if is_frame_input(target):
+                kwargs.pop("image")
+                predict_video_cli(target, **kwargs, **video)
+                return
+        changed = [_FLAGS[k] for k, v in video.items() if v != VIDEO_DEFAULTS[k]]
+        if changed:
+            raise TilewiseError(
+                f"{', '.join(changed)} apply to video input (a video file, a folder or glob of "
+                "images, a stream URL or a camera number)"
+            )
+        image_predict(**kwargs)
+
+    predict.__doc__ = (image_predict.__doc__ or "").rstrip() + VIDEO_HELP
+    predict.__signature__ = base.replace(parameters=params)  # type: ignore[attr-defined]
+    predict.__annotations__ = {**hints, **video_hints}
+    del predict.__wrapped__  # typer reads the merged signature, not the image command's
+    return predict
+
+
+def predict_video_cli(
+    target: str,
+    *,
+    model: str | None = None,
+    slice_size: str = "auto",
+    overlap: float = 0.2,
+    merge: str = "nms",
+    full_frame: bool = False,
+    out: Path = Path("tilewise-predict"),
+    conf: float = 0.25,
+    iou: float = 0.7,
+    batch: int = 8,
+    labels: bool = False,
+    progress: bool = True,
+    track: bool = False,
+    save_video: bool = True,
+    trail: int = 0,
+    stride: int = 1,
+    start: float | None = None,
+    end: float | None = None,
+    max_frames: int | None = None,
+    fps: float | None = None,
+    retries: int = 5,
+    exif: str = "follow",
+    allow_truncated: bool = False,
+    scale: str = "full",
+    value_range: str | None = None,
+    background: str = "0,0,0",
+    max_pixels: str | None = None,
+    **ignored: Any,
+) -> None:
+    """Sliced detection on every frame of ``target``; writes ``out/<stem>.*``.
+
+    Exits with status 130 after finishing the files when interrupted (Ctrl-C).
+    """
+    from tilewise.cli.image_options import read_options, warnings_to_console
+    from tilewise.cli.model_option import describe_model, load_model
+    from tilewise.slicing import Slicer
+    from tilewise.sources import FrameSelection, open_frames
+    from tilewise.video import run_video
+
+    unsupported = [f"--{k.rstrip('_')}" for k, v in ignored.items() if v not in (None, 0.0, "auto")]
+    if unsupported:
+        raise TilewiseError(f"{', '.join(unsupported)} do not apply to video input")
+    size = _parse_slice(slice_size)
+    read = read_options(exif, allow_truncated, scale, value_range, background, max_pixels)
+    selection = FrameSelection(stride=stride, start=start, end=end, max_frames=max_frames)
+    source = open_frames(target, selection, fps=fps, read=read, retries=retries)
+    if model is None:
+        from tilewise.models import default_detector
+
+        detector = default_detector(conf=conf, iou=iou)
+    else:
+        detector = load_model(model, conf=conf, iou=iou)
+    slice_wh = (size, size) if size else tuple(getattr(detector, "slice_wh", (640, 640)))
+    slicer = Slicer(
+        detector, slice_wh=slice_wh, overlap=overlap, batch_size=batch, merge=merge,
+        full_frame=full_frame,
+    )  # fmt: skip
+    stem = _stem(target)
+    with warnings_to_console():
+        result = run_video(
+            source,
+            slicer,
+            out,
+            stem=stem,
+            class_names=list(getattr(detector, "names", ()) or ()),
+            tracker=track,
+            save_video=save_video,
+            trail=trail,
+            labels=labels,
+            progress=progress,
+            extra={"model": describe_model(detector, model), "conf": conf},
+        )
+    rep = result.report
+    frames = rep["source"].get("frames", {})
+    lost = frames.get("lost_frames")
+    echo(
+        f"{rep['frames_processed']} frame(s) processed at {rep['frames_per_second']:.2f} frames/s; "
+        f"{rep['detections']} detection(s)"
+        + (f", {rep['tracks']} track(s)" if rep["tracks"] is not None else "")
+    )
+    dropped = frames.get("dropped") or {}
+    if dropped or frames.get("damaged") or frames.get("reconnects"):
+        echo(
+            f"frames dropped: {dropped or 0}; reconnects: {frames.get('reconnects', 0)}"
+            + (f"; damaged: {frames['damaged']}" if frames.get("damaged") else "")
+            + (f"; {lost} frame(s) lost" if lost else "")
+        )
+    echo("wrote " + ", ".join(str(p) for p in result.outputs.values()))
+    if result.interrupted:
+        echo("interrupted: the files hold the frames processed before Ctrl-C")
+        raise typer.Exit(130)
+
+
+def _parse_slice(text: str) -> int | None:
+    """``"auto"`` -> None, ``"512"`` -> 512 (as ``predict_cmd.parse_slice``; no import cycle).
+
+    Example:
+        >>> _parse_slice("auto"), _parse_slice("512")
+        (None, 512)
+    """
+    if text.strip().lower() == "auto":
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        raise TilewiseError(f"--slice must be 'auto' or a size in pixels, got {text!r}") from None
+    if value < 1:
+        raise TilewiseError(f"--slice must be >= 1 px, got {value}")
+    return value
+
+
+def _stem(target: str) -> str:
+    """The output file stem of a frame input.
+
+    Example:
+        >>> _stem("clips/a.mp4"), _stem("0"), _stem("rtsp://cam.local/live"), _stem("seq/*.png")
+        ('a', 'camera0', 'live', 'seq')
+    """
+    if target.isdigit():
+        return f"camera{target}"
+    text = target.rstrip("/")
+    if "*" in text or "?" in text or "[" in text:
+        text = text.split("*")[0].split("?")[0].split("[")[0].rstrip("/") or "frames"
+        return Path(text).name or "frames"
+    name = Path(text.split("://", 1)[-1]).stem
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name) or "video"

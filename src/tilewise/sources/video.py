@@ -1,0 +1,193 @@
+"""Video files as frame sources, decoded by PyAV (FFmpeg) on their own thread.
+
+Needs the ``video`` extra (``pip install tilewise[video]``: PyAV). Any codec the PyAV
+wheel decodes works (H.264, H.265, VP9, AV1, MPEG-4...).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from tilewise.errors import TilewiseError
+from tilewise.sources.frames import (
+    BaseFrameSource,
+    Decision,
+    Frame,
+    FrameSelection,
+    FrameSelector,
+)
+
+__all__ = ["VideoFileSource", "import_av"]
+
+
+def import_av() -> Any:
+    """Import PyAV, or raise a ``TilewiseError`` that says how to install it."""
+    try:
+        import av
+    except ImportError:  # pragma: no cover - av is in the test environment
+        raise TilewiseError(
+            "reading and writing video files needs PyAV: pip install 'tilewise[video]'"
+        ) from None
+    return av
+
+
+class VideoFileSource(BaseFrameSource):
+    """A video file's frames, decoded in order by PyAV on a background thread.
+
+    The file is probed when the source is made (a clear error for a missing file, a file
+    FFmpeg cannot read, or one without a video stream). Every frame is decoded (skipping
+    with ``stride`` or before ``start`` never seeks, so indices stay exact), but only kept
+    frames are converted to RGB. Times are the frames' presentation timestamps, so a
+    variable-frame-rate file gives its real times (``stats.vfr`` says so).
+
+    A truncated or damaged file gives its frames up to the damage: ``stats.damaged``
+    names the error (or the shortfall) and ``stats.lost_frames`` counts the frames the
+    header announced that never came; a warning says so at the end of the iteration. A
+    file with no decodable frame raises ``TilewiseError``.
+
+    Args:
+        path: the video file.
+        selection: stride, time range, max frames (``FrameSelection``).
+        queue_size: frames decoded ahead of the consumer.
+        threads: let FFmpeg decode with several threads (frame and slice threading).
+
+    Example:
+        >>> import tempfile, pathlib, numpy as np
+        >>> from tilewise.video import write_video
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "a.mp4"
+        >>> _ = write_video(path, (np.full((64, 96, 3), 10 * i, np.uint8) for i in range(6)), 25)
+        >>> src = VideoFileSource(path, FrameSelection(stride=2))
+        >>> [(f.index, f.time, f.pixels.shape) for f in src]
+        [(0, 0.0, (64, 96, 3)), (2, 0.08, (64, 96, 3)), (4, 0.16, (64, 96, 3))]
+        >>> src.stats.decoded, src.stats.kept, src.fps, src.frame_wh
+        (6, 3, 25.0, (96, 64))
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        selection: FrameSelection | None = None,
+        *,
+        queue_size: int = 4,
+        threads: bool = True,
+    ) -> None:
+        super().__init__(selection, queue_size)
+        self.path = Path(path)
+        self.name = str(path)
+        self.threads = bool(threads)
+        self.codec: str | None = None
+        self.expected_frames: int | None = None
+        self.duration: float | None = None
+        self._probe()
+
+    def _open(self) -> Any:
+        av = import_av()
+        if not self.path.is_file():
+            raise TilewiseError(f"video file not found: {self.path}")
+        try:
+            container = av.open(str(self.path), mode="r")
+        except av.FFmpegError as exc:
+            raise TilewiseError(
+                f"{self.path}: not a readable video ({exc}); a truncated MP4 loses its index"
+                " (moov atom) and cannot be read at all"
+            ) from None
+        if not container.streams.video:
+            container.close()
+            raise TilewiseError(f"{self.path}: the file has no video stream")
+        return container
+
+    def _probe(self) -> None:
+        with self._open() as container:
+            stream = container.streams.video[0]
+            ctx = stream.codec_context
+            self.codec = ctx.name
+            if ctx.width and ctx.height:
+                self.frame_wh = (int(ctx.width), int(ctx.height))
+            rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+            self.fps = float(rate) if rate else None
+            if stream.duration is not None and stream.time_base is not None:
+                self.duration = float(stream.duration * stream.time_base)
+            elif container.duration is not None:
+                self.duration = container.duration / 1_000_000
+            if stream.frames:
+                self.expected_frames = int(stream.frames)
+            elif self.duration is not None and self.fps:
+                self.expected_frames = round(self.duration * self.fps)
+
+    def _decode(self, selector: FrameSelector) -> Iterator[Frame]:
+        av = import_av()
+        stats = self.stats
+        stats.expected_frames = self.expected_frames
+        step = 1.0 / self.fps if self.fps else 1.0 / 30.0
+        with self._open() as container:
+            stream = container.streams.video[0]
+            if self.threads:
+                stream.thread_type = "AUTO"
+            origin = None
+            if stream.start_time is not None and stream.time_base is not None:
+                origin = float(stream.start_time * stream.time_base)
+            last: float | None = None
+            index = -1
+            try:
+                for frame in container.decode(stream):
+                    if frame.pts is None or frame.time is None:
+                        time = 0.0 if last is None else last + step
+                        stats.inferred_time += 1
+                    else:
+                        if origin is None:
+                            origin = float(frame.time)
+                        time = round(float(frame.time) - origin, 9)
+                    if last is not None and time < last:
+                        stats.drop("bad_timestamp")
+                        continue
+                    index += 1
+                    decision = selector.decide(time)
+                    if decision is Decision.STOP:
+                        break
+                    stats.saw(time)
+                    last = time
+                    if decision is Decision.SKIP:
+                        continue
+                    pixels = frame.to_ndarray(format="rgb24")
+                    pixels.flags.writeable = False
+                    if self.frame_wh is None:
+                        self.frame_wh = (int(pixels.shape[1]), int(pixels.shape[0]))
+                    yield Frame(index, time, pixels)
+                    if selector.done:
+                        stats.stopped = "max_frames"
+                        break
+            except av.FFmpegError as exc:
+                stats.damaged = f"decoding stopped after frame {index}: {exc}"
+                stats.stopped = "damage"
+        if stats.damaged is None and stats.stopped == "end":
+            announced = self.expected_frames
+            if announced is not None and stats.decoded + sum(stats.dropped.values()) < announced:
+                # the demuxer hit the end of the data early: a truncated file
+                short = announced - stats.decoded - sum(stats.dropped.values())
+                if short > max(1, announced // 100):
+                    stats.damaged = (
+                        f"the file ended after {stats.decoded} of the {announced} frames its "
+                        "header announces (truncated?)"
+                    )
+                    stats.stopped = "damage"
+        if stats.decoded == 0 and stats.stopped in ("end", "damage"):
+            why = f": {stats.damaged}" if stats.damaged else ""
+            raise TilewiseError(f"{self.path}: no frame could be decoded{why}")
+        if stats.damaged is not None:
+            lost = stats.lost_frames
+            self._notes.append(
+                f"{self.path}: {stats.damaged}; kept the {stats.decoded} frame(s) before the "
+                f"damage" + (f", {lost} frame(s) lost" if lost else "")
+            )
+
+    def describe(self) -> dict[str, Any]:
+        """Kind, name, size, rate, codec, announced frames and the last iteration's counts."""
+        return {
+            **super().describe(),
+            "codec": self.codec,
+            "expected_frames": self.expected_frames,
+            "duration": self.duration,
+        }
