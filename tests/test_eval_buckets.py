@@ -135,3 +135,55 @@ def test_custom_range_in_evaluation() -> None:
     res = evaluate(*_one_object_dataset(40.0), area_ranges=["mine:35:45", "other:0:35"])
     assert res.get("AP", "mine") == 1.0
     assert math.isnan(res.get("AP", "other"))
+
+
+# Exact texts and the value semantics of a bucket: mutation testing (docs/testing.md) holds
+# the messages users read and the describe() strings the tables print to their full text.
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (
+            lambda: AreaRange("-x", 0, 1),
+            "area range name must be letters, digits or '_.+-' (not starting with a symbol), "
+            "got '-x'",
+        ),
+        (
+            lambda: AreaRange("x", math.nan, 5),
+            "area range 'x' needs 0 <= min_side < max_side, got nan..5.0",
+        ),
+        (
+            lambda: AreaRange("x", 1, math.nan),
+            "area range 'x' needs 0 <= min_side < max_side, got 1.0..nan",
+        ),
+        (
+            lambda: AreaRange.parse("x:1"),
+            "area range must look like 'name:min_px:max_px' (side lengths in pixels, max may "
+            "be 'inf'), got 'x:1'",
+        ),
+        (lambda: AreaRange.parse("x:a:2"), "area range 'x:a:2': bounds must be numbers"),
+        (
+            lambda: build_area_ranges(custom=["all:0:1"]),
+            "'all' is reserved: every evaluation includes it already",
+        ),
+        (
+            lambda: build_area_ranges(coco=False, custom=["a:0:1", "a:1:2"]),
+            "area range name 'a' is used twice",
+        ),
+    ],
+)
+def test_bucket_error_messages_exact(make, message) -> None:
+    with pytest.raises(TilewiseError) as info:
+        make()
+    assert str(info.value) == message
+
+
+def test_bucket_values_describe_and_all() -> None:
+    r = AreaRange("mid", 8, 16.5)
+    assert r.describe() == "8-16.5 px"
+    assert {r, AreaRange("mid", 8.0, 16.5)} == {r}  # frozen: hashable, equal by value
+    with pytest.raises(AttributeError):
+        r.min_side = 0  # type: ignore[misc]
+    from tilewise.evaluation.buckets import ALL_RANGE
+
+    assert ALL_RANGE.area_bounds == (0.0, 1e5**2)
+    assert ALL_RANGE.contains([0.0, 0.25, 1e10]).tolist() == [True, True, True]
