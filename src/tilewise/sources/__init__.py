@@ -27,6 +27,7 @@ from tilewise.sources.frames import (
 from tilewise.sources.open import SourceLike, as_source
 from tilewise.sources.protocol import BaseSource, ImageSource
 from tilewise.sources.sequence import ImageSequenceSource
+from tilewise.sources.video import VideoFileSource
 from tilewise.sources.window import Window
 
 __all__ = [
@@ -44,6 +45,7 @@ __all__ = [
     "ImageSequenceSource",
     "ImageSource",
     "SourceLike",
+    "VideoFileSource",
     "Window",
     "as_source",
     "is_frame_input",
