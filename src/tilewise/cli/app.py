@@ -49,6 +49,7 @@ from tilewise.cli import (
     dataset_cmd,
     eval_cmd,
     predict_cmd,
+    serve_cmd,
     tracking_cmd,
     train_cmd,
     version_cmd,
@@ -81,6 +82,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("train", train_cmd.train),
     Command("export", train_cmd.export),
     Command("bench", bench_cmd.app),
+    Command("serve", serve_cmd.serve),
 )
 """Every sub-command of ``tilewise``, in help order."""
 

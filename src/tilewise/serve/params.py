@@ -1,0 +1,179 @@
+"""The settings of one detection request, parsed from form fields, or refused with 422.
+
+The fields and their defaults are ``tilewise predict``'s (``--slice auto``,
+``--overlap 0.2``, ``--merge nms``, ``--conf 0.25``...) so the same settings give the same
+detections; every refusal says what was expected.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from tilewise.boxes import Metric
+from tilewise.merge import MergeMethod
+from tilewise.serve.config import ServeConfig
+from tilewise.serve.errors import Refusal, ServeError
+
+__all__ = ["FIELDS", "DetectParams", "parse_params"]
+
+FIELDS: dict[str, str] = {
+    "slice": "Slice size in px, or 'auto' (the model's training tile). Default: auto.",
+    "overlap": "Slice overlap ratio in [0, 1). Default: 0.2.",
+    "merge": "Duplicate merging: nms, nmm, greedy_nmm, wbf or none. Default: nms.",
+    "metric": "Overlap measure of the merge: iou or ios. Default: iou.",
+    "threshold": "Overlap threshold of the merge, in [0, 1]. Default: 0.5.",
+    "conf": "Confidence threshold, in [min_conf, 1] (see /readyz). Default: 0.25.",
+    "full_frame": "Also run on the whole frame and merge (large objects): true or false.",
+    "classes": "Keep only these classes: comma-separated names or ids. Default: all.",
+}
+"""The optional form fields of ``POST /v1/detect`` and what each takes."""
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def _bad(detail: str) -> ServeError:
+    return ServeError(Refusal.INVALID_PARAMETER, detail)
+
+
+def _number(raw: str, name: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise _bad(f"{name} must be a number, got {raw!r}") from None
+    if not math.isfinite(value):
+        raise _bad(f"{name} must be a finite number, got {raw!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class DetectParams:
+    """One request's settings (``tilewise predict``'s options and defaults).
+
+    Attributes:
+        slice: slice side in pixels, or None for the model's training tile.
+        overlap: slice overlap as a ratio of the slice, in [0, 1).
+        merge: duplicate merging method.
+        metric: overlap measure of the merge.
+        threshold: overlap threshold of the merge.
+        conf: confidence threshold: detections at or under it are dropped.
+        full_frame: also run on the whole frame and merge.
+        classes: class ids kept, or None for all.
+    """
+
+    slice: int | None = None
+    overlap: float = 0.2
+    merge: MergeMethod = MergeMethod.NMS
+    metric: Metric = Metric.IOU
+    threshold: float = 0.5
+    conf: float = 0.25
+    full_frame: bool = False
+    classes: tuple[int, ...] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready settings (echoed in the answer).
+
+        Example:
+            >>> DetectParams().to_dict()["merge"]
+            'nms'
+        """
+        return {
+            "slice": self.slice,
+            "overlap": self.overlap,
+            "merge": self.merge.value,
+            "metric": self.metric.value,
+            "threshold": self.threshold,
+            "conf": self.conf,
+            "full_frame": self.full_frame,
+            "classes": None if self.classes is None else list(self.classes),
+        }
+
+
+def _classes(raw: str, names: Sequence[str]) -> tuple[int, ...] | None:
+    items = [p.strip() for p in raw.split(",") if p.strip()]
+    if not items:
+        return None
+    lookup = {name.lower(): i for i, name in enumerate(names)}
+    ids: set[int] = set()
+    for item in items:
+        if item.lower() in lookup:
+            ids.add(lookup[item.lower()])
+            continue
+        try:
+            value = int(item)
+        except ValueError:
+            known = ", ".join(names) if names else "ids only: the model names no classes"
+            raise _bad(f"classes: unknown class {item!r} (known: {known})") from None
+        if value < 0 or (names and value >= len(names)):
+            top = f"0..{len(names) - 1}" if names else ">= 0"
+            raise _bad(f"classes: class id {value} is out of range ({top})")
+        ids.add(value)
+    return tuple(sorted(ids))
+
+
+def parse_params(
+    form: Mapping[str, str | None], config: ServeConfig, names: Sequence[str] = ()
+) -> DetectParams:
+    """Parse and check a request's form fields (absent or empty fields take defaults).
+
+    Args:
+        form: field name -> text (``FIELDS`` lists the names); other names are refused.
+        config: the service's limits (``max_slice``, ``min_conf``, ``default_conf``).
+        names: the model's class names, for ``classes``.
+
+    Raises:
+        ServeError: ``invalid_parameter`` (422) naming the field and what it takes.
+
+    Example:
+        >>> cfg = ServeConfig()
+        >>> p = parse_params({"slice": "320", "merge": "WBF", "classes": "b"}, cfg, ["a", "b"])
+        >>> p.slice, p.merge.value, p.classes, p.conf
+        (320, 'wbf', (1,), 0.25)
+        >>> parse_params({"overlap": "1.5"}, cfg)
+        Traceback (most recent call last):
+        ...
+        tilewise.serve.errors.ServeError: overlap must be in [0, 1), got 1.5
+    """
+    unknown = sorted(set(form) - set(FIELDS))
+    if unknown:
+        raise _bad(f"unknown field(s) {unknown}; expected 'image' and any of {list(FIELDS)}")
+    raw = {k: v.strip() for k, v in form.items() if v is not None and v.strip()}
+    size: int | None = None
+    text = raw.get("slice", "auto")
+    if text.lower() != "auto":
+        try:
+            size = int(text)
+        except ValueError:
+            raise _bad(f"slice must be 'auto' or a size in pixels, got {text!r}") from None
+        if not 16 <= size <= config.max_slice:
+            raise _bad(f"slice must be in [16, {config.max_slice}] px, got {size}")
+    overlap = _number(raw.get("overlap", "0.2"), "overlap")
+    if not 0.0 <= overlap < 1.0:
+        raise _bad(f"overlap must be in [0, 1), got {overlap:g}")
+    threshold = _number(raw.get("threshold", "0.5"), "threshold")
+    if not 0.0 <= threshold <= 1.0:
+        raise _bad(f"threshold must be in [0, 1], got {threshold:g}")
+    conf = _number(raw.get("conf", str(config.default_conf)), "conf")
+    if not config.min_conf <= conf <= 1.0:
+        raise _bad(f"conf must be in [{config.min_conf:g}, 1] (this server's range), got {conf:g}")
+    flag = raw.get("full_frame", "false").lower()
+    if flag not in _TRUE | _FALSE:
+        raise _bad(f"full_frame must be true or false, got {raw['full_frame']!r}")
+    try:
+        merge = MergeMethod.parse(raw.get("merge", "nms"))
+        metric = Metric.parse(raw.get("metric", "iou"))
+    except Exception as exc:  # Choice.parse names the valid values
+        raise _bad(str(exc)) from None
+    return DetectParams(
+        slice=size,
+        overlap=overlap,
+        merge=merge,
+        metric=metric,
+        threshold=threshold,
+        conf=conf,
+        full_frame=flag in _TRUE,
+        classes=_classes(raw.get("classes", ""), list(names)),
+    )

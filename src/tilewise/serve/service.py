@@ -1,0 +1,383 @@
+"""The detection service without HTTP: a ``Slicer`` per request over one shared batcher.
+
+A request is run by the library's own ``Slicer`` with the request's settings, so slicing,
+the shift to image coordinates, the drops and the merge are exactly ``Slicer.run``'s (and
+so ``tilewise predict``'s). Only its model is different: a per-request stand-in that puts
+the slices of each batch into the shared ``DynamicBatcher`` queue and waits for their
+outputs, which the batcher computes in model calls shared with other requests. The
+stand-in then applies the request's ``conf`` and ``classes`` to each slice's detections
+before the Slicer merges them. The answer is the JSON document ``tilewise predict IMAGE``
+writes (``tilewise.detections.pixel_json``), plus the grid, the timings and the batches.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import threading
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+
+from tilewise.detections import Detections
+from tilewise.detections.pixel_json import detections_json
+from tilewise.errors import TilewiseError
+from tilewise.images import as_rgb
+from tilewise.serve.batcher import DynamicBatcher, Submission
+from tilewise.serve.config import ServeConfig
+from tilewise.serve.errors import Refusal, ServeError
+from tilewise.serve.metrics import ServeMetrics
+from tilewise.serve.params import DetectParams, parse_params
+from tilewise.serve.upload import clean_filename, read_upload, record_dict, save_upload
+from tilewise.slicing import BatchModel, SliceGrid, Slicer
+
+__all__ = ["DetectionService", "Ticket"]
+
+
+class Ticket:
+    """One admitted request: its deadline and the submissions to drop if it gives up.
+
+    Args:
+        timeout_s: seconds from now until the deadline.
+    """
+
+    def __init__(self, timeout_s: float) -> None:
+        self.admitted = time.perf_counter()
+        self.deadline = self.admitted + float(timeout_s)
+        self.cancelled = False
+        self.submissions: list[Submission] = []
+        self._lock = threading.Lock()
+
+    def remaining(self) -> float:
+        """Seconds left until the deadline (may be negative)."""
+        return self.deadline - time.perf_counter()
+
+    def cancel(self) -> None:
+        """Give up: queued slices of this request are dropped, waiting calls end."""
+        with self._lock:
+            self.cancelled = True
+            for sub in self.submissions:
+                sub.cancel()
+
+    def track(self, sub: Submission) -> None:
+        """Remember a submission (dropped at once if the request already gave up)."""
+        with self._lock:
+            self.submissions.append(sub)
+            if self.cancelled:
+                sub.cancel()
+
+
+def _deadline_error(timeout_s: float) -> ServeError:
+    return ServeError(
+        Refusal.DEADLINE_EXCEEDED,
+        f"the request did not finish within this server's deadline of {timeout_s:g} s; "
+        "try a larger slice, a smaller overlap or a smaller image, or retry later",
+    )
+
+
+class _RequestModel:
+    """The model a request's Slicer calls: the shared batcher, then conf/classes filters."""
+
+    def __init__(
+        self, batcher: DynamicBatcher, params: DetectParams, ticket: Ticket, timeout_s: float
+    ) -> None:
+        self.batcher = batcher
+        self.conf = np.float32(params.conf)  # the ONNX decoder's comparison, in float32
+        self.classes = None if params.classes is None else np.asarray(params.classes)
+        self.ticket = ticket
+        self.timeout_s = timeout_s
+        self.submissions: list[Submission] = []
+
+    def _keep(self, det: Detections) -> Detections:
+        if not len(det):
+            return det
+        keep = det.confidence > self.conf
+        if self.classes is not None:
+            keep &= np.isin(det.class_id, self.classes)
+        return det if keep.all() else det[keep]
+
+    def __call__(self, images: list[np.ndarray]) -> list[Detections]:
+        if self.ticket.cancelled or self.ticket.remaining() <= 0:
+            raise _deadline_error(self.timeout_s)
+        sub = self.batcher.submit(images)
+        self.ticket.track(sub)
+        self.submissions.append(sub)
+        try:
+            outputs = sub.wait(max(self.ticket.remaining(), 0.0))
+        except TimeoutError:
+            sub.cancel()
+            raise _deadline_error(self.timeout_s) from None
+        return [self._keep(det) for det in outputs]
+
+
+class DetectionService:
+    """Sliced detection for many concurrent requests, batched across requests.
+
+    Args:
+        model: a batch model (``OnnxDetector``, or any callable on a list of RGB images
+            returning one ``Detections`` per image). An ONNX model should be loaded with
+            ``conf=config.min_conf``: requests filter at their own ``conf``.
+        config: batching and limits.
+        model_name: what answers record as the model (default: the model's type).
+
+    Example:
+        >>> import numpy as np
+        >>> from tilewise import Detections
+        >>> def model(images):  # one 10x10 box in the middle of every slice
+        ...     return [Detections(np.array([[27, 27, 37, 37]]), [0.9]) for _ in images]
+        >>> service = DetectionService(model, ServeConfig(max_batch=4))
+        >>> image = np.zeros((64, 128, 3), np.uint8)
+        >>> with service:
+        ...     doc = service.detect(image, {"slice": "64", "overlap": "0"})
+        >>> doc["slices"], doc["count"], doc["detections"][1]["xyxy"]
+        (2, 2, [91.0, 27.0, 101.0, 37.0])
+    """
+
+    def __init__(
+        self, model: BatchModel, config: ServeConfig | None = None, *, model_name: str | None = None
+    ) -> None:
+        if not callable(model):
+            raise TilewiseError(f"model must be callable, got {type(model).__name__}")
+        self.model = model
+        self.config = config or ServeConfig()
+        self.model_name = model_name or type(model).__name__
+        self.names: tuple[str, ...] = tuple(getattr(model, "names", ()) or ())
+        wh = getattr(model, "slice_wh", None)
+        self.default_slice: tuple[int, int] = (int(wh[0]), int(wh[1])) if wh else (640, 640)
+        cfg = self.config
+        self._inflight = 0
+        self._lock = threading.Lock()
+        self._draining = False
+        self.metrics = ServeMetrics(
+            cfg.max_batch,
+            gauges={
+                "tilewise_serve_queue_depth": (
+                    "Slices waiting for a model batch.",
+                    lambda: self.batcher.queue_depth,
+                ),
+                "tilewise_serve_in_flight": ("Requests admitted and not answered.", self.inflight),
+                "tilewise_serve_ready": (
+                    "1 when the model is loaded and taking requests.",
+                    self.ready,
+                ),
+                "tilewise_serve_max_batch": ("The batcher's max_batch.", lambda: cfg.max_batch),
+            },
+        )
+        self.batcher = DynamicBatcher(
+            model,
+            max_batch=cfg.max_batch,
+            max_delay_s=cfg.max_delay_ms / 1000.0,
+            workers=cfg.workers,
+            cross_request=cfg.cross_request,
+            observer=self.metrics.batch,
+        )
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> DetectionService:
+        """Start the batcher; the service is ready."""
+        if self._tmp is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="tilewise-serve-")
+        self._draining = False
+        self.batcher.start()
+        return self
+
+    def drain(self) -> None:
+        """Stop admitting requests (503 ``shutting_down``); admitted ones still finish."""
+        self._draining = True
+
+    def close(self) -> None:
+        """Drain, run what is queued, stop the batcher and remove temporary files."""
+        self.drain()
+        self.batcher.close()
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+
+    def __enter__(self) -> DetectionService:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def ready(self) -> bool:
+        """Whether requests are taken (model loaded, batcher running, not draining)."""
+        return self.batcher.running and not self._draining
+
+    def inflight(self) -> int:
+        """Requests admitted and not yet answered."""
+        return self._inflight
+
+    # ------------------------------------------------------------------ admission
+    def admit(self) -> Ticket:
+        """Admit a request, or refuse it: 503 when ``max_inflight`` are in flight or draining.
+
+        Every admitted ticket must be given back with ``release``.
+        """
+        cfg = self.config
+        with self._lock:
+            if self._draining or not self.batcher.running:
+                raise ServeError(
+                    Refusal.SHUTTING_DOWN,
+                    "the server is shutting down; retry on another instance or later",
+                    retry_after=cfg.retry_after_s,
+                )
+            if self._inflight >= cfg.max_inflight:
+                raise ServeError(
+                    Refusal.OVERLOADED,
+                    f"the server is at its limit of {cfg.max_inflight} requests in flight; "
+                    f"retry after {cfg.retry_after_s} s",
+                    retry_after=cfg.retry_after_s,
+                )
+            self._inflight += 1
+        return Ticket(cfg.timeout_s)
+
+    def release(self, ticket: Ticket) -> None:
+        """Give back an admitted request's slot (after its answer); drops leftover slices."""
+        ticket.cancel()
+        with self._lock:
+            self._inflight -= 1
+
+    # ------------------------------------------------------------------ detection
+    def params(self, form: Mapping[str, str | None]) -> DetectParams:
+        """Parse a request's form fields (422 ``invalid_parameter`` when wrong)."""
+        return parse_params(form, self.config, self.names)
+
+    def detect_upload(
+        self,
+        upload: IO[bytes],
+        filename: str | None,
+        params: DetectParams | Mapping[str, str | None],
+        ticket: Ticket | None = None,
+    ) -> dict[str, Any]:
+        """Detect in an uploaded file: saved under the size limit, read by the one reader.
+
+        Raises:
+            ServeError: the upload is too large, not an accepted image, over the pixel
+                limit, truncated or corrupt; or the parameters are invalid.
+        """
+        if not isinstance(params, DetectParams):
+            params = self.params(params)
+        name = clean_filename(filename)
+        if self._tmp is None:
+            raise ServeError(Refusal.SHUTTING_DOWN, "the service is not started", retry_after=1)
+        t0 = time.perf_counter()
+        with tempfile.NamedTemporaryFile(dir=self._tmp.name, suffix=".upload") as tmp:
+            path = Path(tmp.name)
+            save_upload(upload, path, self.config.max_upload_bytes)
+            loaded = read_upload(path, name, self.config.read_options)
+        read_seconds = time.perf_counter() - t0
+        return self.detect(
+            loaded.pixels,
+            params,
+            image=name,
+            image_read=record_dict(loaded, name),
+            truncated=loaded.record.truncated,
+            ticket=ticket,
+            read_seconds=read_seconds,
+        )
+
+    def slicer(self, params: DetectParams, model: BatchModel | None = None) -> Slicer:
+        """The ``Slicer`` a request with these settings runs (on ``model``, default the real one).
+
+        ``tilewise predict`` builds the same one from the same settings.
+        """
+        size = params.slice
+        slice_wh = (size, size) if size else self.default_slice
+        return Slicer(
+            model or self.model,
+            slice_wh=slice_wh,
+            overlap=params.overlap,
+            batch_size=self.config.max_batch,
+            merge=params.merge,
+            threshold=params.threshold,
+            metric=params.metric,
+            full_frame=params.full_frame,
+        )
+
+    def detect(
+        self,
+        rgb: np.ndarray,
+        params: DetectParams | Mapping[str, str | None],
+        *,
+        image: str = "image",
+        image_read: dict[str, Any] | None = None,
+        truncated: bool = False,
+        ticket: Ticket | None = None,
+        read_seconds: float = 0.0,
+    ) -> dict[str, Any]:
+        """Detect in an RGB array; the JSON document ``tilewise predict IMAGE`` writes.
+
+        Args:
+            rgb: H x W x 3 uint8 RGB pixels.
+            params: the settings, or form fields to parse.
+            image: the name recorded as ``image``.
+            image_read: the read record (``image_read``), when read from a file.
+            truncated: whether the file was truncated (read anyway).
+            ticket: the admitted request (default: a fresh one with the config's deadline).
+            read_seconds: time spent saving and reading the upload (for ``timings``).
+
+        Raises:
+            ServeError: invalid parameters, too many slices, deadline exceeded, the model
+                failed, or the service is shutting down.
+        """
+        if not isinstance(params, DetectParams):
+            params = self.params(params)
+        cfg = self.config
+        ticket = ticket or Ticket(cfg.timeout_s)
+        pixels = as_rgb(rgb)
+        h, w = pixels.shape[:2]
+        proxy = _RequestModel(self.batcher, params, ticket, cfg.timeout_s)
+        slicer = self.slicer(params, proxy)
+        grid = SliceGrid((w, h), slicer.slice_wh, slicer.overlap)
+        wanted = len(grid) + int(params.full_frame)
+        if wanted > cfg.max_slices:
+            raise ServeError(
+                Refusal.TOO_MANY_SLICES,
+                f"a {w}x{h} image at slice {grid.slice_wh[0]} px and overlap {params.overlap:g} "
+                f"needs {wanted} model inputs, over this server's limit of {cfg.max_slices}; "
+                "use a larger slice or a smaller overlap",
+            )
+        run = slicer.run(pixels)
+        report = run.report
+        t = report.timings
+        subs = proxy.submissions
+        sizes = [s for sub in subs for s in sub.batch_sizes]
+        header: dict[str, Any] = {
+            "image": image,
+            "image_wh": [w, h],
+            "truncated": truncated,
+            "image_read": image_read,
+            "model": self.model_name,
+            "slice_wh": list(grid.slice_wh),
+            "overlap": params.overlap,
+            "merge": params.merge.value,
+            "full_frame": params.full_frame,
+            "slices": report.slices,
+            "seconds": round(t.total, 4),
+            "metric": params.metric.value,
+            "threshold": params.threshold,
+            "conf": params.conf,
+            "classes": None if params.classes is None else list(params.classes),
+            "grid": grid.boxes.tolist(),
+            "batching": {
+                "max_batch": cfg.max_batch,
+                "cross_request": cfg.cross_request,
+                "model_calls": len(sizes),
+                "batch_sizes": sizes,
+                "shared_batches": sum(sub.shared_batches for sub in subs),
+            },
+            "timings": {
+                "read": round(read_seconds, 4),
+                "slicing": round(t.slicing, 4),
+                "queue": round(sum(sub.queue_seconds for sub in subs), 4),
+                "model": round(sum(sub.model_seconds for sub in subs), 4),
+                "postprocess": round(t.postprocess, 4),
+                "merge": round(t.merge, 4),
+                "sliced_total": round(t.total, 4),
+                "total": round(time.perf_counter() - ticket.admitted, 4),
+            },
+        }
+        return detections_json(run.detections, self.names, **header)
