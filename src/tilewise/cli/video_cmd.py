@@ -164,6 +164,8 @@ def predict_video_cli(
     value_range: str | None = None,
     background: str = "0,0,0",
     max_pixels: str | None = None,
+    zoom: float = 1.0,
+    config: Path | None = None,
     **ignored: Any,
 ) -> None:
     """Sliced detection on every frame of ``target``; writes ``out/<stem>.*``.
@@ -190,10 +192,13 @@ def predict_video_cli(
     else:
         detector = load_model(model, conf=conf, iou=iou)
     slice_wh = (size, size) if size else tuple(getattr(detector, "slice_wh", (640, 640)))
-    slicer = Slicer(
-        detector, slice_wh=slice_wh, overlap=overlap, batch_size=batch, merge=merge,
-        full_frame=full_frame,
-    )  # fmt: skip
+    if config is not None:
+        slicer = Slicer.from_config(detector, config, batch_size=batch)
+    else:
+        slicer = Slicer(
+            detector, slice_wh=slice_wh, overlap=overlap, batch_size=batch, merge=merge,
+            full_frame=full_frame, zoom=zoom,
+        )  # fmt: skip
     stem = _stem(target)
     with warnings_to_console():
         result = run_video(

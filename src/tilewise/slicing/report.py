@@ -11,6 +11,7 @@ from tilewise.images import ImageRecord
 from tilewise.merge import MergeResult
 from tilewise.slicing.batches import WindowStats
 from tilewise.slicing.grid import SliceGrid
+from tilewise.slicing.scales import ScaleStats
 
 __all__ = ["StageTimings", "SliceReport", "SlicedPrediction"]
 
@@ -65,6 +66,14 @@ class SliceReport:
     has a valid-data mask (a raster's nodata), ``windows`` counts the windows read and
     those skipped with no valid pixel or under ``min_valid``; ``dropped_nodata`` counts
     detections whose centre lay on invalid pixels.
+
+    ``zoom`` is the factor slices were resized by before the model; ``model_scale`` is
+    what the network finally saw, in model input pixels per image pixel: the zoom
+    composed with the model's own resize (``OnnxDetector`` letterboxes every image to its
+    input size, so a 320 px slice into a 640 px graph is 2x at zoom 1), None when the
+    slices differ in size. With ``scales``, one ``ScaleStats`` per scale counts what that
+    scale contributed, and ``dropped_size`` the detections its size filters dropped;
+    ``grid`` is then the first scale's grid and ``slices`` counts every scale's.
     """
 
     image_wh: tuple[int, int]
@@ -91,10 +100,16 @@ class SliceReport:
     source: str | None = None
     windows: WindowStats = field(default_factory=WindowStats)
     dropped_nodata: int = 0
+    zoom: float = 1.0
+    model_scale: float | None = None
+    scales: list[ScaleStats] = field(default_factory=list)
+    dropped_size: int = 0
 
     @property
     def slices(self) -> int:
-        """Number of slices the image was cut into."""
+        """Number of slices the image was cut into (all scales together)."""
+        if self.scales:
+            return sum(s.slices for s in self.scales)
         return len(self.grid)
 
     @property
@@ -138,6 +153,17 @@ class SliceReport:
                 f"windows: {self.windows.read} read, {self.windows.skipped_nodata} skipped "
                 f"(all nodata), {self.windows.skipped_sparse} skipped (under min_valid)",
             )
+        if self.scales:
+            for i, s in enumerate(self.scales):
+                seen = "" if s.model_scale is None else f", model sees {s.model_scale:.2f}x"
+                lines.append(
+                    f"scale {i} ({s.scale.describe()}{seen}): {s.slices} slices, "
+                    f"{s.model_detections} detections, {s.dropped_size} dropped (size "
+                    f"filter), {s.raw} to merge, {s.output} out"
+                )
+        elif self.zoom != 1.0 or self.model_scale not in (None, 1.0):
+            seen = "" if self.model_scale is None else f", model sees {self.model_scale:.2f}x"
+            lines.append(f"scale: slices zoomed {self.zoom:g}x{seen} (zoom x model resize)")
         if self.masks_resized or self.masks_clipped:
             lines.append(
                 f"masks: {self.masks_resized} resized to the image, {self.masks_clipped} "

@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 import warnings
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import TYPE_CHECKING, Literal, TypeAlias
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 import numpy as np
 
@@ -28,9 +28,14 @@ from tilewise.slicing.batches import SliceBatch, iter_batches, prefetch
 from tilewise.slicing.grid import OverlapLike, SizeLike, SliceGrid, positive_int
 from tilewise.slicing.model import BatchModel, check_model_outputs, is_staged
 from tilewise.slicing.report import SlicedPrediction, SliceReport
+from tilewise.slicing.scales import Scale, ScaleLike, ScaleStats, parse_scales
+from tilewise.slicing.zoom import check_zoom, model_scale, zoomed
 from tilewise.sources import Frame, FrameSource, ImageSource, Window, as_source
 
 if TYPE_CHECKING:
+    from os import PathLike
+
+    from tilewise.slicing.config import SlicerConfig
     from tilewise.slicing.stream import StreamedFrame
 
 __all__ = ["Slicer"]
@@ -40,6 +45,12 @@ FULL_FRAME = -1
 
 _BatchOutput: TypeAlias = tuple[SliceBatch, list[Detections], float, float]
 """A batch, its Detections, seconds in the model (or its forward) and in its finish stage."""
+
+
+def _slice_wh(grid: SliceGrid) -> tuple[int, int]:
+    """The size of a grid's slices (the image's, along an axis where it is smaller)."""
+    x1, y1, x2, y2 = (int(v) for v in grid.boxes[0])
+    return x2 - x1, y2 - y1
 
 
 def _outside_slice(xyxy: np.ndarray, w: int, h: int) -> np.ndarray:
@@ -127,6 +138,23 @@ class Slicer:
             skipped; windows with no valid pixel are always skipped. Both are counted in
             ``last_report.windows`` and never sent to the model; detections whose centre
             lies on invalid pixels are dropped (``last_report.dropped_nodata``).
+        zoom: resize every slice by this factor before the model (> 0; e.g. 1.5 to help a
+            model with objects too small for it at native scale); boxes and masks are
+            scaled back exactly (``tilewise.slicing.zoom``). Works with any model; a staged
+            model's ``prepare`` sees the zoomed slices. A model that resizes its input
+            itself composes with it: ``OnnxDetector`` letterboxes every image to its input
+            size, so there the slice size alone sets the scale the network sees (a 320 px
+            slice into a 640 px graph is 2x already); ``last_report.model_scale`` says it.
+            The full-frame pass is not zoomed. 1.0 (default) runs exactly as without it.
+        scales: multi-scale slicing: a list of ``tilewise.slicing.Scale`` or
+            ``(slice_wh, zoom)`` / ``(slice_wh, zoom, min_size, max_size)`` tuples (a
+            ``slice_wh`` of None is one image-sized slice). Every scale's grid is cut and
+            run, each keeping only detections whose size (sqrt of box area, image px) is
+            in ``[min_size, max_size)``, and all are fused by one merge (with the
+            full-frame pass if ``full_frame``). Replaces ``slice_wh`` and ``zoom``. Raw
+            detections carry ``data["scale"]`` (the scale's index, -1 for the full
+            frame), ``raw_slice_index`` numbers the slices of all scales in order, and
+            ``last_report.scales`` counts each scale's slices, detections and survivors.
 
     Sources: ``run`` takes an RGB array, an image path or any ``tilewise.sources.
     ImageSource`` (e.g. ``RasterSource`` for GeoTIFFs), whose windows are read one batch
@@ -180,6 +208,8 @@ class Slicer:
         pipeline: bool | Literal["auto"] = "auto",
         read: ReadOptions | None = None,
         min_valid: float = 0.0,
+        zoom: float = 1.0,
+        scales: Sequence[ScaleLike] | None = None,
     ) -> None:
         if not callable(model):
             raise TilewiseError(f"model must be callable, got {type(model).__name__}")
@@ -214,6 +244,10 @@ class Slicer:
         if isinstance(min_valid, bool) or not 0.0 <= float(min_valid) <= 1.0:
             raise TilewiseError(f"min_valid must be a fraction in [0, 1], got {min_valid!r}")
         self.min_valid = float(min_valid)
+        self.zoom = check_zoom(zoom)
+        self.scales: tuple[Scale, ...] | None = parse_scales(scales)
+        if self.scales is not None and self.zoom != 1.0:
+            raise TilewiseError("give the zoom of each scale in scales, not zoom=, with scales")
         self.last_report: SliceReport | None = None
         self._warned_outside = False
 
@@ -224,7 +258,10 @@ class Slicer:
             f"threshold={self.threshold}, metric={self.metric.value}, "
             f"class_agnostic={self.class_agnostic}, full_frame={self.full_frame}, "
             f"edge_margin={self.edge_margin}, mask_overlap={self.mask_overlap.value}, "
-            f"pipeline={self.pipeline})"
+            f"pipeline={self.pipeline}"
+            + (f", zoom={self.zoom:g}" if self.zoom != 1.0 else "")
+            + (f", scales=[{'; '.join(s.describe() for s in self.scales)}]" if self.scales else "")
+            + ")"
         )
 
     def __call__(self, image: ImageLike | ImageSource) -> Detections:
@@ -241,10 +278,45 @@ class Slicer:
         """
         return SliceGrid(image_wh, self.slice_wh, self.overlap)
 
+    def _passes(self, image_wh: tuple[int, int]) -> list[tuple[Scale | None, SliceGrid]]:
+        """The slice grids of one image: the slicer's own, or one per scale."""
+        if self.scales is None:
+            return [(None, self.grid_for(image_wh))]
+        return [(scale, scale.grid(image_wh, self.overlap)) for scale in self.scales]
+
+    @classmethod
+    def from_config(
+        cls,
+        model: BatchModel,
+        config: SlicerConfig | Mapping[str, Any] | str | PathLike[str],
+        **overrides: Any,
+    ) -> Slicer:
+        """A Slicer with the settings of a config file (e.g. written by ``tilewise tune``).
+
+        The config's model signature (class names, input size), when it has one, must
+        match ``model``'s; ``overrides`` replace settings (e.g. ``batch_size``).
+
+        Raises:
+            TilewiseError: unreadable file, unknown settings, or a config made for a model
+                whose classes or input size differ (the difference is named).
+
+        Example:
+            >>> s = Slicer.from_config(lambda ims: [], {"settings": {"slice_wh": 256, "zoom": 1.5}})
+            >>> s.slice_wh, s.zoom
+            (256, 1.5)
+        """
+        from tilewise.slicing.config import SlicerConfig
+
+        cfg = config if isinstance(config, SlicerConfig) else SlicerConfig.load(config)
+        cfg.check_model(model)
+        return cls(model, **{**cfg.slicer_kwargs(), **overrides})
+
     # ------------------------------------------------------------------ pipeline
-    def _call_model(self, images: list[np.ndarray]) -> tuple[list[Detections], float]:
+    def _call_model(
+        self, images: list[np.ndarray], model: BatchModel | None = None
+    ) -> tuple[list[Detections], float]:
         t0 = time.perf_counter()
-        outputs = self.model(images)
+        outputs = (model or self.model)(images)
         seconds = time.perf_counter() - t0
         return check_model_outputs(outputs, len(images)), seconds
 
@@ -265,21 +337,27 @@ class Slicer:
             return is_staged(self.model) and not getattr(self.model, "on_cpu", False)
         return bool(self.pipeline) and is_staged(self.model)
 
-    def _inference_stream(self, batches: Iterator[SliceBatch]) -> Iterator[_BatchOutput]:
-        """Model outputs per batch, in batch order, whatever the completion order."""
+    def _inference_stream(
+        self, batches: Iterator[SliceBatch], model: BatchModel | None = None
+    ) -> Iterator[_BatchOutput]:
+        """Model outputs per batch, in batch order, whatever the completion order.
+
+        ``model``: the slice model (the slicer's, zoomed); default the slicer's model.
+        """
+        model = model or self.model
         if self.staged:
-            yield from self._staged_stream(batches)
+            yield from self._staged_stream(batches, model)
             return
         if self.workers == 1:
             for batch in prefetch(batches):
-                outputs, seconds = self._call_model(batch.images)
+                outputs, seconds = self._call_model(batch.images, model)
                 yield batch, outputs, seconds, 0.0
             return
         window: deque[tuple[SliceBatch, Future[tuple[list[Detections], float]]]] = deque()
         pool = ThreadPoolExecutor(self.workers, thread_name_prefix="tilewise-model")
         try:
             for batch in batches:
-                window.append((batch, pool.submit(self._call_model, batch.images)))
+                window.append((batch, pool.submit(self._call_model, batch.images, model)))
                 if len(window) >= 2 * self.workers:
                     done, future = window.popleft()
                     yield (done, *future.result(), 0.0)
@@ -289,13 +367,14 @@ class Slicer:
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
 
-    def _staged_stream(self, batches: Iterator[SliceBatch]) -> Iterator[_BatchOutput]:
+    def _staged_stream(
+        self, batches: Iterator[SliceBatch], model: BatchModel
+    ) -> Iterator[_BatchOutput]:
         """Pipelined stages: prepare (prefetch thread) | forward (model threads) | finish.
 
         ``workers`` forwards are in flight while the calling thread decodes the oldest
         finished batch; batches are finished in order.
         """
-        model = self.model
 
         def forward(prepared: object) -> tuple[object, float]:
             t0 = time.perf_counter()
@@ -414,59 +493,112 @@ class Slicer:
         t_start = time.perf_counter()
         source, _ = as_source(image, self.read)
         w, h = source.image_wh
-        grid = self.grid_for((w, h))
+        passes = self._passes((w, h))
+        grid = passes[0][1]
         report = SliceReport(
             image_wh=(w, h),
             grid=grid,
             merge_method=self.merge.value,
             image=getattr(source, "record", None),
             source=source.name,
+            zoom=self.zoom,
         )
-        timings = report.timings
-        inner = grid.inner_edges()
+        if self.scales is None:
+            report.model_scale = model_scale(self.model, _slice_wh(grid), self.zoom)
         parts: list[Detections] = []
         part_slices: list[int] = []
+        total = sum(len(g) for _, g in passes)
         bar = None
         if self.progress:
             from tqdm.auto import tqdm
 
-            bar = tqdm(total=len(grid), unit="window", desc="tilewise", leave=False)
+            bar = tqdm(total=total, unit="window", desc="tilewise", leave=False)
         try:
-            batches = iter_batches(
-                source,
-                grid.boxes,
-                self.batch_size,
-                contiguous=self.contiguous,
-                prepare=self.model.prepare if self.staged else None,  # type: ignore[attr-defined]
-                min_valid=self.min_valid,
-                stats=report.windows,
-            )
-            for batch, outputs, seconds, finish_seconds in self._inference_stream(batches):
-                report.batches += 1
-                report.model_calls += 1
-                timings.slicing += batch.seconds
-                timings.preprocess += batch.prepare_seconds
-                timings.inference += seconds
-                timings.decode += finish_seconds
-                t0 = time.perf_counter()
-                rows = zip(batch.slice_indices.tolist(), outputs, batch.valid, strict=False)
-                for slice_index, det, valid in rows:
-                    kept = self._postprocess(
-                        det, grid.boxes[slice_index], inner[slice_index], report, valid
-                    )
-                    if len(kept):
-                        parts.append(kept)
-                        part_slices.append(slice_index)
-                timings.postprocess += time.perf_counter() - t0
-                if bar is not None:
-                    bar.update(len(batch.slice_indices) + batch.skipped)
+            first = 0
+            for scale, pass_grid in passes:
+                self._slice_pass(source, pass_grid, scale, first, report, parts, part_slices, bar)
+                first += len(pass_grid)
         finally:
             if bar is not None:
-                bar.update(len(grid) - bar.n)  # windows skipped after the last batch
+                bar.update(total - bar.n)  # windows skipped after the last batch
                 bar.close()
         prediction = self._finish_frame(source, report, parts, part_slices, t_start)
         self.last_report = report
         return prediction
+
+    def _slice_pass(
+        self,
+        source: ImageSource,
+        grid: SliceGrid,
+        scale: Scale | None,
+        first: int,
+        report: SliceReport,
+        parts: list[Detections],
+        part_slices: list[int],
+        bar: Any,
+    ) -> None:
+        """Run the model on one grid's slices; kept detections go to ``parts``.
+
+        ``scale`` (multi-scale) gives the zoom and size filter and is counted in
+        ``report.scales``; else the slicer's zoom applies. Slice ``i`` of this grid is
+        ``first + i`` in ``part_slices``.
+        """
+        zoom = self.zoom if scale is None else scale.zoom
+        model = zoomed(self.model, zoom)
+        stats = None
+        if scale is not None:
+            stats = ScaleStats(
+                scale, len(grid), first, model_scale=model_scale(self.model, _slice_wh(grid), zoom)
+            )
+            report.scales.append(stats)
+        detections_before = report.model_detections
+        timings = report.timings
+        inner = grid.inner_edges()
+        batches = iter_batches(
+            source,
+            grid.boxes,
+            self.batch_size,
+            contiguous=self.contiguous,
+            prepare=model.prepare if self.staged else None,  # type: ignore[attr-defined]
+            min_valid=self.min_valid,
+            stats=report.windows,
+        )
+        for batch, outputs, seconds, finish_seconds in self._inference_stream(batches, model):
+            report.batches += 1
+            report.model_calls += 1
+            timings.slicing += batch.seconds
+            timings.preprocess += batch.prepare_seconds
+            timings.inference += seconds
+            timings.decode += finish_seconds
+            t0 = time.perf_counter()
+            rows = zip(batch.slice_indices.tolist(), outputs, batch.valid, strict=False)
+            for slice_index, det, valid in rows:
+                kept = self._postprocess(
+                    det, grid.boxes[slice_index], inner[slice_index], report, valid
+                )
+                if stats is not None and len(kept):
+                    kept = self._size_filter(kept, stats, report)
+                if len(kept):
+                    parts.append(kept)
+                    part_slices.append(first + slice_index)
+            timings.postprocess += time.perf_counter() - t0
+            if bar is not None:
+                bar.update(len(batch.slice_indices) + batch.skipped)
+        if stats is not None:
+            stats.model_detections = report.model_detections - detections_before
+
+    @staticmethod
+    def _size_filter(det: Detections, stats: ScaleStats, report: SliceReport) -> Detections:
+        """Keep a scale's detections within its size filter (counted); count what it gives."""
+        if stats.scale.filtered:
+            keep = stats.scale.keep(det.xyxy)
+            if not keep.all():
+                dropped = int((~keep).sum())
+                stats.dropped_size += dropped
+                report.dropped_size += dropped
+                det = det[keep]
+        stats.raw += len(det)
+        return det
 
     def _finish_frame(
         self,
@@ -481,7 +613,6 @@ class Slicer:
         Shared by ``run`` and ``stream``, so a frame of a stream gives what ``run`` gives.
         """
         w, h = source.image_wh
-        grid = report.grid
         timings = report.timings
         if self.full_frame:
             whole = Window.full((w, h))
@@ -518,10 +649,21 @@ class Slicer:
         raw = Detections.concatenate(parts) if parts else Detections.empty()
         counts = [len(p) for p in parts]
         raw_slice_index = np.repeat(np.asarray(part_slices, dtype=np.int64), counts)
+        if report.scales:
+            firsts = np.asarray([s.first_slice for s in report.scales], dtype=np.int64)
+            of_scale = np.searchsorted(firsts, raw_slice_index, side="right") - 1
+            of_scale[raw_slice_index < 0] = FULL_FRAME
+            raw = Detections(
+                raw.xyxy,
+                raw.confidence,
+                raw.class_id,
+                masks=raw.masks,
+                data={**raw.data, "scale": of_scale.astype(np.int64)},
+            )
         report.raw = len(raw)
         if isinstance(raw.masks, CompactMasks):
             raw.masks = raw.masks.with_image_wh((w, h))
-        if len(grid) == 1 and not self.full_frame:
+        if report.slices == 1 and not self.full_frame:
             report.merge_skipped_reason = "single slice: the model's own output is returned"
             merged, result = raw, MergeResult.identity(len(raw))
         else:
@@ -539,6 +681,11 @@ class Slicer:
             raw.georef = merged.georef = source.georef
         report.merge = result
         report.output = len(merged)
+        if report.scales and len(merged):
+            of_scale = np.asarray(merged.data["scale"])
+            outputs = np.bincount(of_scale[of_scale >= 0], minlength=len(report.scales))
+            for stats, count in zip(report.scales, outputs.tolist(), strict=False):
+                stats.output = int(count)
         timings.merge = time.perf_counter() - t0
         timings.total = time.perf_counter() - t_start
         return SlicedPrediction(merged, raw, raw_slice_index, report)

@@ -24,6 +24,7 @@ from tilewise.errors import TilewiseError
 from tilewise.slicing.batches import SliceBatch, _slice
 from tilewise.slicing.grid import SliceGrid
 from tilewise.slicing.report import SliceReport
+from tilewise.slicing.zoom import model_scale, zoomed
 from tilewise.sources import ArraySource, Frame, Window
 
 __all__ = ["StreamedFrame", "stream_frames"]
@@ -81,7 +82,7 @@ def _frame_batches(
     slicer: Any, frames: Iterable[Any], registry: deque[_FrameRun], fps: float
 ) -> Iterator[_FrameBatch]:
     """Slices of consecutive frames, ``slicer.batch_size`` per batch (on the prefetch thread)."""
-    prepare = slicer.model.prepare if slicer.staged else None
+    prepare = zoomed(slicer.model, slicer.zoom).prepare if slicer.staged else None
     grids: dict[tuple[int, int], tuple[SliceGrid, np.ndarray]] = {}
     pending: list[tuple[_FrameRun, int, np.ndarray]] = []
     number = 0
@@ -120,7 +121,14 @@ def _frame_batches(
             frame.time,
             source,
             SliceReport(
-                image_wh=wh, grid=grid, merge_method=slicer.merge.value, source=source.name
+                image_wh=wh,
+                grid=grid,
+                merge_method=slicer.merge.value,
+                source=source.name,
+                zoom=slicer.zoom,
+                model_scale=model_scale(
+                    slicer.model, (int(grid.boxes[0, 2]), int(grid.boxes[0, 3])), slicer.zoom
+                ),
             ),
             inner,
             time.perf_counter(),
@@ -166,6 +174,11 @@ def stream_frames(
     """
     if isinstance(fps, bool) or not np.isfinite(float(fps)) or float(fps) <= 0:
         raise TilewiseError(f"fps must be a number > 0, got {fps!r}")
+    if slicer.scales is not None:  # several grids per frame: frame by frame, as run()
+        for seq, item in enumerate(frames):
+            frame = _as_frame(item, seq, float(fps))
+            yield StreamedFrame(frame.index, frame.time, slicer.run(frame.pixels).detections)
+        return
     registry: deque[_FrameRun] = deque()
 
     def finish(run: _FrameRun) -> StreamedFrame:
@@ -178,7 +191,8 @@ def stream_frames(
         return StreamedFrame(run.index, run.time, prediction.detections)
 
     batches = _frame_batches(slicer, frames, registry, float(fps))
-    for batch, outputs, seconds, finish_seconds in slicer._inference_stream(batches):
+    model = zoomed(slicer.model, slicer.zoom)
+    for batch, outputs, seconds, finish_seconds in slicer._inference_stream(batches, model):
         t0 = time.perf_counter()
         share = 1.0 / max(len(batch.owners), 1)
         seen: set[int] = set()
