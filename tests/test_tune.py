@@ -1,0 +1,124 @@
+"""The settings tuner (issue 15): seeded search on the sweep cache, budget, config."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+pytest.importorskip("optuna")
+
+from tilewise import Slicer, TilewiseError  # noqa: E402
+from tilewise.evaluation import EvalDataset  # noqa: E402
+from tilewise.evaluation.synthetic import SquareDetector, bright_squares  # noqa: E402
+from tilewise.evaluation.tune import SearchSpace, split_dataset, tune  # noqa: E402
+from tilewise.slicing import SlicerConfig  # noqa: E402
+
+SPACE = SearchSpace(
+    slice_wh=(64, 96, 128),
+    overlap=(0.1, 0.2),
+    zoom=(1.0, 2.0),
+    scales=(None, [[128, 1.0, 12.0, None], [64, 2.0, None, 12.0]]),
+    merge=("nms", "greedy_nmm"),
+    metric=("iou", "ios"),
+    threshold=(0.5,),
+    edge_margin=(None,),
+    full_frame=(False,),
+)
+
+
+@pytest.fixture(scope="module")
+def data():
+    gt, images = bright_squares(num_images=2, image_size=(256, 192))
+    return EvalDataset.from_arrays(gt, images)
+
+
+def _run(data, tmp_path, name, **kw):
+    return tune(
+        data,
+        SquareDetector(),
+        model_id="squares",
+        cache_dir=tmp_path / name,
+        trials=6,
+        objective="AP",
+        seed=kw.pop("seed", 3),
+        space=SPACE,
+        default_settings={"slice_wh": 128, "overlap": 0.2},
+        class_to_category={0: 1, 1: 2},
+        **kw,
+    )
+
+
+def test_same_seed_same_search(data, tmp_path):
+    a = _run(data, tmp_path, "a", budget_x=1000.0)
+    b = _run(data, tmp_path, "b", budget_x=1000.0)
+    assert [t.settings for t in a.trials] == [t.settings for t in b.trials]
+    assert [t.value for t in a.trials] == [t.value for t in b.trials]
+    assert a.chosen.settings == b.chosen.settings
+    assert a.config().settings == b.config().settings
+    other = _run(data, tmp_path, "c", seed=4, budget_x=1000.0)
+    assert [t.settings for t in other.trials] != [t.settings for t in a.trials]
+
+
+def test_every_evaluation_is_cached_on_the_sweep_cache(data, tmp_path):
+    first = _run(data, tmp_path, "a")
+    again = _run(data, tmp_path, "a")
+    assert not any(t.point.cached for t in first.trials[:1])
+    assert all(t.point.cached for t in again.trials)
+    assert again.default.point.cached
+
+
+def test_chosen_setting_is_within_budget_and_table_plot_config(data, tmp_path):
+    result = _run(data, tmp_path, "a", budget_x=2.0)
+    assert result.budget_met
+    assert result.chosen.seconds_per_image <= 2.0 * result.default.seconds_per_image
+    assert "Pareto front" in result.table()
+    assert result.plot(tmp_path / "pareto.png").stat().st_size > 1000
+    path = result.config().save(tmp_path / "best.json")
+    slicer = Slicer.from_config(SquareDetector(), path)
+    assert isinstance(slicer, Slicer)
+    assert json.loads(path.read_text())["tuning"]["objective"] == "AP"
+
+
+def test_budget_no_setting_meets_reports_the_fastest(data, tmp_path):
+    result = _run(data, tmp_path, "a", budget_x=1e-9)
+    assert not result.budget_met
+    fastest = min([result.default, *result.trials], key=lambda t: t.seconds_per_image)
+    assert result.chosen.seconds_per_image == fastest.seconds_per_image
+    assert "NO setting meets the budget" in result.table()
+
+
+def test_config_from_another_model_is_refused_naming_the_difference(tmp_path):
+    class M:
+        names = ("car", "bus")
+        imgsz = (320, 320)
+
+        def __call__(self, images):
+            return []
+
+    cfg = SlicerConfig({"slice_wh": 256}, {"names": ["car", "bus"], "imgsz": [640, 640]})
+    with pytest.raises(TilewiseError, match="input size 640x640 .* this model's is 320x320"):
+        Slicer.from_config(M(), cfg)
+    cfg = SlicerConfig({"slice_wh": 256}, {"names": ["car"], "imgsz": [320, 320]})
+    with pytest.raises(TilewiseError, match=r"classes \['car'\], but this model has"):
+        Slicer.from_config(M(), cfg)
+    with pytest.raises(TilewiseError, match="unknown config setting"):
+        SlicerConfig({"slice": 256})
+    with pytest.raises(TilewiseError, match="config file not found"):
+        SlicerConfig.load(tmp_path / "missing.json")
+
+
+def test_split_holds_out_images_reproducibly(tmp_path):
+    import cv2
+
+    gt = {"images": [], "annotations": [], "categories": [{"id": 1, "name": "a"}]}
+    for i in range(5):
+        cv2.imwrite(str(tmp_path / f"{i}.png"), np.zeros((8, 8, 3), np.uint8))
+        gt["images"].append({"id": i, "file_name": f"{i}.png", "width": 8, "height": 8})
+    search, held = split_dataset(gt, tmp_path, 0.4, seed=1)
+    again, _ = split_dataset(gt, tmp_path, 0.4, seed=1)
+    ids = set(search.ground_truth.image_ids)
+    assert ids == set(again.ground_truth.image_ids)
+    assert not ids & set(held.ground_truth.image_ids)
+    assert len(held) == 2
