@@ -9,11 +9,11 @@ import pytest
 
 pytest.importorskip("optuna")
 
-from tilewise import Slicer, TilewiseError  # noqa: E402
-from tilewise.evaluation import EvalDataset  # noqa: E402
-from tilewise.evaluation.synthetic import SquareDetector, bright_squares  # noqa: E402
-from tilewise.evaluation.tune import SearchSpace, split_dataset, tune  # noqa: E402
-from tilewise.slicing import SlicerConfig  # noqa: E402
+from tilewise import Slicer, TilewiseError
+from tilewise.evaluation import EvalDataset
+from tilewise.evaluation.synthetic import SquareDetector, bright_squares
+from tilewise.evaluation.tune import SearchSpace, split_dataset, tune
+from tilewise.slicing import SlicerConfig
 
 SPACE = SearchSpace(
     slice_wh=(64, 96, 128),
@@ -98,7 +98,7 @@ def test_config_from_another_model_is_refused_naming_the_difference(tmp_path):
             return []
 
     cfg = SlicerConfig({"slice_wh": 256}, {"names": ["car", "bus"], "imgsz": [640, 640]})
-    with pytest.raises(TilewiseError, match="input size 640x640 .* this model's is 320x320"):
+    with pytest.raises(TilewiseError, match=r"input size 640x640 .* this model's is 320x320"):
         Slicer.from_config(M(), cfg)
     cfg = SlicerConfig({"slice_wh": 256}, {"names": ["car"], "imgsz": [320, 320]})
     with pytest.raises(TilewiseError, match=r"classes \['car'\], but this model has"):
