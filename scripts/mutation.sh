@@ -28,13 +28,19 @@ modules=("$@")
 [ ${#modules[@]} -eq 0 ] && modules=(grid plan buckets ops)
 
 root=$(git rev-parse --show-toplevel)
+# the project's environment: the active one, else the checkout's .venv
+if [ -z "${VIRTUAL_ENV:-}" ] && [ -f "$root/.venv/bin/activate" ]; then
+    # shellcheck disable=SC1091
+    . "$root/.venv/bin/activate"
+fi
+python -c "import mutmut" 2>/dev/null || { echo "mutmut is not installed: pip install -e '.[mutation]'" >&2; exit 1; }
 out=$(realpath -m "${OUT:-$root/mutation-results}")
 mkdir -p "$out"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 git -C "$root" archive HEAD | tar -x -C "$work"
 cd "$work"
-python setup.py build_ext --inplace -q >/dev/null 2>&1 || echo "note: no C extension built"
+python setup.py build_ext --inplace -q >/dev/null 2>&1 || echo "note: no C extension built" >&2
 export PYTHONPATH="$work/src:$work"
 # no bytecode: a mutant of the same size written within the same second as the original
 # would otherwise run the original's cached .pyc
