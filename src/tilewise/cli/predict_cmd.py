@@ -17,6 +17,7 @@ from typing import Annotated, Any
 
 import typer
 
+from tilewise.cli.bulk_cmd import with_bulk
 from tilewise.cli.console import echo
 from tilewise.cli.image_options import (
     AllowTruncatedOption,
@@ -66,6 +67,7 @@ def _write_outputs(
     return img_path, json_path
 
 
+@with_bulk  # many images with --engine local|ray: tilewise.cli.bulk_cmd
 @with_video  # video files, image sequences, streams: tilewise.cli.video_cmd
 def predict(
     image: Annotated[
@@ -129,6 +131,21 @@ def predict(
     progress: Annotated[
         bool, typer.Option(help="Show a progress bar counting windows, with an ETA.")
     ] = True,
+    zoom: Annotated[
+        float,
+        typer.Option(
+            help="Resize every slice by this factor before the model (> 0). With an ONNX "
+            "model the slice size already sets the scale its graph sees: the report's "
+            "model scale says it."
+        ),
+    ] = 1.0,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            help="Slicer settings file (written by tilewise tune); replaces --slice, "
+            "--overlap, --merge, --full-frame and --zoom."
+        ),
+    ] = None,
 ) -> None:
     """Detect small objects by sliced inference; write the annotated image and a JSON.
 
@@ -142,12 +159,16 @@ def predict(
 
     size = parse_slice(slice_size)
     read = read_options(exif, allow_truncated, scale, value_range, background, max_pixels)
+    if (zoom != 1.0 or config is not None) and image is None:
+        raise TilewiseError("--zoom and --config apply to a given IMAGE, not the sample scene")
     if image is None:
         _predict_sample(model, size, overlap, merge, out, conf, iou, batch, labels)
         return
     from tilewise.cli.predict_raster import is_raster
 
     if is_raster(image, read.pixel_limit):
+        if zoom != 1.0 or config is not None:
+            raise TilewiseError(f"--zoom and --config do not apply to rasters yet ({image})")
         _predict_raster(
             image, model, read, size, overlap, merge, out, conf, iou, batch, labels,
             format_, bands, nodata, min_valid, progress, full_frame,
@@ -163,15 +184,22 @@ def predict(
     rgb, record = loaded.pixels, loaded.record
     detector = _model(model, conf, iou)
     slice_wh = (size, size) if size else tuple(getattr(detector, "slice_wh", (640, 640)))
-    slicer = Slicer(
-        detector,
-        slice_wh=slice_wh,
-        overlap=overlap,
-        batch_size=batch,
-        merge=merge,
-        full_frame=full_frame,
-        progress=progress,
-    )
+    if config is not None:
+        slicer = Slicer.from_config(detector, config, batch_size=batch, progress=progress)
+        sw = slicer.slice_wh
+        slice_wh = tuple(sw) if isinstance(sw, (tuple, list)) else (sw, sw)
+        overlap, merge, full_frame = slicer.overlap, slicer.merge.value, slicer.full_frame  # type: ignore[assignment]
+    else:
+        slicer = Slicer(
+            detector,
+            slice_wh=slice_wh,
+            overlap=overlap,
+            batch_size=batch,
+            merge=merge,
+            full_frame=full_frame,
+            progress=progress,
+            zoom=zoom,
+        )
     run = slicer.run(rgb)
     report = run.report
     header = {
@@ -184,6 +212,10 @@ def predict(
         "overlap": overlap,
         "merge": merge,
         "full_frame": full_frame,
+        "zoom": slicer.zoom,
+        "model_scale": report.model_scale,
+        "scales": [s.to_dict() for s in report.scales] or None,
+        "config": None if config is None else str(config),
         "slices": report.slices,
         "seconds": round(report.timings.total, 4),
     }
@@ -195,6 +227,9 @@ def predict(
         f"{len(run.detections)} detection(s) in {report.slices} slice(s) of "
         f"{slice_wh[0]}x{slice_wh[1]} in {report.timings.total:.2f} s"
     )
+    for line in report.summary().splitlines():
+        if line.startswith("scale"):  # zoom, model scale, per-scale counts
+            echo(line)
     echo(f"wrote {img_path} and {json_path}")
 
 

@@ -1,0 +1,1 @@
+"""Bulk prediction over folders, globs and lists of images, resumable (issue 13)."""
