@@ -15,12 +15,14 @@ import json
 import os
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 import uuid
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -243,3 +245,107 @@ def wait_until(predicate: Any, timeout: float = 10.0, step: float = 0.05) -> boo
             return True
         time.sleep(step)
     return bool(predicate())
+
+
+# ---------------------------------------------------------------------- bad input
+def png_claiming(w: int, h: int) -> bytes:
+    """A PNG whose header claims w x h pixels (a decompression bomb's header)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = zlib.crc32(kind + data) & 0xFFFFFFFF
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
+
+    ihdr = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(b"\0" * 1000))
+        + chunk(b"IEND", b"")
+    )
+
+
+def bad_input_table(tmp: Path) -> list[tuple[str, dict, int, str]]:
+    """(case, how to send it, status, error) — at least ten ways to send something wrong."""
+    from PIL import Image
+
+    from tests.conftest import make_scene
+
+    good = scene_png(0)
+    jpeg = jpeg_bytes(make_scene((300, 220), 30, seed=7)[0])
+    noise = np.random.default_rng(0).integers(0, 256, 20_000, dtype=np.uint8).tobytes()
+    gif = tmp / "a.gif"
+    Image.fromarray(make_scene((64, 48), 3, seed=1)[0]).save(gif)
+    return [
+        ("empty file", {"data": b"", "name": "empty.jpg"}, 400, "empty_file"),
+        ("text named .jpg", {"data": b"hello, not a photo\n" * 20, "name": "a.jpg"}, 415,
+         "unsupported_media_type"),
+        ("truncated JPEG", {"data": jpeg[: len(jpeg) // 2], "name": "cut.jpg"}, 400,
+         "truncated_image"),
+        ("JPEG with a damaged header", {"data": jpeg[:300] + noise, "name": "noise.jpg"}, 400,
+         "corrupt_image"),
+        ("PNG header claiming 100000x100000", {"data": png_claiming(100_000, 100_000),
+         "name": "bomb.png"}, 413, "too_many_pixels"),
+        ("GIF (not accepted)", {"data": gif.read_bytes(), "name": "a.gif"}, 415,
+         "unsupported_media_type"),
+        ("120 MB upload, Expect: 100-continue", {"huge": 120_000_000, "expect": True}, 413,
+         "upload_too_large"),
+        ("120 MB upload sent whole", {"huge": 120_000_000, "expect": False}, 413,
+         "upload_too_large"),
+        ("overlap out of range", {"data": good, "fields": {"overlap": "1.5"}}, 422,
+         "invalid_parameter"),
+        ("overlap unparsable", {"data": good, "fields": {"overlap": "abc"}}, 422,
+         "invalid_parameter"),
+        ("slice 0", {"data": good, "fields": {"slice": "0"}}, 422, "invalid_parameter"),
+        ("unknown merge", {"data": good, "fields": {"merge": "best"}}, 422, "invalid_parameter"),
+        ("conf over 1", {"data": good, "fields": {"conf": "2"}}, 422, "invalid_parameter"),
+        ("unknown class", {"data": good, "fields": {"classes": "dog"}}, 422,
+         "invalid_parameter"),
+        ("misspelt field", {"data": good, "fields": {"overlpa": "0.2"}}, 422,
+         "invalid_parameter"),
+        ("too many slices", {"data": good, "fields": {"slice": "16", "overlap": "0.95"}}, 422,
+         "too_many_slices"),
+        ("no image field", {"data": good, "no_image": True}, 422, "invalid_parameter"),
+        ("JSON body", {"json": {"image": "x"}}, 422, "invalid_parameter"),
+        ("multipart without a boundary", {"broken": True}, 400, "bad_request"),
+        ("multipart with the image part cut off", {"cut": True}, 422, "invalid_parameter"),
+        ("GET /v1/detect", {"get": True}, 405, "method_not_allowed"),
+    ]  # fmt: skip
+
+
+def send_case(server: ServerProcess, how: dict):
+    port = server.port
+    if "huge" in how:
+        size = how["huge"]
+        _, ctype = multipart(b"", "big.jpg", {})
+        head = (
+            f"POST /v1/detect HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {ctype}\r\n"
+            f"Content-Length: {size}\r\n"
+            + ("Expect: 100-continue\r\n" if how["expect"] else "")
+            + "\r\n"
+        ).encode()
+        if how["expect"]:
+            return raw_exchange(port, head, wait_first=10)
+        chunk = b"\0" * (1 << 20)
+        chunks = [chunk] * (size // len(chunk)) + [b"\0" * (size % len(chunk))]
+        return raw_exchange(port, head, chunks)
+    if how.get("get"):
+        return server.get("/v1/detect")
+    if "json" in how:
+        return request(
+            port, "POST", "/v1/detect", json.dumps(how["json"]).encode(),
+            {"Content-Type": "application/json"},
+        )  # fmt: skip
+    if how.get("broken"):
+        return request(
+            port, "POST", "/v1/detect", b"image=abc", {"Content-Type": "multipart/form-data"}
+        )
+    if how.get("cut"):
+        return request(
+            port, "POST", "/v1/detect",
+            b'--xyz\r\nContent-Disposition: form-data; name="image"; filename="a.png"\r\n\r\nab',
+            {"Content-Type": "multipart/form-data; boundary=xyz"},
+        )  # fmt: skip
+    if how.get("no_image"):
+        body, ctype = multipart(b"", "", {"slice": "auto"}, field_name="")
+        return request(port, "POST", "/v1/detect", body, {"Content-Type": ctype})
+    return server.detect(how["data"], how.get("name", "image.png"), how.get("fields"))

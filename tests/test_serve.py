@@ -366,3 +366,28 @@ def test_metrics_text():
     assert "tilewise_serve_model_calls_total 2" in text
     assert "tilewise_serve_queue_depth 3" in text
     assert text.endswith("\n")
+
+
+# ---------------------------------------------------------------------- command line
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--max-batch", "0"], "max_batch must be an integer > 0, got 0"),
+        (["--max-delay-ms", "-1"], "max_delay_ms must be a number >= 0"),
+        (["--min-conf", "0.5"], "need 0 <= min_conf <= default_conf <= 1"),
+        (["--max-pixels", "lots"], "--max-pixels must be a number of pixels"),
+        (["--api-key-file", "{tmp}/missing"], "--api-key-file"),
+        (["--api-key-file", "{tmp}/empty"], "is empty"),
+        (["--model", "no.such.module:model"], "cannot import 'no.such.module' for --model"),
+    ],
+)
+def test_serve_command_refuses_bad_settings_before_serving(tmp_path, args, message):
+    from typer.testing import CliRunner
+
+    from tilewise.cli.app import app
+
+    (tmp_path / "empty").write_text("\n")
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    result = CliRunner().invoke(app, ["serve", "--port", "0", *args])
+    assert result.exit_code == 2, result.output
+    assert message in " ".join(result.output.split())
