@@ -46,9 +46,11 @@ export PYTHONPATH="$work/src:$work"
 # would otherwise run the original's cached .pyc
 export PYTHONDONTWRITEBYTECODE=1
 # mutmut 2 counts only exit status 1 as "tests failed"; a mutant that breaks the import
-# makes pytest exit with 2 (collection error), which must count as killed too
-printf '#!/bin/sh\npython -m pytest -x -q -p no:cacheprovider "$@" >/dev/null 2>&1 || exit 1\n' \
-    > run_tests.sh
+# makes pytest exit with 2 (collection error), which must count as killed too. The address
+# space is capped (MUTATION_MEM_KB, default 8 GB): a mutant that makes an array size explode
+# fails with MemoryError instead of taking a shared machine's memory.
+printf '#!/bin/sh\nulimit -v %s\npython -m pytest -x -q -p no:cacheprovider "$@" >/dev/null 2>&1 || exit 1\n' \
+    "${MUTATION_MEM_KB:-8000000}" > run_tests.sh
 
 for m in "${modules[@]}"; do
     path=${PATHS[$m]:?unknown module $m (choose from ${!PATHS[*]})}
