@@ -11,7 +11,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tilewise.kernels import _numpy, _numpy_grid, _numpy_nmm, _numpy_suppress, _numpy_wbf
+from tilewise.kernels import (
+    _numpy,
+    _numpy_grid,
+    _numpy_nmm,
+    _numpy_nmm_batch,
+    _numpy_suppress,
+    _numpy_wbf,
+    _numpy_wbf_batch,
+)
 
 native = pytest.importorskip("tilewise.kernels._native")
 
@@ -179,6 +187,7 @@ def test_small_rounds_and_budgets(monkeypatch, seed):
     monkeypatch.setattr(_numpy_suppress, "_WAVES", 1)
     monkeypatch.setattr(_numpy_nmm, "SMALL", 3)
     monkeypatch.setattr(_numpy_wbf, "SMALL", 3)
+    _tiny_rounds(monkeypatch)
     rng = np.random.default_rng(100 + seed)
     n = 120
     xy = rng.integers(0, 12, (n, 2)).astype(float)
@@ -186,6 +195,43 @@ def test_small_rounds_and_budgets(monkeypatch, seed):
     boxes = np.concatenate([xy, xy + wh], axis=1)
     boxes[::17] = [-5, -5, 20, 20]
     assert_same(boxes, None, [0, 40, 41, n], thresholds=[0.0, 0.25, 0.5, 1.0])
+
+
+def _tiny_rounds(monkeypatch):
+    """Rounds of one or two seeds/rows and regions of two: every cut and escape path."""
+    for mod in (_numpy_nmm_batch, _numpy_wbf_batch):
+        monkeypatch.setattr(mod, "FIRST", 2)
+        monkeypatch.setattr(mod, "MOST", 4)
+        monkeypatch.setattr(mod, "REGION", 2)
+
+
+def _chained_scene(seed, n_obj, span, sigma=2.0, per=5, side=30.0):
+    """Clusters of ``per`` jittered boxes whose components chain across the canvas."""
+    rng = np.random.default_rng(seed)
+    centers = rng.uniform(0, span, (n_obj, 2))
+    c = centers[np.repeat(np.arange(n_obj), per)] + rng.normal(0, sigma, (n_obj * per, 2))
+    conf = rng.uniform(0, 1, n_obj * per)
+    order = np.argsort(-conf, kind="stable")
+    half = side / 2
+    return np.concatenate([c - half, c + half], 1)[order], conf[order]
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_dense_chained_components(seed):
+    """One component of thousands of boxes: the batched NMM and WBF rounds."""
+    boxes, conf = _chained_scene(seed, 400, 500.0)
+    n = boxes.shape[0]
+    assert_same(boxes, conf, [0, n // 3, n], modes=[2, 3], thresholds=[0.0, 0.5, 0.8])
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_dense_chained_tiny_rounds(monkeypatch, seed):
+    """Chained scenes with rounds of two seeds: regions cut and seeds escaping often."""
+    _tiny_rounds(monkeypatch)
+    boxes, conf = _chained_scene(10 + seed, 80, 150.0, sigma=6.0, per=4, side=24.0)
+    boxes[::13] = boxes[::13] * [1, 1, 1.6, 1.6]
+    n = boxes.shape[0]
+    assert_same(boxes, conf, [0, 100, n], modes=[2, 3], thresholds=[0.0, 0.2, 0.5])
 
 
 def test_identical_boxes_stay_linear():
@@ -229,6 +275,18 @@ THRESHOLD = st.one_of(
 def test_property_twin_equals_native(scene, thr):
     boxes, conf, offsets = scene
     assert_same(boxes, conf, offsets, thresholds=[thr])
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(scene=scenes(), thr=THRESHOLD)
+def test_property_batched_rounds(scene, thr):
+    """Every component through the batched NMM and WBF rounds, with tiny rounds."""
+    boxes, conf, offsets = scene
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(_numpy_nmm, "SMALL", 1)
+        mp.setattr(_numpy_wbf, "SMALL", 1)
+        _tiny_rounds(mp)
+        assert_same(boxes, conf, offsets, modes=[2, 3], thresholds=[thr])
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -9,7 +9,8 @@ enlarged and the rows are evaluated again. A group whose passing rows all lie in
 is complete. (Rows once below the window's lower bound stay below: it only grows.)
 
 Groups never leave their component (``_numpy_components``), so all small components step
-in lockstep, one group step each per round, and large ones run alone over a local index.
+in lockstep, one group step each per round; the large ones go through rounds of seeds
+(``_numpy_nmm_batch``).
 """
 
 from __future__ import annotations
@@ -18,13 +19,13 @@ import numpy as np
 
 from tilewise.kernels._numpy_components import components, grouped
 from tilewise.kernels._numpy_grid import (
-    GridIndex,
     area_of,
     area_window,
     expand_ranges,
     intersects,
     overlap_of,
 )
+from tilewise.kernels._numpy_nmm_batch import nmm_batched
 
 __all__ = ["nmm"]
 
@@ -48,8 +49,9 @@ def nmm(boxes: np.ndarray, seg: np.ndarray, metric: int, thr: float) -> np.ndarr
     local_starts = np.cumsum(sizes[small]) - sizes[small]
     _lockstep(members[sel], local_starts, sizes[small], boxes, area, metric, thr, parent)
     large = sizes > SMALL
-    for start, size in zip(starts[large].tolist(), sizes[large].tolist(), strict=True):
-        _alone(members[start : start + size], boxes, area, metric, thr, parent)
+    big = np.sort(members[expand_ranges(starts[large], sizes[large])])
+    if big.shape[0]:
+        nmm_batched(big, boxes, area, seg, metric, thr, parent)
     return parent
 
 
@@ -134,44 +136,3 @@ def _grows(box: np.ndarray, big_b: np.ndarray) -> np.ndarray:
         | (box[:, 2] > big_b[:, 2])
         | (box[:, 3] > big_b[:, 3])
     )
-
-
-def _alone(
-    rows: np.ndarray,
-    boxes: np.ndarray,
-    area: np.ndarray,
-    metric: int,
-    thr: float,
-    parent: np.ndarray,
-) -> None:
-    """Run NMM over one large component, querying a local index at each growth of ``B``."""
-    k = rows.shape[0]
-    cbox, carea = boxes[rows], area[rows]
-    index = GridIndex(cbox, np.zeros(k, dtype=np.int64))
-    zero = np.zeros(1, dtype=np.int64)
-    taken = np.zeros(k, dtype=bool)
-    for s in range(k):
-        if taken[s]:
-            continue
-        taken[s] = True
-        big_b = cbox[s : s + 1].copy()
-        while True:
-            a_b = area_of(big_b)
-            lo, hi = area_window(a_b, metric, thr)
-            _, items, _ = index.query(big_b, zero)
-            items = np.sort(items[~taken[items]])
-            items = items[(carea[items] >= lo[0]) & (carea[items] <= hi[0])]
-            full_b = np.broadcast_to(big_b, (items.shape[0], 4))
-            m = overlap_of(full_b, a_b, cbox[items], carea[items], metric)
-            items = items[m >= thr]
-            if items.shape[0] == 0:
-                break
-            grows = np.flatnonzero(_grows(cbox[items], full_b[: items.shape[0]]))
-            join = items if grows.shape[0] == 0 else items[: grows[0] + 1]
-            taken[join] = True
-            parent[rows[join]] = rows[s]
-            if grows.shape[0] == 0:
-                break
-            g = cbox[items[grows[0]]]
-            big_b[0, :2] = np.minimum(big_b[0, :2], g[:2])
-            big_b[0, 2:] = np.maximum(big_b[0, 2:], g[2:])

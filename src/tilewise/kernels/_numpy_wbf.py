@@ -20,7 +20,14 @@ from __future__ import annotations
 import numpy as np
 
 from tilewise.kernels._numpy_components import components, grouped
-from tilewise.kernels._numpy_grid import area_of, area_window, intersects, overlap_of
+from tilewise.kernels._numpy_grid import (
+    area_of,
+    area_window,
+    expand_ranges,
+    intersects,
+    overlap_of,
+)
+from tilewise.kernels._numpy_wbf_batch import wbf_batched
 
 __all__ = ["wbf"]
 
@@ -38,7 +45,7 @@ def wbf(
     rows = np.flatnonzero(area > 0.0)
     if rows.shape[0] < 2:
         return parent
-    label = _labels(boxes[rows], conf[rows], seg[rows])
+    label, slack, bad = _labels(boxes[rows], conf[rows], seg[rows])
     order, starts, sizes = grouped(label)
     members = rows[order]
     small = (sizes > 1) & (sizes <= SMALL)
@@ -46,13 +53,26 @@ def wbf(
     st, sz = starts[small][by_size], sizes[small][by_size]
     _lockstep(members, st, sz, boxes, area, conf, metric, thr, parent)
     large = sizes > SMALL
-    for start, size in zip(starts[large].tolist(), sizes[large].tolist(), strict=True):
+    alone = large & bad[order[starts]]
+    for start, size in zip(starts[alone].tolist(), sizes[alone].tolist(), strict=True):
         _alone(members[start : start + size], boxes, area, conf, metric, thr, parent)
+    sel = expand_ranges(starts[large & ~alone], sizes[large & ~alone])
+    if sel.shape[0]:
+        pick = np.sort(order[sel])
+        big = rows[pick]
+        cl = _Clusters(boxes[big], area[big], conf[big])
+        local = wbf_batched(cl, seg[big], slack[pick], metric, thr)
+        parent[big] = big[local]
     return parent
 
 
-def _labels(boxes: np.ndarray, conf: np.ndarray, seg: np.ndarray) -> np.ndarray:
-    """Component labels; a segment whose weights or coordinates break the bound is one piece."""
+def _labels(
+    boxes: np.ndarray, conf: np.ndarray, seg: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Component labels, slack and rows of bad segments.
+
+    A segment whose weights or coordinates break the bound is one piece (and bad).
+    """
     reach = np.abs(boxes).max(axis=1)
     ok = np.isfinite(conf) & ((conf == 0.0) | ((conf >= 1e-100) & (conf <= 1e100)))
     ok &= reach < 1e200
@@ -64,7 +84,7 @@ def _labels(boxes: np.ndarray, conf: np.ndarray, seg: np.ndarray) -> np.ndarray:
     label = components(boxes, seg, slack)
     first = np.full(nseg, -1, dtype=np.int64)
     first[seg[::-1]] = np.arange(seg.shape[0] - 1, -1, -1)
-    return np.where(bad_seg[seg], first[seg], label)
+    return np.where(bad_seg[seg], first[seg], label), slack, bad_seg[seg]
 
 
 class _Clusters:
