@@ -160,6 +160,23 @@ def test_a_huge_raster_without_crs_gives_pixel_json(tmp_path):
     assert not (tmp_path / "o2").exists()
 
 
+@pytest.mark.parametrize("ext", ["png", "jpg"])
+def test_an_over_limit_whole_image_format_is_refused_not_read_as_a_raster(tmp_path, ext):
+    # regression: a PNG over --max-pixels went down the raster path, where GDAL decodes
+    # whole-image formats from the start, and the run ran out of memory
+    from tilewise.cli.predict_raster import is_raster
+
+    path = tmp_path / f"plain.{ext}"
+    cv2.imwrite(str(path), np.zeros((40, 50, 3), np.uint8))
+    assert not is_raster(path, 1000)
+    tif = tmp_path / "plain.tif"
+    cv2.imwrite(str(tif), np.zeros((40, 50, 3), np.uint8))
+    assert is_raster(tif, 1000)
+    out = tmp_path / "out"
+    result = _invoke(str(path), "--model", BLOB, "--out", str(out), "--max-pixels", "1000", *ARGS)
+    _assert_refused(result, "50x40", "--max-pixels", out=out)
+
+
 def _assert_refused(result, *needles: str, out: Path) -> None:
     assert result.exit_code == 2, result.output
     text = " ".join(result.output.split())

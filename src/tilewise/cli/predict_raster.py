@@ -94,19 +94,27 @@ def peak_rss_mb() -> float | None:
     return round(peak / (2**20 if sys.platform == "darwin" else 2**10), 1)
 
 
+WHOLE_IMAGE_DRIVERS = frozenset({"PNG", "JPEG", "GIF", "BMP", "WEBP"})
+"""GDAL drivers that decode from the start of the file: no window reads, no raster path."""
+
+
 def is_raster(path: str | os.PathLike[str], pixel_limit: int) -> bool:
     """Whether ``predict`` reads ``path`` as a raster, window by window.
 
     True when GDAL (the ``geo`` extra) opens it and it has a CRS, or when its pixel count
-    is over ``pixel_limit`` (the image reader would refuse it). Files GDAL cannot open are
-    left to the image reader, which names what is wrong with them.
+    is over ``pixel_limit`` (the image reader would refuse it) and its format can be read
+    window by window. Whole-image formats (PNG, JPEG, GIF, BMP, WebP) over the limit are
+    left to the image reader, which refuses them from the header: they cannot be read by
+    windows, and a small file whose header claims a huge size is a decompression bomb.
+    Files GDAL cannot open are left to the image reader too, which names what is wrong.
 
     Example:
         >>> import tempfile, pathlib, numpy as np, cv2
-        >>> p = pathlib.Path(tempfile.mkdtemp()) / "a.png"
-        >>> _ = cv2.imwrite(str(p), np.zeros((8, 8, 3), np.uint8))
-        >>> is_raster(p, 10**6), is_raster(p, 10)
-        (False, True)
+        >>> d = pathlib.Path(tempfile.mkdtemp())
+        >>> _ = cv2.imwrite(str(d / "a.tif"), np.zeros((8, 8, 3), np.uint8))
+        >>> _ = cv2.imwrite(str(d / "a.png"), np.zeros((8, 8, 3), np.uint8))
+        >>> is_raster(d / "a.tif", 10**6), is_raster(d / "a.tif", 10), is_raster(d / "a.png", 10)
+        (False, True, False)
     """
     p = Path(path)
     if not p.is_file():
@@ -121,7 +129,10 @@ def is_raster(path: str | os.PathLike[str], pixel_limit: int) -> bool:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", NotGeoreferencedWarning)
                 with rasterio.open(p) as ds:
-                    return ds.crs is not None or ds.width * ds.height > pixel_limit
+                    over = ds.width * ds.height > pixel_limit
+                    if over and ds.driver in WHOLE_IMAGE_DRIVERS:
+                        return False
+                    return ds.crs is not None or over
         except RasterioError:
             pass
     from tilewise.images import read_header

@@ -43,8 +43,9 @@ __all__ = [
 ]
 
 RASTER_HINT = (
-    "huge rasters (orthomosaics, satellite scenes) must be read window by window by a raster "
-    "reader rather than decoded whole"
+    "huge rasters (orthomosaics, satellite scenes) must be read window by window rather than "
+    "decoded whole: give them as a tiled GeoTIFF/COG, which `tilewise predict` (with the geo "
+    "extra) and tilewise.sources.RasterSource read by windows"
 )
 """Where the pixel-limit error points larger inputs."""
 
