@@ -187,7 +187,7 @@ def predict_bulk_cli(
     from tilewise.bulk.run import run_local
     from tilewise.bulk.store import RunStore
     from tilewise.cli.image_options import read_options
-    from tilewise.cli.video_cmd import _parse_slice as parse_slice
+    from tilewise.cli.slice_option import parse_slice
 
     kind = Engine.parse(engine or "local")
     try:

@@ -31,28 +31,11 @@ from tilewise.cli.image_options import (
 )
 from tilewise.cli.model_option import MODEL_HELP, describe_model, load_model
 from tilewise.cli.pixel_json import detections_json
+from tilewise.cli.slice_option import parse_slice
 from tilewise.cli.video_cmd import with_video
 from tilewise.errors import TilewiseError
 
 __all__ = ["detections_json", "parse_slice", "predict"]
-
-
-def parse_slice(text: str) -> int | None:
-    """``"auto"`` -> None (the model's training tile size); ``"512"`` -> 512.
-
-    Example:
-        >>> parse_slice("auto"), parse_slice("512")
-        (None, 512)
-    """
-    if text.strip().lower() == "auto":
-        return None
-    try:
-        value = int(text)
-    except ValueError:
-        raise TilewiseError(f"--slice must be 'auto' or a size in pixels, got {text!r}") from None
-    if value < 1:
-        raise TilewiseError(f"--slice must be >= 1 px, got {value}")
-    return value
 
 
 def _write_outputs(

@@ -18,6 +18,7 @@ from typing import Annotated, Any, get_type_hints
 import typer
 
 from tilewise.cli.console import echo
+from tilewise.cli.slice_option import parse_slice
 from tilewise.errors import TilewiseError
 
 __all__ = ["VIDEO_DEFAULTS", "predict_video_cli", "restore_url", "with_video"]
@@ -181,7 +182,7 @@ def predict_video_cli(
     unsupported = [f"--{k.rstrip('_')}" for k, v in ignored.items() if v not in (None, 0.0, "auto")]
     if unsupported:
         raise TilewiseError(f"{', '.join(unsupported)} do not apply to video input")
-    size = _parse_slice(slice_size)
+    size = parse_slice(slice_size)
     read = read_options(exif, allow_truncated, scale, value_range, background, max_pixels)
     selection = FrameSelection(stride=stride, start=start, end=end, max_frames=max_frames)
     source = open_frames(target, selection, fps=fps, read=read, retries=retries)
@@ -233,24 +234,6 @@ def predict_video_cli(
     if result.interrupted:
         echo("interrupted: the files hold the frames processed before Ctrl-C")
         raise typer.Exit(130)
-
-
-def _parse_slice(text: str) -> int | None:
-    """``"auto"`` -> None, ``"512"`` -> 512 (as ``predict_cmd.parse_slice``; no import cycle).
-
-    Example:
-        >>> _parse_slice("auto"), _parse_slice("512")
-        (None, 512)
-    """
-    if text.strip().lower() == "auto":
-        return None
-    try:
-        value = int(text)
-    except ValueError:
-        raise TilewiseError(f"--slice must be 'auto' or a size in pixels, got {text!r}") from None
-    if value < 1:
-        raise TilewiseError(f"--slice must be >= 1 px, got {value}")
-    return value
 
 
 def _stem(target: str) -> str:
