@@ -17,33 +17,6 @@ from tilewise.cli.console import echo
 __all__ = ["synth_video"]
 
 
-def _write_mp4(path: Path, frames: object, fps: float) -> None:
-    from fractions import Fraction
-
-    from tilewise.errors import TilewiseError
-    from tilewise.fileio import atomic_path
-
-    try:
-        import av
-    except ImportError:
-        raise TilewiseError("--mp4 needs PyAV: pip install av") from None
-    with atomic_path(path) as tmp, av.open(str(tmp), mode="w", format="mp4") as container:
-        stream = None
-        for image in frames:  # type: ignore[attr-defined]
-            if stream is None:
-                stream = container.add_stream("libx264", rate=Fraction(fps).limit_denominator())
-                stream.width, stream.height = image.shape[1] // 2 * 2, image.shape[0] // 2 * 2
-                stream.pix_fmt = "yuv420p"
-            frame = av.VideoFrame.from_ndarray(
-                image[: stream.height, : stream.width], format="rgb24"
-            )
-            for packet in stream.encode(frame):
-                container.mux(packet)
-        if stream is not None:
-            for packet in stream.encode():
-                container.mux(packet)
-
-
 def _parse_wh(text: str) -> tuple[int, int]:
     """``"1280x720"`` -> (1280, 720).
 
@@ -96,5 +69,7 @@ def synth_video(
         path = write_mot(root / "det" / "det.txt", dets, unassigned=True)
         echo(f"wrote {len(dets)} simulated detections to {path}")
     if mp4:
-        _write_mp4(root / "video.mp4", video.frames(), fps)
+        from tilewise.video import write_video
+
+        write_video(root / "video.mp4", video.frames(), fps)
         echo(f"wrote {root / 'video.mp4'}")
