@@ -203,6 +203,7 @@ def _tiny_rounds(monkeypatch):
         monkeypatch.setattr(mod, "FIRST", 2)
         monkeypatch.setattr(mod, "MOST", 4)
         monkeypatch.setattr(mod, "REGION", 2)
+    monkeypatch.setattr(_numpy_wbf_batch, "REBUILD", 3)
 
 
 def _chained_scene(seed, n_obj, span, sigma=2.0, per=5, side=30.0):

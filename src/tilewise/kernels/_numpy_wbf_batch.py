@@ -16,8 +16,9 @@ segment's slack. So for a round of consecutive rows:
 
 Step ``t`` of a round takes the ``t``-th row of every region at once against its
 region's clusters. A region of more than ``REGION`` rows cuts the round at its next row.
-The live fused boxes are indexed afresh each round; ``K`` (rows per round) halves when a
-round is cut before half its rows and doubles when none is cut.
+The live fused boxes sit in a main index, rebuilt now and then, beside an index of the
+clusters changed since, rebuilt each round. ``K`` (rows per round) halves when a round is
+cut before half its rows and doubles when none is cut.
 """
 
 from __future__ import annotations
@@ -44,15 +45,20 @@ MOST = 1 << 15
 REGION = 16
 """Rows a region may hold before the round is cut."""
 
+REBUILD = 1 << 13
+"""Changed rows past which the main index of fused boxes is rebuilt."""
+
 
 def wbf_batched(cl, seg: np.ndarray, slack: np.ndarray, metric: int, thr: float) -> np.ndarray:
     """WBF over the rows of ``cl`` (a ``_numpy_wbf._Clusters``, rank order); local parents."""
     m = seg.shape[0]
     parent = np.arange(m, dtype=np.int64)
     pos, size = 0, FIRST
+    fused = _Fused(cl, seg, parent)
     while pos < m:
         batch = np.arange(pos, min(m, pos + size), dtype=np.int64)
-        done = _round(cl, batch, seg, slack, metric, thr, parent)
+        done = _round(cl, fused, batch, seg, slack, metric, thr, parent)
+        fused.touched(batch[:done], 4 * size)
         pos += done
         if done == batch.shape[0]:
             size = min(2 * size, MOST)
@@ -61,22 +67,63 @@ def wbf_batched(cl, seg: np.ndarray, slack: np.ndarray, metric: int, thr: float)
     return parent
 
 
-def _round(cl, batch, seg, slack, metric, thr, parent) -> int:
+class _Fused:
+    """Index of the live fused boxes: a main index plus the clusters changed since it was built.
+
+    Entries of the main index whose cluster changed since are ignored; the changed live
+    clusters are indexed afresh at each query. The main index is rebuilt once the changed
+    ones outgrow a few rounds' worth.
+    """
+
+    def __init__(self, cl, seg: np.ndarray, parent: np.ndarray) -> None:
+        self.cl, self.seg, self.parent = cl, seg, parent
+        self.main: GridIndex | None = None
+        self.stale = np.zeros(seg.shape[0], dtype=bool)
+        self.changed: list[np.ndarray] = []
+        self.count = 0
+
+    def touched(self, rows: np.ndarray, room: int) -> None:
+        """Rows ``rows`` were handled: the clusters they started or joined changed."""
+        self.changed.append(rows)
+        self.count += rows.shape[0]
+        if self.count > max(REBUILD, room):
+            heads = np.flatnonzero(self.cl.live)
+            self.main = GridIndex(self.cl.fused[heads], self.seg[heads], heads)
+            self.stale[:] = False
+            self.changed, self.count = [], 0
+
+    def query(self, q: np.ndarray, qseg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Every (query, live cluster) whose fused box intersects the query box."""
+        out_q, out_c = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
+        rows = np.concatenate(self.changed) if self.changed else np.zeros(0, np.int64)
+        # a row that joined names its cluster through its parent; started ones are heads
+        heads = np.unique(self.parent[rows]) if rows.shape[0] else rows
+        heads = heads[self.cl.live[heads]]
+        self.stale[heads] = True
+        for index, fresh in ((self.main, False), (_index(self.cl, self.seg, heads), True)):
+            if index is None:
+                continue
+            for qi, c in index.query_all(q, qseg):
+                keep = self.cl.live[c] & (fresh | ~self.stale[c])
+                out_q.append(qi[keep])
+                out_c.append(c[keep])
+        return np.concatenate(out_q), np.concatenate(out_c)
+
+
+def _index(cl, seg: np.ndarray, heads: np.ndarray) -> GridIndex | None:
+    return GridIndex(cl.fused[heads], seg[heads], heads) if heads.shape[0] else None
+
+
+def _round(cl, fused, batch, seg, slack, metric, thr, parent) -> int:
     """Process a prefix of ``batch``; return its length."""
     k, m = batch.shape[0], seg.shape[0]
-    heads = np.flatnonzero(cl.live)
-    qi, c = np.zeros(0, np.int64), np.zeros(0, np.int64)
-    if heads.shape[0]:
-        index = GridIndex(cl.fused[heads], seg[heads], heads)
-        found = list(index.query_all(cl.box[batch], seg[batch]))
-        qi = np.concatenate([f[0] for f in found])
-        c = np.concatenate([f[1] for f in found])
+    qi, c = fused.query(cl.box[batch], seg[batch])
     zone = cl.box[batch].copy()
-    fused = cl.fused[c]
-    np.minimum.at(zone[:, 0], qi, fused[:, 0])
-    np.minimum.at(zone[:, 1], qi, fused[:, 1])
-    np.maximum.at(zone[:, 2], qi, fused[:, 2])
-    np.maximum.at(zone[:, 3], qi, fused[:, 3])
+    near = cl.fused[c]
+    np.minimum.at(zone[:, 0], qi, near[:, 0])
+    np.minimum.at(zone[:, 1], qi, near[:, 1])
+    np.maximum.at(zone[:, 2], qi, near[:, 2])
+    np.maximum.at(zone[:, 3], qi, near[:, 3])
     s = slack[batch][:, None]
     zone = np.concatenate([zone[:, :2] - s, zone[:, 2:] + s], axis=1)
     order, starts, sizes = grouped(components(zone, seg[batch], np.zeros(k)))
