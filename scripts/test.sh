@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 python -m pip install -q --upgrade pip
 # CPU PyTorch first: the local 2.13.0 CPU wheel; a bare "torch" would pull CUDA packages.
 python -m pip install -q "torch==2.13.0"
-python -m pip install -q -e ".[dev,bench,geo,video,serve,distributed]"
+python -m pip install -q -e ".[dev,bench,geo,video,serve,distributed,tune]"
 # sahi 0.12 requires the non-headless opencv-python; install it without dependencies
 # (its light dependencies come with the bench extra).
 python -m pip install -q --no-deps "sahi==0.12.*"
