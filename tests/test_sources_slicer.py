@@ -7,41 +7,9 @@ import numpy as np
 import pytest
 
 from tests.conftest import blob_model, make_scene
+from tests.source_helpers import GEO, MinimalSource, assert_same
 from tilewise import Detections, Slicer, TilewiseError
-from tilewise.detections import GeoReference
 from tilewise.sources import ArraySource, ImageFileSource, Window
-
-GEO = GeoReference("EPSG:32633", (0.5, 0.0, 500000.0, 0.0, -0.5, 4000000.0))
-
-
-class MinimalSource:
-    """A source written against the protocol only (no BaseSource): a generated gradient."""
-
-    name = "gradient"
-    georef = None
-
-    def __init__(self, image: np.ndarray):
-        self.image = image
-        self.image_wh = (image.shape[1], image.shape[0])
-        self.windows: list[Window] = []
-
-    def read(self, window: Window) -> np.ndarray:
-        self.windows.append(window)
-        rows, cols = window.slices
-        return self.image[rows, cols].copy()  # writable, fresh: the slicer must cope
-
-    def valid_mask(self, window: Window):
-        return None
-
-    def describe(self):
-        return {"kind": "gradient"}
-
-
-def _assert_same(a, b):
-    assert a.detections == b.detections
-    assert a.raw == b.raw
-    np.testing.assert_array_equal(a.raw_slice_index, b.raw_slice_index)
-    np.testing.assert_array_equal(a.report.merge.parent, b.report.merge.parent)
 
 
 @pytest.mark.parametrize("batch_size", [1, 3])
@@ -53,14 +21,14 @@ def test_slicer_results_identical_for_array_source_file_and_protocol_source(tmp_
     base = slicer.run(image)
     assert slicer.last_report.source == "image"
     assert slicer.last_report.image is None
-    _assert_same(base, slicer.run(ArraySource(image)))
+    assert_same(base, slicer.run(ArraySource(image)))
     from_file = slicer.run(path)
     assert slicer.last_report.image is not None
     assert slicer.last_report.source == str(path)
-    _assert_same(base, from_file)
-    _assert_same(base, slicer.run(ImageFileSource(path)))
+    assert_same(base, from_file)
+    assert_same(base, slicer.run(ImageFileSource(path)))
     minimal = MinimalSource(image)
-    _assert_same(base, slicer.run(minimal))
+    assert_same(base, slicer.run(minimal))
     assert [w.xyxy for w in minimal.windows] == [tuple(b) for b in base.report.grid.boxes]
     assert base.detections.georef is None
 
@@ -70,7 +38,7 @@ def test_slicer_full_frame_and_contiguous_read_through_the_source():
     kw = dict(slice_wh=64, overlap=0.2, full_frame=True, contiguous=True)
     base = Slicer(blob_model, **kw).run(image)
     minimal = MinimalSource(image)
-    _assert_same(base, Slicer(blob_model, **kw).run(minimal))
+    assert_same(base, Slicer(blob_model, **kw).run(minimal))
     assert minimal.windows[-1] == Window(0, 0, 200, 160)
 
 
@@ -88,7 +56,7 @@ def test_all_valid_mask_changes_nothing():
     slicer = Slicer(blob_model, slice_wh=64, overlap=0.25, batch_size=4)
     base = slicer.run(image)
     masked = slicer.run(ArraySource(image, valid=np.ones((192, 256), bool)))
-    _assert_same(base, masked)
+    assert_same(base, masked)
     assert slicer.last_report.windows.read == len(base.report.grid)
     assert slicer.last_report.windows.skipped == 0
 
