@@ -24,7 +24,15 @@ for wanted in ("tilewise/kernels/_native", "tilewise/data/default_detector.onnx"
     if not any(n.startswith(wanted) for n in names):
         sys.exit(f"the wheel lacks {wanted}")
 PY
-tar -tzf "$sdist" | grep -q "src/tilewise/kernels/_native.c" || { echo "sdist lacks the C source"; exit 1; }
+# (a python check, not `tar | grep -q`: grep -q closing the pipe early fails under pipefail)
+python - "$sdist" <<'PY'
+import sys, tarfile
+
+names = tarfile.open(sys.argv[1]).getnames()
+for wanted in ("src/tilewise/kernels/_native.c", "setup.py", "src/tilewise/data/default_detector.onnx"):
+    if not any(n.endswith(wanted) for n in names):
+        sys.exit(f"the sdist lacks {wanted}")
+PY
 echo "== auditwheel show"
 auditwheel show "$wheel"
 
@@ -32,7 +40,7 @@ echo "== sdist install with no C compiler (CC=/bin/false)"
 python -m venv "$work/nocc"
 CC=/bin/false "$work/nocc/bin/python" -m pip install -q "$sdist" >"$work/nocc.log" 2>&1 \
   || { tail -40 "$work/nocc.log"; exit 1; }
-if ls "$work"/nocc/lib/python*/site-packages/tilewise/kernels/_native* >/dev/null 2>&1; then
+if ls "$work"/nocc/lib/python*/site-packages/tilewise/kernels/_native*.so >/dev/null 2>&1; then
   echo "a C extension was built although CC=/bin/false"; exit 1
 fi
 "$work/nocc/bin/tilewise" version | tee "$work/version.txt"
