@@ -456,3 +456,81 @@ def test_tile_dataset_with_polygons_and_masks_to_coco(tmp_path: Path) -> None:
         for r in back.segments.polygon(j)
     )
     assert poly_area == pytest.approx(450.0)
+
+
+def _reference_pieces(boxes, wh, tiles, min_vis, min_size):
+    """{(box, tile): piece xywh in tile pixels} by the tiling rules, box by box, tile by tile."""
+    out = {}
+    for j, (x1, y1, x2, y2) in enumerate(boxes):
+        cx1, cx2 = min(max(x1, 0), wh[0]), min(max(x2, 0), wh[0])
+        cy1, cy2 = min(max(y1, 0), wh[1]), min(max(y2, 0), wh[1])
+        area = (cx2 - cx1) * (cy2 - cy1)
+        if not (x2 > x1 and y2 > y1 and area > 0):
+            continue
+        for t, (tx1, ty1, tx2, ty2) in enumerate(tiles):
+            iw, ih = min(cx2, tx2) - max(cx1, tx1), min(cy2, ty2) - max(cy1, ty1)
+            if iw > 0 and ih > 0 and iw * ih / area >= min_vis - 1e-9 and min(iw, ih) >= min_size:
+                out[j, t] = (max(cx1, tx1) - tx1, max(cy1, ty1) - ty1, iw, ih)
+    return out
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    images=st.lists(
+        st.tuples(st.integers(3, 50), st.integers(3, 50), boxes_st.map(lambda b: b[:8])),
+        min_size=1,
+        max_size=3,
+    ),
+    slice_wh=st.tuples(st.integers(3, 24), st.integers(3, 24)),
+    overlap=st.tuples(st.integers(0, 2), st.integers(0, 2)),
+    min_vis=st.sampled_from([0.0, 0.25, 0.5, 1.0]),
+    min_size=st.sampled_from([0, 1, 2, 3]),
+)
+def test_property_rules_across_images_and_rectangular_slices(
+    images, slice_wh, overlap, min_vis, min_size
+):
+    """Several images (tile indices continue from one image to the next), slices that are
+    not square, whole-pixel boxes whose pieces land exactly on min_size: every piece is the
+    one the rules give, in the tile the rules give."""
+    b = DatasetBuilder(["a", "b", "c"])
+    for k, (w, h, raw) in enumerate(images):
+        i = b.add_image(f"im{k}.png", w, h)
+        for x, y, bw, bh, c in raw:
+            b.add_box(i, [round(x), round(y), round(x) + round(bw), round(y) + round(bh)], c)
+    ds = b.build()
+    cfg = TilingConfig(
+        slice_wh=slice_wh,
+        overlap=(min(overlap[0], slice_wh[0] - 1), min(overlap[1], slice_wh[1] - 1)),
+        min_visibility=min_vis,
+        min_size=min_size,
+    )
+    plan = plan_tiles(ds, cfg)
+    expected = {}
+    first_tile = 0
+    for i, (w, h, _) in enumerate(images):
+        tiles = np.asarray(cfg.grid((w, h)).boxes, dtype=np.float64).tolist()
+        sl = ds.annotations_of(i)
+        for (j, t), piece in _reference_pieces(ds.boxes[sl].tolist(), (w, h), tiles,
+                                               min_vis, min_size).items():  # fmt: skip
+            expected[j + sl.start, t + first_tile] = piece
+        assert np.array_equal(
+            plan.tile_image[first_tile : first_tile + len(tiles)], [i] * len(tiles)
+        )
+        first_tile += len(tiles)
+    assert len(plan.tile_box) == first_tile
+    got = {
+        (int(j), int(t)): (bx[0], bx[1], bx[2] - bx[0], bx[3] - bx[1])
+        for j, t, bx in zip(plan.piece_ann, plan.piece_tile, plan.piece_box.tolist(), strict=True)
+    }
+    assert got.keys() == expected.keys()
+    for key, piece in expected.items():
+        assert got[key] == pytest.approx(piece, abs=1e-9), key
+    # boxes reaching outside their image are counted as clipped to it
+    outside = 0
+    for i, (w, h, _) in enumerate(images):
+        for x1, y1, x2, y2 in ds.boxes[ds.annotations_of(i)].tolist():
+            cw = min(max(x2, 0), w) - min(max(x1, 0), w)
+            ch = min(max(y2, 0), h) - min(max(y1, 0), h)
+            inside_area = cw > 0 and ch > 0 and x2 > x1 and y2 > y1
+            outside += inside_area and (x1 < 0 or y1 < 0 or x2 > w or y2 > h)
+    assert plan.report.boxes_clipped_to_image == outside
