@@ -10,15 +10,15 @@ folder without ``--engine`` stays an image sequence). Both engines write the sam
 from __future__ import annotations
 
 import functools
-import inspect
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, get_type_hints
+from typing import Annotated, Any
 
 import typer
 
 from tilewise.choices import Choice
 from tilewise.cli.console import echo
+from tilewise.cli.option_group import option_defaults, with_option_group
 from tilewise.errors import TilewiseError
 
 __all__ = ["BULK_DEFAULTS", "Engine", "build_model", "predict_bulk_cli", "with_bulk"]
@@ -64,10 +64,9 @@ def _bulk_options(
     """The bulk options (their signature is merged into ``predict``'s)."""
 
 
-BULK_DEFAULTS = {name: p.default for name, p in inspect.signature(_bulk_options).parameters.items()}
+BULK_DEFAULTS = option_defaults(_bulk_options)
 """The bulk options and their defaults."""
 
-_FLAGS = {name: "--" + name.replace("_", "-") for name in BULK_DEFAULTS}
 
 BULK_HELP = """
 
@@ -98,6 +97,7 @@ def with_bulk(predict: Callable[..., None]) -> Callable[..., None]:
     """``predict`` with the bulk options; bulk sources go to ``predict_bulk_cli``.
 
     Example:
+        >>> import inspect
         >>> def predict(image: Path | None = None, out: Path = Path("o")) -> None:
         ...     print("image", image)
         >>> both = with_bulk(predict)
@@ -106,37 +106,26 @@ def with_bulk(predict: Callable[..., None]) -> Callable[..., None]:
         >>> both(image=Path("a.jpg"), out=Path("o"), **BULK_DEFAULTS)
         image a.jpg
     """
-    base = inspect.signature(predict)
-    hints = get_type_hints(predict, include_extras=True)
-    bulk_hints = get_type_hints(_bulk_options, include_extras=True)
-    params = [p.replace(annotation=hints.get(n, p.annotation)) for n, p in base.parameters.items()]
-    params += [
-        p.replace(kind=inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=bulk_hints[n])
-        for n, p in inspect.signature(_bulk_options).parameters.items()
-    ]
 
-    @functools.wraps(predict)
-    def wrapped(**kwargs: Any) -> None:
-        bulk = {name: kwargs.pop(name, default) for name, default in BULK_DEFAULTS.items()}
-        image = kwargs.get("image")
+    def route(kwargs: dict[str, Any], bulk: dict[str, Any]) -> bool:
         from tilewise.bulk.inputs import is_image_list
 
-        if image is not None and (bulk["engine"] is not None or is_image_list(image)):
-            predict_bulk_cli(**kwargs, **bulk)
-            return
-        changed = [_FLAGS[k] for k, v in bulk.items() if v != BULK_DEFAULTS[k]]
-        if changed:
-            raise TilewiseError(
-                f"{', '.join(changed)} apply to many images: give SOURCE (a folder, a glob or "
-                "a .txt list of paths) with --engine local|ray"
-            )
-        predict(**kwargs)
+        image = kwargs.get("image")
+        if image is None or (bulk["engine"] is None and not is_image_list(image)):
+            return False
+        predict_bulk_cli(**kwargs, **bulk)
+        return True
 
-    wrapped.__doc__ = (predict.__doc__ or "").rstrip() + BULK_HELP
-    wrapped.__signature__ = base.replace(parameters=params)  # type: ignore[attr-defined]
-    wrapped.__annotations__ = {**hints, **bulk_hints}
-    del wrapped.__wrapped__  # typer reads the merged signature
-    return wrapped
+    return with_option_group(
+        predict,
+        _bulk_options,
+        route=route,
+        help_text=BULK_HELP,
+        misuse=(
+            "apply to many images: give SOURCE (a folder, a glob or a .txt list of paths) "
+            "with --engine local|ray"
+        ),
+    )
 
 
 def _refuse_non_defaults(kwargs: dict[str, Any]) -> None:

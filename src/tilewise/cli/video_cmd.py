@@ -8,16 +8,15 @@ applies it to its command (one line), so ``tilewise predict`` takes both.
 
 from __future__ import annotations
 
-import functools
-import inspect
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, get_type_hints
+from typing import Annotated, Any
 
 import typer
 
 from tilewise.cli.console import echo
+from tilewise.cli.option_group import option_defaults, with_option_group
 from tilewise.cli.slice_option import parse_slice
 from tilewise.errors import TilewiseError
 
@@ -71,9 +70,7 @@ def _video_options(
     """The video options (their signature is merged into ``predict``'s)."""
 
 
-VIDEO_DEFAULTS = {
-    name: p.default for name, p in inspect.signature(_video_options).parameters.items()
-}
+VIDEO_DEFAULTS = option_defaults(_video_options)
 """The video options and their defaults."""
 
 VIDEO_HELP = """
@@ -85,13 +82,12 @@ VIDEO_HELP = """
     and DIR/<stem>.report.json. Ctrl-C finishes the files with the frames done.
     """
 
-_FLAGS = {name: "--" + name.replace("_", "-") for name in VIDEO_DEFAULTS}
-
 
 def with_video(image_predict: Callable[..., None]) -> Callable[..., None]:
     """``image_predict`` with the video options; frame inputs go to ``predict_video_cli``.
 
     Example:
+        >>> import inspect
         >>> def predict(image: Path | None = None, out: Path = Path("o")) -> None:
         ...     print("image", image)
         >>> both = with_video(predict)
@@ -100,40 +96,30 @@ def with_video(image_predict: Callable[..., None]) -> Callable[..., None]:
         >>> both(image=Path("a.jpg"), out=Path("o"), **VIDEO_DEFAULTS)
         image a.jpg
     """
-    base = inspect.signature(image_predict)
-    hints = get_type_hints(image_predict, include_extras=True)
-    video_hints = get_type_hints(_video_options, include_extras=True)
-    params = [p.replace(annotation=hints.get(n, p.annotation)) for n, p in base.parameters.items()]
-    params += [
-        p.replace(kind=inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=video_hints[n])
-        for n, p in inspect.signature(_video_options).parameters.items()
-    ]
 
-    @functools.wraps(image_predict)
-    def predict(**kwargs: Any) -> None:
-        video = {name: kwargs.pop(name, default) for name, default in VIDEO_DEFAULTS.items()}
+    def route(kwargs: dict[str, Any], video: dict[str, Any]) -> bool:
+        from tilewise.sources import is_frame_input
+
         image = kwargs.get("image")
-        if image is not None:
-            from tilewise.sources import is_frame_input
+        if image is None:
+            return False
+        target = restore_url(str(image))
+        if not is_frame_input(target):
+            return False
+        kwargs.pop("image")
+        predict_video_cli(target, **kwargs, **video)
+        return True
 
-            target = restore_url(str(image))
-            if is_frame_input(target):
-                kwargs.pop("image")
-                predict_video_cli(target, **kwargs, **video)
-                return
-        changed = [_FLAGS[k] for k, v in video.items() if v != VIDEO_DEFAULTS[k]]
-        if changed:
-            raise TilewiseError(
-                f"{', '.join(changed)} apply to video input (a video file, a folder or glob of "
-                "images, a stream URL or a camera number)"
-            )
-        image_predict(**kwargs)
-
-    predict.__doc__ = (image_predict.__doc__ or "").rstrip() + VIDEO_HELP
-    predict.__signature__ = base.replace(parameters=params)  # type: ignore[attr-defined]
-    predict.__annotations__ = {**hints, **video_hints}
-    del predict.__wrapped__  # typer reads the merged signature, not the image command's
-    return predict
+    return with_option_group(
+        image_predict,
+        _video_options,
+        route=route,
+        help_text=VIDEO_HELP,
+        misuse=(
+            "apply to video input (a video file, a folder or glob of images, a stream URL "
+            "or a camera number)"
+        ),
+    )
 
 
 def predict_video_cli(
