@@ -71,9 +71,20 @@ def test_eval_options_and_outputs(app, files) -> None:
     data = json.loads((tmp / "out" / "r.json").read_text())
     assert "AP_huge@1000" in data["stats"]
     assert data["errors"]["buckets"][0]["bucket"] == "all"
-    assert "TIDE-style errors" in (tmp / "out" / "r.md").read_text()
+    all_bucket = data["errors"]["buckets"][0]
+    assert set(all_bucket["delta_ap"]) == {"cls", "loc", "both", "dupe", "bkg", "missed"}
+    assert all_bucket["ap_all_fixed"] == 1.0
+    markdown = (tmp / "out" / "r.md").read_text()
+    assert "TIDE-style errors" in markdown
+    assert "| AP50 | dCls | dLoc | dBoth | dDupe | dBkg | dMissed |" in markdown
+    assert "dMissed" in result.output
     pngs = sorted(p.name for p in (tmp / "plots").iterdir())
-    assert pngs == ["ap_per_bucket.png", "errors_per_bucket.png", "pr_curve.png"]
+    assert pngs == [
+        "ap_per_bucket.png",
+        "delta_ap_per_bucket.png",
+        "errors_per_bucket.png",
+        "pr_curve.png",
+    ]
 
 
 def test_eval_segm(app, tmp_path) -> None:

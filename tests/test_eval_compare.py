@@ -90,19 +90,26 @@ def test_run_bookkeeping(comparison, dataset) -> None:
 
 def test_report_files(comparison, tmp_path) -> None:
     paths = comparison.write_report(tmp_path / "report")
-    assert set(paths) == {"pr", "ap_buckets", "ar_buckets", "errors", "markdown", "html", "json"}
-    for key in ("pr", "ap_buckets", "ar_buckets", "errors"):
+    plots = ("pr", "ap_buckets", "ar_buckets", "errors", "delta_ap")
+    assert set(paths) == {*plots, "markdown", "html", "json"}
+    for key in plots:
         assert paths[key].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     md = paths["markdown"].read_text()
     assert "| run | AP | AP50 |" in md
     assert "![AP per size bucket](ap_per_bucket.png)" in md
+    assert "| run | bucket | GT | TP |" in md
+    assert "| dLoc |" in md
+    assert "(delta_ap_per_bucket.png)" in md
     page = paths["html"].read_text()
-    assert page.count("data:image/png;base64,") == 4
+    assert page.count("data:image/png;base64,") == 5
     assert 'src="http' not in page
     data = json.loads(paths["json"].read_text())
     assert [r["name"] for r in data["runs"]] == ["full-frame", "sliced", "sliced+full"]
     assert data["runs"][1]["settings"] == {"slice_wh": 256, "overlap": 0.0}
     assert data["runs"][0]["evaluation"]["stats"]["AP@100"] is not None
+    errors = data["runs"][0]["errors"]["buckets"][0]
+    assert errors["bucket"] == "all"
+    assert set(errors["delta_ap"]) == {"cls", "loc", "both", "dupe", "bkg", "missed"}
 
 
 def test_standard_runs_use_the_factory(dataset) -> None:

@@ -63,7 +63,12 @@ def eval_command(
         bool, typer.Option("--per-class/--no-per-class", help="Print the per-class table.")
     ] = True,
     errors: Annotated[
-        bool, typer.Option("--errors", help="Add a TIDE-style error breakdown per bucket.")
+        bool,
+        typer.Option(
+            "--errors",
+            help="Add a TIDE-style error breakdown per bucket, with the AP each error "
+            "type costs (dAP if fixed).",
+        ),
     ] = False,
     json_out: Annotated[
         Path | None, typer.Option("--json", help="Write the results as JSON here.")
@@ -134,7 +139,12 @@ def eval_command(
         atomic_write_text(markdown_out, text + "\n")
         echo(f"wrote {markdown_out}")
     if plots is not None:
-        from tilewise.evaluation.plots import plot_bucket_metrics, plot_errors, plot_pr_curves
+        from tilewise.evaluation.plots import (
+            plot_bucket_metrics,
+            plot_delta_ap,
+            plot_errors,
+            plot_pr_curves,
+        )
 
         written = [
             plot_pr_curves(result, plots / "pr_curve.png"),
@@ -142,6 +152,7 @@ def eval_command(
         ]
         if analysis is not None:
             written.append(plot_errors(analysis, plots / "errors_per_bucket.png"))
+            written.append(plot_delta_ap(analysis, plots / "delta_ap_per_bucket.png"))
         echo("wrote " + ", ".join(str(p) for p in written))
 
 

@@ -25,7 +25,7 @@ from tilewise.detections import Detections
 from tilewise.errors import ModelOutputError, TilewiseError
 from tilewise.evaluation.buckets import AreaRange
 from tilewise.evaluation.dataset import EvalDataset
-from tilewise.evaluation.error_analysis import ErrorAnalysis, ErrorType, analyze_errors
+from tilewise.evaluation.error_analysis import ErrorAnalysis, analyze_errors
 from tilewise.evaluation.metrics import DEFAULT_MAX_DETS, evaluate
 from tilewise.evaluation.result import EvaluationResult, stat_key
 from tilewise.evaluation.tables import html_table, markdown_table, text_table
@@ -213,6 +213,7 @@ _REPORT_FILES = {
     "ap_buckets": "ap_per_bucket.png",
     "ar_buckets": "ar_per_bucket.png",
     "errors": "errors_per_bucket.png",
+    "delta_ap": "delta_ap_per_bucket.png",
 }
 
 
@@ -267,22 +268,21 @@ class Comparison:
         return headers, rows
 
     def _error_rows(self) -> tuple[list[str], list[list[Any]]]:
-        headers = ["run", "bucket", "GT", "TP", *(t.label for t in ErrorType)]
+        analysed = [r for r in self.runs if r.errors is not None]
+        if not analysed:
+            return [], []
+        first = analysed[0].errors
+        assert first is not None
+        headers = ["run", "bucket", *first.column_headers()]
         rows = []
-        for r in self.runs:
-            if r.errors is None:
-                continue
+        for r in analysed:
+            assert r.errors is not None
             for b in r.errors.buckets:
-                rows.append(
-                    [
-                        r.spec.name,
-                        b.area_range.name,
-                        b.num_gt,
-                        b.true_positives,
-                        *(int(b.errors.get(t, 0)) for t in ErrorType),
-                    ]
-                )
+                rows.append([r.spec.name, b.area_range.name, *r.errors.bucket_cells(b)])
         return headers, rows
+
+    def _error_legend(self) -> str:
+        return next((r.errors.legend() for r in self.runs if r.errors is not None), "")
 
     def _caption(self) -> str:
         ev = self.runs[0].evaluation
@@ -311,6 +311,8 @@ class Comparison:
         eh, er = self._error_rows()
         if er:
             parts += ["", text_table(eh, er, title="TIDE-style errors per size bucket")]
+            if self._error_legend():
+                parts.append(self._error_legend())
         return "\n".join(parts)
 
     def to_markdown(self, images: Mapping[str, str] | None = None) -> str:
@@ -322,6 +324,8 @@ class Comparison:
         eh, er = self._error_rows()
         if er:
             lines += ["", "### Errors per size bucket (TIDE-style)", "", markdown_table(eh, er)]
+            if self._error_legend():
+                lines += ["", self._error_legend()]
         for caption, rel in (images or {}).items():
             lines += ["", f"![{caption}]({rel})"]
         lines += [f"- {n}" for n in self.notes]
@@ -344,6 +348,8 @@ class Comparison:
         eh, er = self._error_rows()
         if er:
             body += ["<h2>Errors per size bucket (TIDE-style)</h2>", html_table(eh, er)]
+            if self._error_legend():
+                body.append(f"<p>{html.escape(self._error_legend())}</p>")
         for caption, path in (images or {}).items():
             data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
             body += [
@@ -373,9 +379,15 @@ class Comparison:
 
         Returns:
             Written paths by kind (``markdown``, ``html``, ``json``, ``pr``,
-            ``ap_buckets``, ``ar_buckets`` and ``errors`` when errors were analysed).
+            ``ap_buckets``, ``ar_buckets``, and ``errors`` and ``delta_ap`` when errors
+            were analysed).
         """
-        from tilewise.evaluation.plots import plot_bucket_metrics, plot_errors, plot_pr_curves
+        from tilewise.evaluation.plots import (
+            plot_bucket_metrics,
+            plot_delta_ap,
+            plot_errors,
+            plot_pr_curves,
+        )
 
         out = Path(out_dir)
         evals = {r.spec.name: r.evaluation for r in self.runs}
@@ -389,11 +401,14 @@ class Comparison:
         errs = {r.spec.name: r.errors for r in self.runs if r.errors is not None}
         if errs:
             paths["errors"] = plot_errors(errs, out / _REPORT_FILES["errors"])
+            if all(e.impact is not None for e in errs.values()):
+                paths["delta_ap"] = plot_delta_ap(errs, out / _REPORT_FILES["delta_ap"])
         captions = {
             "pr": "Precision-recall (IoU 0.50)",
             "ap_buckets": "AP per size bucket",
             "ar_buckets": "AR per size bucket",
             "errors": "Errors per size bucket",
+            "delta_ap": "AP gained if each error type were fixed",
         }
         images = {captions[k]: p for k, p in paths.items()}
         paths["markdown"] = atomic_write_text(

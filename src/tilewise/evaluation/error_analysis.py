@@ -5,30 +5,12 @@ TIDE (Bolya et al., "TIDE: A General Toolbox for Identifying Object Detection Er
 ECCV 2020), and counts them per size bucket. It answers the question slicing raises:
 did it recover small objects (fewer *missed*) or create *duplicates* at slice seams?
 
-Definitions. ``t_f`` is the foreground IoU threshold (default 0.5), ``t_b`` the background
-threshold (default 0.1). IoU is box IoU for ``bbox`` and mask IoU for ``segm``.
-
-1. **Matching** (per image). Predictions below ``score_threshold`` are dropped; of the rest
-   at most ``max_dets`` per image and class are kept, highest scores first (as in COCO).
-   In descending score order (stable), each prediction is matched to the not yet matched,
-   non-crowd ground-truth object of its class with the highest IoU, if that IoU is
-   ``>= t_f``: a **true positive**. An unmatched prediction whose intersection with a crowd
-   region of its class covers ``>= t_f`` of the prediction is **ignored** (COCO's crowd
-   rule). Every other prediction is a false positive.
-2. **False positives** get the first type that applies, in TIDE's order; "IoU with X" is
-   the largest IoU with any non-crowd ground truth of kind X:
-
-   * ``loc`` (localisation): ``t_b <= IoU with same class < t_f`` - right class, box off.
-   * ``cls`` (class confusion): ``IoU with another class >= t_f`` - box right, class wrong.
-   * ``dupe`` (duplicate): ``IoU with an already matched object of the same class >= t_f``
-     - a higher-scoring prediction took that object.
-   * ``bkg`` (background): ``IoU with every object < t_b`` - fired on background.
-   * ``both`` (class and localisation): anything else, i.e. another class's object with
-     ``t_b <= IoU < t_f``.
-3. **Missed**: a non-crowd object that no prediction matched and that is not the target
-   (the largest-IoU object) of a ``loc`` or ``cls`` error - TIDE's "missed" excludes
-   objects that fixing one of those errors would recover. Unmatched objects that are
-   such targets are counted as ``covered`` (not an error of their own).
+Definitions. Predictions below ``score_threshold`` are dropped; of the rest at most
+``max_dets`` per image and class are kept, highest scores first (as in COCO). Each image's
+predictions and objects then get TIDE's outcomes (``tilewise.evaluation.tide_rules``:
+true positive, ``cls``, ``loc``, ``both``, ``dupe``, ``bkg``, ignored on a crowd region;
+matched, ``missed`` or covered), with the foreground IoU threshold ``t_f`` (default 0.5)
+and the background threshold ``t_b`` (default 0.1).
 
 Size buckets. A true positive, missed or covered object counts in the buckets of the
 ground-truth object's area. A ``loc``, ``cls``, ``dupe`` or ``both`` error counts in the
@@ -37,17 +19,21 @@ detection by the object it overlaps; a ``bkg`` error has no object and counts in
 buckets of its own area (box area for ``bbox``, mask area for ``segm``). Buckets are the
 closed ranges of ``tilewise.evaluation.buckets`` and may overlap.
 
-This is analysis, not the COCO metric: AP/AR always come from ``evaluate`` (COCO's
-matching through faster-coco-eval). Counts here are at a single IoU threshold ``t_f``.
+What to fix. Beside the counts, each bucket reports AP at ``t_f`` and ``dAP``, the AP
+gained if every error of one type were fixed by TIDE's oracle for that type, measured with
+``evaluate`` on the fixed predictions (``tilewise.evaluation.tide_fixes``); ``fixes=False``
+skips these 8 extra evaluations. The AP/AR of an evaluation always come from ``evaluate``
+(COCO's matching through faster-coco-eval, averaged over IoU .50:.95); counts and dAP here
+are at the single IoU threshold ``t_f``.
 """
 
 from __future__ import annotations
 
+import math
 import os
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from enum import Enum, IntEnum
 from pathlib import Path
 from typing import Any
 
@@ -64,9 +50,19 @@ from tilewise.evaluation.coco import (
     load_predictions,
 )
 from tilewise.evaluation.tables import markdown_table, text_table
+from tilewise.evaluation.tide_fixes import FixImpact, ImageCase, fix_impact
+from tilewise.evaluation.tide_rules import (
+    PRED_TO_ERROR,
+    ErrorType,
+    GtOutcome,
+    ImageAssignment,
+    PredOutcome,
+    assign_image,
+)
 from tilewise.fileio import atomic_write_json, atomic_write_text
 
 __all__ = [
+    "BucketErrors",
     "ErrorAnalysis",
     "ErrorType",
     "GtOutcome",
@@ -75,176 +71,6 @@ __all__ = [
     "analyze_errors",
     "assign_image",
 ]
-
-
-class ErrorType(str, Enum):
-    """TIDE error types (see the module docstring for the exact rules)."""
-
-    CLS = "cls"
-    LOC = "loc"
-    BOTH = "both"
-    DUPE = "dupe"
-    BKG = "bkg"
-    MISSED = "missed"
-
-    @property
-    def label(self) -> str:
-        """Display name, e.g. ``'Loc'``."""
-        return _LABELS[self]
-
-
-_LABELS = {
-    ErrorType.CLS: "Cls",
-    ErrorType.LOC: "Loc",
-    ErrorType.BOTH: "Both",
-    ErrorType.DUPE: "Dupe",
-    ErrorType.BKG: "Bkg",
-    ErrorType.MISSED: "Missed",
-}
-
-
-class PredOutcome(IntEnum):
-    """What became of one prediction (codes in ``ImageAssignment.pred_outcome``)."""
-
-    TP = 0
-    CLS = 1
-    LOC = 2
-    BOTH = 3
-    DUPE = 4
-    BKG = 5
-    IGNORED = 6
-
-
-class GtOutcome(IntEnum):
-    """What became of one ground-truth object (codes in ``ImageAssignment.gt_outcome``)."""
-
-    MATCHED = 0
-    MISSED = 1
-    COVERED = 2
-    IGNORED = 3
-
-
-_PRED_TO_ERROR = {
-    PredOutcome.CLS: ErrorType.CLS,
-    PredOutcome.LOC: ErrorType.LOC,
-    PredOutcome.BOTH: ErrorType.BOTH,
-    PredOutcome.DUPE: ErrorType.DUPE,
-    PredOutcome.BKG: ErrorType.BKG,
-}
-
-
-@dataclass(frozen=True)
-class ImageAssignment:
-    """The outcome of every prediction and object of one image.
-
-    Attributes:
-        pred_outcome: (D,) ``PredOutcome`` codes, in the input order of predictions.
-        pred_target: (D,) index of the object a prediction was matched to or judged
-            against (-1 for background and ignored predictions).
-        gt_outcome: (G,) ``GtOutcome`` codes.
-    """
-
-    pred_outcome: np.ndarray
-    pred_target: np.ndarray
-    gt_outcome: np.ndarray
-
-
-def _masked_max(values: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Row-wise max and argmax of ``values`` where ``mask`` (max -1 for empty rows)."""
-    filled = np.where(mask, values, -1.0)
-    if filled.shape[1] == 0:
-        n = filled.shape[0]
-        return np.full(n, -1.0), np.full(n, -1, dtype=np.int64)
-    idx = filled.argmax(axis=1)
-    best = filled[np.arange(filled.shape[0]), idx]
-    return best, np.where(best >= 0, idx, -1)
-
-
-def assign_image(
-    iou: np.ndarray,
-    pred_class: np.ndarray,
-    pred_score: np.ndarray,
-    gt_class: np.ndarray,
-    gt_crowd: np.ndarray,
-    *,
-    fg_iou: float = 0.5,
-    bg_iou: float = 0.1,
-) -> ImageAssignment:
-    """Classify the predictions and objects of one image, TIDE-style.
-
-    Args:
-        iou: (D, G) overlaps; for crowd columns, intersection over the prediction's area
-            (COCO's crowd IoU).
-        pred_class: (D,) prediction classes.
-        pred_score: (D,) scores (matching goes in descending order, stable).
-        gt_class: (G,) object classes.
-        gt_crowd: (G,) crowd flags.
-        fg_iou: ``t_f``.
-        bg_iou: ``t_b``.
-
-    Returns:
-        The per-prediction and per-object outcomes.
-
-    Example:
-        >>> import numpy as np
-        >>> iou = np.array([[0.9], [0.8], [0.3], [0.0]])
-        >>> a = assign_image(iou, np.array([1, 1, 1, 1]), np.array([0.9, 0.8, 0.7, 0.6]),
-        ...                  np.array([1]), np.array([False]))
-        >>> [PredOutcome(o).name for o in a.pred_outcome]
-        ['TP', 'DUPE', 'LOC', 'BKG']
-    """
-    iou = np.asarray(iou, dtype=np.float64).reshape(len(pred_class), len(gt_class))
-    pred_class = np.asarray(pred_class)
-    gt_class = np.asarray(gt_class)
-    crowd = np.asarray(gt_crowd, dtype=bool)
-    d, g = iou.shape
-    same = pred_class[:, None] == gt_class[None, :]
-    real = ~crowd[None, :]
-    outcome = np.full(d, -1, dtype=np.int64)
-    target = np.full(d, -1, dtype=np.int64)
-    used = np.zeros(g, dtype=bool)
-
-    order = np.argsort(-np.asarray(pred_score, dtype=np.float64), kind="mergesort")
-    candidates = same & real & (iou >= fg_iou)
-    for i in order:
-        row = candidates[i] & ~used
-        if row.any():
-            j = int(np.argmax(np.where(row, iou[i], -1.0)))
-            used[j] = True
-            outcome[i] = PredOutcome.TP
-            target[i] = j
-
-    fp = outcome < 0
-    crowd_hit = (same & crowd[None, :] & (iou >= fg_iou)).any(axis=1)
-    outcome[fp & crowd_hit] = PredOutcome.IGNORED
-    fp &= ~crowd_hit
-
-    cls_iou, cls_idx = _masked_max(iou, same & real)
-    other_iou, other_idx = _masked_max(iou, ~same & real)
-    used_iou, used_idx = _masked_max(iou, same & real & used[None, :])
-    any_iou, any_idx = _masked_max(iou, np.broadcast_to(real, iou.shape))
-
-    rules = (
-        (PredOutcome.LOC, (cls_iou >= bg_iou) & (cls_iou < fg_iou), cls_idx),
-        (PredOutcome.CLS, other_iou >= fg_iou, other_idx),
-        (PredOutcome.DUPE, used_iou >= fg_iou, used_idx),
-        (PredOutcome.BKG, any_iou < bg_iou, np.full(d, -1, dtype=np.int64)),
-        (PredOutcome.BOTH, np.ones(d, dtype=bool), any_idx),
-    )
-    left = fp.copy()
-    for code, cond, idx in rules:
-        hit = left & cond
-        outcome[hit] = code
-        target[hit] = idx[hit]
-        left &= ~hit
-
-    gt_outcome = np.where(used, GtOutcome.MATCHED, GtOutcome.MISSED).astype(np.int64)
-    fixable = np.isin(outcome, [PredOutcome.LOC, PredOutcome.CLS])
-    covered = np.zeros(g, dtype=bool)
-    covered[target[fixable]] = True
-    gt_outcome[covered & ~used] = GtOutcome.COVERED
-    gt_outcome[crowd] = GtOutcome.IGNORED
-    return ImageAssignment(pred_outcome=outcome, pred_target=target, gt_outcome=gt_outcome)
 
 
 @dataclass(frozen=True)
@@ -257,6 +83,10 @@ class BucketErrors:
         true_positives: matched objects in the bucket.
         covered: unmatched objects that are the target of a ``loc``/``cls`` error.
         errors: count per error type.
+        ap: AP at ``t_f`` of the analysed predictions (NaN: no object, or not measured).
+        delta_ap: AP gained at ``t_f`` if every error of a type were fixed (empty when
+            not measured; NaN where undefined).
+        ap_all_fixed: AP at ``t_f`` with every error fixed (1 wherever defined).
     """
 
     area_range: AreaRange
@@ -264,6 +94,9 @@ class BucketErrors:
     true_positives: int
     covered: int
     errors: Mapping[ErrorType, int]
+    ap: float = math.nan
+    delta_ap: Mapping[ErrorType, float] = field(default_factory=dict)
+    ap_all_fixed: float = math.nan
 
     @property
     def false_positives(self) -> int:
@@ -279,7 +112,18 @@ class BucketErrors:
             "true_positives": self.true_positives,
             "covered": self.covered,
             "errors": {t.value: int(self.errors.get(t, 0)) for t in ErrorType},
+            "ap": _json_float(self.ap),
+            "delta_ap": (
+                {t.value: _json_float(self.delta_ap[t]) for t in ErrorType}
+                if self.delta_ap
+                else None
+            ),
+            "ap_all_fixed": _json_float(self.ap_all_fixed),
         }
+
+
+def _json_float(value: float) -> float | None:
+    return None if math.isnan(value) else float(value)
 
 
 @dataclass(frozen=True)
@@ -296,6 +140,9 @@ class ErrorAnalysis:
         num_predictions: predictions analysed (after the threshold and cap).
         num_ignored: predictions ignored on crowd regions.
         skipped: predictions left out at loading.
+        impact: AP at ``t_f`` before and after each error type's oracle fix, per bucket
+            (``None`` when not measured); also copied into each bucket's ``ap``,
+            ``delta_ap`` and ``ap_all_fixed``.
     """
 
     iou_type: IouType
@@ -307,6 +154,7 @@ class ErrorAnalysis:
     num_predictions: int
     num_ignored: int
     skipped: SkipReport = field(default_factory=SkipReport)
+    impact: FixImpact | None = field(default=None, repr=False, compare=False)
 
     def bucket(self, name: str = "all") -> BucketErrors:
         """The counts of one bucket by name.
@@ -323,6 +171,49 @@ class ErrorAnalysis:
         """Error counts of one bucket, every type present (zeros included)."""
         b = self.bucket(name)
         return {t: int(b.errors.get(t, 0)) for t in ErrorType}
+
+    @property
+    def ap_label(self) -> str:
+        """Name of AP at ``t_f``, e.g. ``'AP50'``."""
+        return f"AP{self.fg_iou * 100:g}"
+
+    def delta_ap(self, name: str = "all") -> dict[ErrorType, float]:
+        """AP at ``t_f`` gained in one bucket if every error of a type were fixed.
+
+        Raises:
+            TilewiseError: no such bucket, or the analysis ran with ``fixes=False``.
+        """
+        b = self.bucket(name)
+        if not b.delta_ap:
+            raise TilewiseError("dAP was not measured: analyze_errors(..., fixes=True)")
+        return {t: float(b.delta_ap[t]) for t in ErrorType}
+
+    def column_headers(self) -> list[str]:
+        """Headers of one bucket's cells (``bucket_cells``): counts, then AP and dAP."""
+        headers = ["GT", "TP", *(t.label for t in ErrorType)]
+        if self.impact is not None:
+            headers += [self.ap_label, *(f"d{t.label}" for t in ErrorType)]
+        return headers
+
+    def bucket_cells(self, b: BucketErrors) -> list[Any]:
+        """One bucket's table cells, in the order of ``column_headers``."""
+        cells: list[Any] = [
+            b.num_gt,
+            b.true_positives,
+            *(int(b.errors.get(t, 0)) for t in ErrorType),
+        ]
+        if self.impact is not None:
+            cells += [b.ap, *(b.delta_ap.get(t, math.nan) for t in ErrorType)]
+        return cells
+
+    def legend(self) -> str:
+        """One line saying what the AP and dAP columns are ("" without them)."""
+        if self.impact is None:
+            return ""
+        return (
+            f"{self.ap_label}: AP at IoU {self.fg_iou:g} of these predictions; dX: {self.ap_label} "
+            "gained if every X error were fixed (TIDE's oracle; - where undefined)"
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -347,24 +238,21 @@ class ErrorAnalysis:
         return atomic_write_text(path, self.to_markdown() + "\n")
 
     def _rows(self) -> tuple[list[str], list[list[Any]]]:
-        headers = ["bucket", "GT", "TP", *(t.label for t in ErrorType)]
+        headers = ["bucket", *self.column_headers()]
         rows = [
-            [
-                f"{b.area_range.name} ({b.area_range.describe()})",
-                b.num_gt,
-                b.true_positives,
-                *(int(b.errors.get(t, 0)) for t in ErrorType),
-            ]
+            [f"{b.area_range.name} ({b.area_range.describe()})", *self.bucket_cells(b)]
             for b in self.buckets
         ]
         return headers, rows
 
     def _caption(self) -> str:
-        return (
+        caption = (
             f"TIDE-style errors ({self.iou_type.value}, t_f={self.fg_iou:g}, "
             f"t_b={self.bg_iou:g}, maxDets={self.max_dets}, score>={self.score_threshold:g}): "
             f"{self.num_predictions} predictions, {self.num_ignored} ignored on crowd regions"
         )
+        legend = self.legend()
+        return f"{caption}\n{legend}" if legend else caption
 
     def table(self) -> str:
         """Terminal table: one row per bucket, one column per error type.
@@ -375,11 +263,14 @@ class ErrorAnalysis:
             ...                        "bbox": [0, 0, 10, 10]}]}
             >>> preds = [{"image_id": 1, "category_id": 1, "bbox": [0, 0, 10, 10], "score": 0.9},
             ...          {"image_id": 1, "category_id": 1, "bbox": [1, 0, 10, 10], "score": 0.5}]
-            >>> for line in analyze_errors(gt, preds, area_ranges=[]).table().splitlines()[2:]:
+            >>> analysis = analyze_errors(gt, preds, area_ranges=[], fixes=False)
+            >>> for line in analysis.table().splitlines()[2:]:
             ...     print(line)
             bucket       GT  TP  Cls  Loc  Both  Dupe  Bkg  Missed
             -----------  --  --  ---  ---  ----  ----  ---  ------
             all (0+ px)   1   1    0    0     0     1    0       0
+            >>> analyze_errors(gt, preds, area_ranges=[]).table().splitlines()[3].split()[-7:]
+            ['AP50', 'dCls', 'dLoc', 'dBoth', 'dDupe', 'dBkg', 'dMissed']
         """
         headers, rows = self._rows()
         lines = [self._caption(), "", text_table(headers, rows)]
@@ -432,6 +323,7 @@ def analyze_errors(
     score_threshold: float = 0.0,
     class_to_category: Mapping[int, int] | None = None,
     strict: bool = False,
+    fixes: bool = True,
 ) -> ErrorAnalysis:
     """Count TIDE-style errors per size bucket (definitions in the module docstring).
 
@@ -447,6 +339,8 @@ def analyze_errors(
         score_threshold: drop predictions scored below this first.
         class_to_category: for ``Detections`` input, class id to category id.
         strict: raise instead of skipping bad predictions.
+        fixes: also measure AP at ``t_f`` and each error type's dAP per bucket
+            (``tilewise.evaluation.tide_fixes``; 8 more COCO evaluations).
 
     Returns:
         An ``ErrorAnalysis``.
@@ -459,6 +353,8 @@ def analyze_errors(
         >>> res = analyze_errors(gt, preds)
         >>> res.counts()[ErrorType.CLS], res.counts()[ErrorType.MISSED]
         (1, 0)
+        >>> res.bucket().ap, res.delta_ap()[ErrorType.CLS]
+        (0.0, 1.0)
     """
     from tilewise.evaluation.buckets import build_area_ranges
 
@@ -493,6 +389,7 @@ def analyze_errors(
     err_area: dict[ErrorType, list[float]] = defaultdict(list)
     num_pred = 0
     num_ignored = 0
+    cases: list[ImageCase] = []
     for img_id in gt.image_ids:
         objs = gt_by_image.get(img_id, [])
         dets = _cap_per_class(pred_by_image.get(img_id, []), max_dets)
@@ -524,10 +421,11 @@ def analyze_errors(
             fg_iou=fg_iou,
             bg_iou=bg_iou,
         )
+        cases.append(ImageCase(dets, objs, a, None if kind is IouType.BBOX else g_rle))
         for code in (GtOutcome.MATCHED, GtOutcome.MISSED, GtOutcome.COVERED):
             gt_area[code].extend(g_area[a.gt_outcome == code].tolist())
         num_ignored += int(np.count_nonzero(a.pred_outcome == PredOutcome.IGNORED))
-        for code, etype in _PRED_TO_ERROR.items():
+        for code, etype in PRED_TO_ERROR.items():
             sel = a.pred_outcome == code
             if code is PredOutcome.BKG:
                 err_area[etype].extend(p_area[sel].tolist())
@@ -538,6 +436,11 @@ def analyze_errors(
     def count(areas: list[float], r: AreaRange) -> int:
         return int(np.count_nonzero(r.contains(areas))) if areas else 0
 
+    impact = None
+    if fixes:
+        impact = fix_impact(
+            gt, cases, iou_type=kind, area_ranges=ranges[1:], fg_iou=fg_iou, max_dets=max_dets
+        )
     buckets = []
     for r in ranges:
         all_gt = gt_area[GtOutcome.MATCHED] + gt_area[GtOutcome.MISSED] + gt_area[GtOutcome.COVERED]
@@ -548,6 +451,9 @@ def analyze_errors(
                 true_positives=count(gt_area[GtOutcome.MATCHED], r),
                 covered=count(gt_area[GtOutcome.COVERED], r),
                 errors={t: count(err_area[t], r) for t in ErrorType},
+                ap=math.nan if impact is None else impact.ap[r.name],
+                delta_ap={} if impact is None else impact.deltas(r.name),
+                ap_all_fixed=math.nan if impact is None else impact.all_fixed[r.name],
             )
         )
     return ErrorAnalysis(
@@ -560,6 +466,7 @@ def analyze_errors(
         num_predictions=num_pred,
         num_ignored=num_ignored,
         skipped=preds.skipped,
+        impact=impact,
     )
 
 

@@ -104,6 +104,7 @@ def evaluate(
     tiny: bool = False,
     class_to_category: Mapping[int, int] | None = None,
     strict: bool = False,
+    iou_thresholds: Sequence[float] | None = None,
 ) -> EvaluationResult:
     """Compute COCO AP/AR (overall, per size bucket, per class) with faster-coco-eval.
 
@@ -120,6 +121,9 @@ def evaluate(
         tiny: also report the AI-TOD tiny buckets (2-8, 8-16, 16-32 px).
         class_to_category: for ``Detections`` input, class id to COCO category id.
         strict: raise instead of skipping bad predictions.
+        iou_thresholds: IoU thresholds to average over instead of COCO's .50:.05:.95,
+            e.g. ``[0.5]`` for AP at one threshold (then every ``AP``/``AR`` stat is at
+            that threshold, and ``AP50``/``AP75`` are NaN unless listed).
 
     Returns:
         An ``EvaluationResult``.
@@ -165,6 +169,8 @@ def evaluate(
         print_function=_silent,
     )
     evaluator.params.maxDets = list(eval_caps)
+    if iou_thresholds is not None:
+        evaluator.params.iouThrs = _check_iou_thresholds(iou_thresholds)
     evaluator.evaluate()
     evaluator.accumulate()
     params = evaluator.params
@@ -231,6 +237,13 @@ def evaluate(
         precision=precision,
         recall=recall,
     )
+
+
+def _check_iou_thresholds(values: Sequence[float]) -> np.ndarray:
+    thrs = np.asarray([float(v) for v in values], dtype=np.float64)
+    if thrs.size == 0 or not np.all((thrs > 0) & (thrs <= 1)):
+        raise TilewiseError(f"iou_thresholds must be values in (0, 1], got {list(values)!r}")
+    return thrs
 
 
 def _check_segm_ready(gt: GroundTruth) -> None:

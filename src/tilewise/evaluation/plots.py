@@ -20,7 +20,7 @@ from tilewise.evaluation.error_analysis import ErrorAnalysis, ErrorType
 from tilewise.evaluation.result import EvaluationResult
 from tilewise.fileio import atomic_path
 
-__all__ = ["plot_bucket_metrics", "plot_errors", "plot_pr_curves"]
+__all__ = ["plot_bucket_metrics", "plot_delta_ap", "plot_errors", "plot_pr_curves"]
 
 
 def _figure(width: float, height: float) -> Any:
@@ -195,49 +195,141 @@ def plot_errors(
         >>> import tempfile, pathlib
         >>> from tilewise.evaluation.error_analysis import analyze_errors
         >>> from tilewise.evaluation.synthetic import synthetic_coco
-        >>> errs = analyze_errors(*synthetic_coco(num_images=2))
+        >>> errs = analyze_errors(*synthetic_coco(num_images=2), fixes=False)
         >>> plot_errors(errs, pathlib.Path(tempfile.mkdtemp()) / "e.png").suffix
         '.png'
     """
     named = _named(analyses, ErrorAnalysis)
     first = next(iter(named.values()))
+    return _per_type_bars(
+        named,
+        path,
+        lambda a, bucket, t: float(a.counts(bucket)[t]),
+        ylabel="count",
+        title=f"Errors per size bucket (t_f={first.fg_iou:g}, t_b={first.bg_iou:g})",
+        counts=True,
+    )
+
+
+def plot_delta_ap(
+    analyses: ErrorAnalysis | Mapping[str, ErrorAnalysis],
+    path: str | os.PathLike[str],
+) -> Path:
+    """Bar chart of the AP each error type costs per size bucket (TIDE's dAP).
+
+    Each bar is the AP at ``t_f`` gained if every error of that type were fixed
+    (``ErrorAnalysis.delta_ap``); the tallest bar in a bucket is the error to work on
+    there. Undefined values (no objects in the bucket) get no bar but an "n/a" label.
+    Layout as ``plot_errors``: one panel for one analysis, one panel per type for several.
+
+    Raises:
+        TilewiseError: an analysis ran without ``fixes``.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> from tilewise.evaluation.error_analysis import analyze_errors
+        >>> from tilewise.evaluation.synthetic import synthetic_coco
+        >>> errs = analyze_errors(*synthetic_coco(num_images=2))
+        >>> plot_delta_ap(errs, pathlib.Path(tempfile.mkdtemp()) / "d.png").suffix
+        '.png'
+    """
+    named = _named(analyses, ErrorAnalysis)
+    for name, a in named.items():
+        if a.impact is None:
+            raise TilewiseError(f"{name or 'the analysis'} has no dAP: analyze it with fixes=True")
+    first = next(iter(named.values()))
+    return _per_type_bars(
+        named,
+        path,
+        lambda a, bucket, t: a.delta_ap(bucket)[t],
+        ylabel=f"d{first.ap_label}",
+        title=f"{first.ap_label} gained if each error type were fixed, per size bucket",
+        counts=False,
+    )
+
+
+def _per_type_bars(
+    named: Mapping[str, ErrorAnalysis],
+    path: str | os.PathLike[str],
+    value: Any,
+    *,
+    ylabel: str,
+    title: str,
+    counts: bool,
+) -> Path:
+    """Bars of ``value(analysis, bucket, error_type)``: grouped by type, or panels per type.
+
+    Counts get whole-number axes per panel; other values share one range over all panels,
+    so bar heights compare across error types.
+    """
+    first = next(iter(named.values()))
     buckets = [b.area_range.name for b in first.buckets]
     x = np.arange(len(buckets))
     types = list(ErrorType)
+    values = {
+        (name, t): [value(a, b, t) for b in buckets] for name, a in named.items() for t in types
+    }
+    defined = [v for vals in values.values() for v in vals if not math.isnan(v)]
+    low, top = min([0.0, *defined]), max([0.0, *defined])
     if len(named) == 1:
-        analysis = first
+        name = next(iter(named))
         fig = _figure(max(6.0, 1.2 * len(buckets) + 2), 4.5)
         ax = fig.add_subplot(1, 1, 1)
         width = 0.8 / len(types)
-        top = 0
         for i, t in enumerate(types):
-            vals = [analysis.counts(b)[t] for b in buckets]
-            top = max(top, *vals)
-            ax.bar(x + (i - (len(types) - 1) / 2) * width, vals, width, label=t.label)
-        _count_axis(ax, top, headroom=1.3)  # room for the legend
+            offset = (i - (len(types) - 1) / 2) * width
+            _bars(ax, x + offset, values[name, t], width, t.label)
+        _value_axis(ax, low, top, counts, headroom=1.3)  # room for the legend
         ax.set_xticks(x)
         ax.set_xticklabels(buckets, rotation=20)
-        ax.set_ylabel("count")
-        ax.set_title(f"Errors per size bucket (t_f={analysis.fg_iou:g}, t_b={analysis.bg_iou:g})")
+        ax.set_ylabel(ylabel)
+        ax.set_title(title)
         ax.legend(fontsize="small", ncol=3)
         ax.grid(axis="y", alpha=0.3)
         return _save(fig, path)
     cols = 3
     rows = math.ceil(len(types) / cols)
     fig = _figure(4.2 * cols, 3.4 * rows)
+    fig.suptitle(title, fontsize="medium")
     width = 0.8 / len(named)
     for k, t in enumerate(types):
         ax = fig.add_subplot(rows, cols, k + 1)
-        top = 0
-        for i, (name, analysis) in enumerate(named.items()):
-            vals = [analysis.counts(b)[t] for b in buckets]
-            top = max(top, *vals)
-            ax.bar(x + (i - (len(named) - 1) / 2) * width, vals, width, label=name)
-        _count_axis(ax, top)
+        for i, name in enumerate(named):
+            offset = (i - (len(named) - 1) / 2) * width
+            _bars(ax, x + offset, values[name, t], width, name)
+        if counts:
+            _count_axis(ax, max(max(values[n, t]) for n in named))
+        else:
+            _value_axis(ax, low, top, counts)
         ax.set_title(t.label)
         ax.set_xticks(x)
         ax.set_xticklabels(buckets, rotation=30, fontsize=7)
+        ax.set_ylabel(ylabel, fontsize=7)
         ax.grid(axis="y", alpha=0.3)
         if k == 0:
             ax.legend(fontsize="x-small")
     return _save(fig, path)
+
+
+def _bars(ax: Any, xs: np.ndarray, vals: list[float], width: float, label: str) -> None:
+    """Draw one bar series; NaN values get no bar but an "n/a" label."""
+    bars = ax.bar(xs, np.nan_to_num(vals), width, label=label)
+    for rect, v in zip(bars, vals, strict=True):
+        if math.isnan(v):  # undefined (no objects in the bucket): not a 0
+            rect.set_visible(False)
+            ax.annotate(
+                "n/a",
+                (rect.get_x() + rect.get_width() / 2, 0.0),
+                ha="center",
+                va="bottom",
+                fontsize=6,
+                color="0.45",
+                rotation=90,
+            )
+
+
+def _value_axis(ax: Any, low: float, top: float, counts: bool, headroom: float = 1.08) -> None:
+    if counts:
+        _count_axis(ax, top, headroom)
+    else:
+        ax.set_ylim(low * headroom, max(0.05, top * headroom))
