@@ -53,7 +53,10 @@ def _video_options(
     stride: Annotated[
         int, typer.Option(help="Video: process every N-th frame (the others are not converted).")
     ] = 1,
-    start: Annotated[float | None, typer.Option(help="Video: start time in seconds.")] = None,
+    start: Annotated[
+        float | None,
+        typer.Option(help="Video: start time in seconds (files seek to the keyframe before it)."),
+    ] = None,
     end: Annotated[
         float | None, typer.Option(help="Video: end time in seconds (exclusive).")
     ] = None,
@@ -216,6 +219,8 @@ def predict_video_cli(
             + (f"; damaged: {frames['damaged']}" if frames.get("damaged") else "")
             + (f"; {lost} frame(s) lost" if lost else "")
         )
+    if frames.get("seek_fallback"):
+        echo(f"--start: decoded from the beginning, no exact seek ({frames['seek_fallback']})")
     echo("wrote " + ", ".join(str(p) for p in result.outputs.values()))
     if result.interrupted:
         echo("interrupted: the files hold the frames processed before Ctrl-C")

@@ -76,8 +76,10 @@ class FrameSelection:
     Args:
         stride: keep every ``stride``-th frame of the time range (the first one, then
             every N-th). Skipped frames are decoded (or grabbed) but not converted.
-        start: seconds; frames before are skipped (decoded from the start, no seek, so
-            frame indices stay exact on variable-frame-rate video).
+        start: seconds; frames before are skipped. Video files seek to the keyframe
+            before it and count the frames jumped over, so frame indices stay exact
+            (also on variable-frame-rate video); other sources read or grab from the
+            beginning.
         end: seconds, exclusive; reading stops at the first frame at or after it.
         max_frames: stop after this many kept frames.
 
@@ -130,7 +132,11 @@ class FrameStats:
     Attributes:
         decoded: frames decoded (or grabbed) from the source, kept or not.
         kept: frames yielded.
-        skipped_before_start: frames before ``start``.
+        skipped_before_start: frames before ``start`` that were decoded (a video file
+            seeks to the keyframe before the start and decodes only from there).
+        skipped_by_seek: frames before ``start`` jumped over by seeking, never decoded
+            (``decoded + skipped_by_seek`` is the number of frames up to where reading
+            stopped).
         skipped_stride: frames of the time range left out by the stride.
         dropped: frames lost, by reason: ``"unreadable"`` (an image of a sequence),
             ``"read_failed"`` (a stream read that failed), ``"retrieve_failed"`` (a
@@ -148,6 +154,10 @@ class FrameStats:
             are the frames' own timestamps either way.
         interval_min: smallest interval between consecutive decoded frames (s).
         interval_max: largest such interval (s).
+        seek: how a source with seeking reached ``start``: None (no seek tried: no
+            start, or a source that cannot seek), ``"keyframe"`` (seeked, then decoded
+            forward) or ``"fallback"`` (decoded from the beginning instead).
+        seek_fallback: why seeking was given up, when it was.
     """
 
     decoded: int = 0
@@ -162,6 +172,9 @@ class FrameStats:
     stopped: str = "end"
     interval_min: float | None = None
     interval_max: float | None = None
+    skipped_by_seek: int = 0
+    seek: str | None = None
+    seek_fallback: str | None = None
     _last_time: float | None = field(default=None, repr=False)
 
     def drop(self, reason: str, count: int = 1) -> None:
@@ -188,7 +201,7 @@ class FrameStats:
         """Frames the header announced that were never decoded (None when unknown)."""
         if self.expected_frames is None or self.stopped not in ("end", "damage"):
             return None
-        return max(self.expected_frames - self.decoded, 0)
+        return max(self.expected_frames - self.decoded - self.skipped_by_seek, 0)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready counts."""

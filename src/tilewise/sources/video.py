@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from tilewise.sources.frames import (
     FrameSelection,
     FrameSelector,
 )
+from tilewise.sources.video_seek import SeekStart, seek_start
 
 __all__ = ["VideoFileSource", "import_av"]
 
@@ -38,10 +40,14 @@ class VideoFileSource(BaseFrameSource):
     """A video file's frames, decoded in order by PyAV on a background thread.
 
     The file is probed when the source is made (a clear error for a missing file, a file
-    FFmpeg cannot read, or one without a video stream). Every frame is decoded (skipping
-    with ``stride`` or before ``start`` never seeks, so indices stay exact), but only kept
-    frames are converted to RGB. Times are the frames' presentation timestamps, so a
-    variable-frame-rate file gives its real times (``stats.vfr`` says so).
+    FFmpeg cannot read, or one without a video stream). With a ``start`` time the source
+    seeks to the keyframe at or before it and decodes forward from there
+    (``tilewise.sources.video_seek``: indices and times stay exactly those of a decode
+    from the beginning; ``stats.skipped_by_seek`` counts the frames jumped over, and
+    ``stats.seek_fallback`` says why when it had to decode from the beginning instead).
+    From there every frame is decoded (``stride`` skips by decoding, never by seeking),
+    but only kept frames are converted to RGB. Times are the frames' presentation
+    timestamps, so a variable-frame-rate file gives its real times (``stats.vfr`` says so).
 
     A truncated or damaged file gives its frames up to the damage: ``stats.damaged``
     names the error (or the shortfall) and ``stats.lost_frames`` counts the frames the
@@ -53,6 +59,7 @@ class VideoFileSource(BaseFrameSource):
         selection: stride, time range, max frames (``FrameSelection``).
         queue_size: frames decoded ahead of the consumer.
         threads: let FFmpeg decode with several threads (frame and slice threading).
+        seek: seek to ``start`` (default); False decodes from the beginning.
 
     Example:
         >>> import tempfile, pathlib, numpy as np
@@ -73,13 +80,16 @@ class VideoFileSource(BaseFrameSource):
         *,
         queue_size: int = 4,
         threads: bool = True,
+        seek: bool = True,
     ) -> None:
         super().__init__(selection, queue_size)
         self.path = Path(path)
         self.name = str(path)
         self.threads = bool(threads)
+        self.seek = bool(seek)
         self.codec: str | None = None
         self.expected_frames: int | None = None
+        self.expected_exact = False  # the header counts frames (else: duration x rate)
         self.duration: float | None = None
         self._probe()
 
@@ -114,6 +124,7 @@ class VideoFileSource(BaseFrameSource):
                 self.duration = container.duration / 1_000_000
             if stream.frames:
                 self.expected_frames = int(stream.frames)
+                self.expected_exact = True
             elif self.duration is not None and self.fps:
                 self.expected_frames = round(self.duration * self.fps)
 
@@ -122,17 +133,35 @@ class VideoFileSource(BaseFrameSource):
         stats = self.stats
         stats.expected_frames = self.expected_frames
         step = 1.0 / self.fps if self.fps else 1.0 / 30.0
-        with self._open() as container:
+        with ExitStack() as stack:
+            container = stack.enter_context(self._open())
             stream = container.streams.video[0]
             if self.threads:
                 stream.thread_type = "AUTO"
             origin = None
             if stream.start_time is not None and stream.time_base is not None:
                 origin = float(stream.start_time * stream.time_base)
-            last: float | None = None
+            frames: Iterator[Any] | None = None
             index = -1
+            start = self.selection.start
+            if start is not None and start > 0 and self.seek:
+                sought = seek_start(av, container, stream, self.path, start, origin)
+                if isinstance(sought, SeekStart):
+                    frames, index = sought.frames, sought.first_index - 1
+                    stats.seek = "keyframe"
+                    stats.skipped_by_seek = sought.first_index
+                else:
+                    stats.seek, stats.seek_fallback = "fallback", sought
+                    container.close()
+                    container = stack.enter_context(self._open())  # decode from the start
+                    stream = container.streams.video[0]
+                    if self.threads:
+                        stream.thread_type = "AUTO"
+            if frames is None:
+                frames = container.decode(stream)
+            last: float | None = None
             try:
-                for frame in container.decode(stream):
+                for frame in frames:
                     if frame.pts is None or frame.time is None:
                         time = 0.0 if last is None else last + step
                         stats.inferred_time += 1
@@ -164,9 +193,12 @@ class VideoFileSource(BaseFrameSource):
                 stats.stopped = "damage"
         if stats.damaged is None and stats.stopped == "end":
             announced = self.expected_frames
-            if announced is not None and stats.decoded + sum(stats.dropped.values()) < announced:
+            seen = stats.decoded + stats.skipped_by_seek + sum(stats.dropped.values())
+            # duration x rate is no frame count on variable-rate video (mkv, ts)
+            trusted = self.expected_exact or not stats.vfr
+            if announced is not None and trusted and seen < announced:
                 # the demuxer hit the end of the data early: a truncated file
-                short = announced - stats.decoded - sum(stats.dropped.values())
+                short = announced - seen
                 if short > max(1, announced // 100):
                     stats.damaged = (
                         f"the file ended after {stats.decoded} of the {announced} frames its "
