@@ -20,7 +20,7 @@ declare -A PATHS=(
 )
 declare -A TESTS=(
     [grid]="tests/test_grid.py src/tilewise/slicing/grid.py"
-    [plan]="tests/test_datasets_tiling.py src/tilewise/datasets/tiling/plan.py"
+    [plan]="tests/test_tiling_plan_exact.py tests/test_tiling_plan_selection.py tests/test_datasets_tiling.py src/tilewise/datasets/tiling/plan.py"
     [buckets]="tests/test_eval_buckets.py tests/test_eval_buckets_reference.py src/tilewise/evaluation/buckets.py"
     [ops]="tests/test_boxes.py src/tilewise/boxes/ops.py"
 )

@@ -232,7 +232,7 @@ def test_property_pieces_inside_tiles_and_accounting(wh, slice_wh, overlap, min_
     assert np.all(seen_enough[reason == DropReason.TOO_SMALL])
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     cols=st.integers(1, 4),
     rows=st.integers(1, 4),
@@ -256,6 +256,8 @@ def test_property_zero_overlap_full_visibility_round_trips(cols, rows, slice_wh,
     inside = (
         (bx[:, 2] > bx[:, 0])
         & (bx[:, 3] > bx[:, 1])
+        # an area that underflows to 0 (1e-234 x 1e-238) is degenerate
+        & ((bx[:, 2] - bx[:, 0]) * (bx[:, 3] - bx[:, 1]) > 0)
         & (bx[:, 0] >= 0)
         & (bx[:, 1] >= 0)
         & (bx[:, 2] <= wh[0])
