@@ -21,7 +21,13 @@ from tests.geo_rasters import (
 )
 from tilewise import TilewiseError
 from tilewise.datasets import DatasetBuilder
-from tilewise.datasets.tiling import TilingConfig, raster_labels, tile_dataset, tile_raster
+from tilewise.datasets.tiling import (
+    TilingConfig,
+    plan_tiles,
+    raster_labels,
+    tile_dataset,
+    tile_raster,
+)
 from tilewise.detections import GeoReference
 
 pytest.importorskip("rasterio")
@@ -53,8 +59,18 @@ def _frame(georef: GeoReference, boxes=BOXES, classes=CLASSES, triangle=True):
     return gpd.GeoDataFrame({"class": names}, geometry=geoms, crs=georef.crs)
 
 
+def _mask_fractions(valid: np.ndarray):
+    """``valid_fraction`` for ``tile_dataset`` from a whole-image valid mask."""
+
+    def fraction(tile_image: np.ndarray, tile_box: np.ndarray) -> np.ndarray:
+        return np.array([valid[y1:y2, x1:x2].mean() for x1, y1, x2, y2 in tile_box.tolist()])
+
+    return fraction
+
+
 def _in_memory(tmp_path: Path, image: np.ndarray) -> Path:
-    """The same labels on the same pixels, as an ordinary dataset, tiled in memory."""
+    """The same labels on the same pixels, as an ordinary dataset, tiled in memory
+    (told the same nodata: black pixels, as in ``scene_with_nodata``)."""
     png = tmp_path / "mem" / "scene.png"
     png.parent.mkdir()
     cv2.imwrite(str(png), image[..., ::-1])
@@ -63,7 +79,14 @@ def _in_memory(tmp_path: Path, image: np.ndarray) -> Path:
     for box, name in zip(BOXES, CLASSES, strict=True):
         b.add_box(i, box, ["boat", "car"].index(name))
     b.add_box(i, [120, 150, 160, 190], 0, polygon=[TRIANGLE])
-    tile_dataset(b.build(root=png.parent), tmp_path / "mem-out", CFG, progress=False)
+    valid = (image != 0).any(axis=2)
+    tile_dataset(
+        b.build(root=png.parent),
+        tmp_path / "mem-out",
+        CFG,
+        progress=False,
+        valid_fraction=_mask_fractions(valid),
+    )
     return tmp_path / "mem-out"
 
 
@@ -205,3 +228,109 @@ def test_cli_tiles_a_raster_and_resumes_only_the_same_job(tmp_path, scene):
     )
     assert wrong.exit_code == 2
     assert "go with --labels" in wrong.output
+
+
+def _tile_origin(file_name: str) -> tuple[int, int]:
+    """(x, y) of a tile named ``<stem>_<x>_<y>.<ext>``."""
+    x, y = Path(file_name).stem.rsplit("_", 2)[1:]
+    return int(x), int(y)
+
+
+def _tile_fractions(root: Path) -> dict[str, float]:
+    """Valid (not black) fraction of every written tile without annotations."""
+    coco = _coco(root)
+    labelled = {a["image_id"] for a in coco["annotations"]}
+    out = {}
+    for im in coco["images"]:
+        if im["id"] not in labelled:
+            tile = cv2.imread(str(root / "images" / Path(im["file_name"]).name))
+            out[im["file_name"]] = float((tile != 0).any(axis=2).mean())
+    return out
+
+
+@pytest.mark.parametrize("min_valid", [0.0, 0.5])
+def test_empty_tiles_over_nodata_are_never_sampled_and_are_counted(tmp_path, scene, min_valid):
+    # regression: empty-tile sampling picked all-nodata tiles as negatives
+    path, image = scene
+    labels = tmp_path / "l.gpkg"
+    _frame(GeoReference(UTM, UTM_TRANSFORM), triangle=False).to_file(labels)
+    cfg = TilingConfig(slice_wh=64, overlap=0.25, min_visibility=0.3, empty_ratio=100.0)
+    result, placed = tile_raster(
+        path, labels, tmp_path / "out", cfg, progress=False, min_valid=min_valid
+    )
+    # expected from the grid and the scene's own valid mask, independently of the reader
+    valid = (image != 0).any(axis=2)
+    positive = plan_tiles(placed.dataset, cfg).tile_positive
+    grid = cfg.grid((320, 256)).boxes
+    fraction = np.array([valid[y1:y2, x1:x2].mean() for x1, y1, x2, y2 in grid.tolist()])
+    no_data = int(np.sum(~positive & (fraction == 0)))
+    sparse = int(np.sum(~positive & (fraction > 0) & (fraction < min_valid)))
+    assert no_data == 5  # the left 100 nodata columns hold one column of 64-px tiles
+    assert (sparse > 0) == (min_valid > 0)
+    tiles = result.report.tiles
+    assert (tiles["empty_nodata"], tiles["empty_sparse"]) == (no_data, sparse)
+    # empty_ratio 100: every empty tile that holds enough data is written, and only those
+    assert tiles["empty_kept"] == tiles["empty"] - no_data - sparse
+    written = _tile_fractions(tmp_path / "out")
+    assert len(written) == tiles["empty_kept"]
+    assert min(written.values()) >= max(min_valid, 1e-9)
+    saved = json.loads((tmp_path / "out" / "accounting.json").read_text())["tiles"]
+    assert saved["empty_nodata"] == no_data
+
+
+def test_nodata_ignored_samples_every_empty_tile(tmp_path, scene):
+    path, _ = scene
+    labels = tmp_path / "l.gpkg"
+    _frame(GeoReference(UTM, UTM_TRANSFORM), triangle=False).to_file(labels)
+    cfg = TilingConfig(slice_wh=64, overlap=0.25, min_visibility=0.3, empty_ratio=100.0)
+    result, _ = tile_raster(path, labels, tmp_path / "out", cfg, progress=False, nodata="ignore")
+    tiles = result.report.tiles
+    assert (tiles["empty_nodata"], tiles["empty_sparse"]) == (0, 0)
+    assert tiles["empty_kept"] == tiles["empty"]
+
+
+def test_min_valid_out_of_range_is_refused(tmp_path, scene):
+    path, _ = scene
+    labels = tmp_path / "l.gpkg"
+    _frame(GeoReference(UTM, UTM_TRANSFORM), triangle=False).to_file(labels)
+    with pytest.raises(TilewiseError, match=r"min_valid must be a fraction in \[0, 1\]"):
+        tile_raster(path, labels, tmp_path / "out", CFG, progress=False, min_valid=1.5)
+
+
+def test_cli_scale_and_min_valid_go_to_the_raster(tmp_path):
+    # --scale pLO,pHI with --labels: the tiles are the raster read with that stretch
+    from tilewise.cli.app import app
+    from tilewise.sources import Window
+    from tilewise.sources.raster import RasterSource
+
+    image, _ = scene_with_nodata()
+    bands = (image.transpose(2, 0, 1).astype(np.uint16) * 200).copy()
+    path = write_raster(tmp_path / "deep.tif", bands, nodata=0)
+    _frame(GeoReference(UTM, UTM_TRANSFORM), triangle=False).to_file(tmp_path / "l.gpkg")
+    out = tmp_path / "out"
+    args = ["dataset", "tile", str(path), str(out), "--labels", str(tmp_path / "l.gpkg")]
+    args += ["--slice", "64", "--overlap", "0.25", "--empty-ratio", "100", "--no-progress"]
+    done = CliRunner().invoke(app, [*args, "--scale", "p5,p95", "--min-valid", "0.5"])
+    assert done.exit_code == 0, done.output
+    assert "empty tiles not sampled: 5 all nodata" in done.output
+    saved = json.loads((out / "tiling.json").read_text())["extra"]["raster"]
+    assert (saved["percentiles"], saved["min_valid"]) == ([5.0, 95.0], 0.5)
+    coco = _coco(out)
+    first = coco["images"][0]
+    tile = cv2.imread(str(out / "images" / Path(first["file_name"]).name))[..., ::-1]
+    h, w = tile.shape[:2]
+    with RasterSource(path, percentiles=(5, 95)) as src:
+        x, y = _tile_origin(first["file_name"])
+        np.testing.assert_array_equal(tile, src.read(Window(x, y, w, h)))
+    with RasterSource(path) as default:  # the 2-98 stretch differs: --scale was used
+        assert not np.array_equal(tile, default.read(Window(x, y, w, h)))
+    both = CliRunner().invoke(
+        app, [*args[:2], str(tmp_path / "o2"), *args[3:], "--scale", "p5,p95", "--range", "0,9"]
+    )
+    assert both.exit_code != 0
+    assert "not both" in " ".join(both.output.split())
+    plain = CliRunner().invoke(
+        app, ["dataset", "tile", str(path), str(tmp_path / "o3"), "--min-valid", "0.5"]
+    )
+    assert plain.exit_code == 2
+    assert "go with --labels" in plain.output

@@ -165,6 +165,14 @@ def tile(
     nodata: Annotated[
         str, typer.Option(help="With --labels: auto, ignore or the raster's nodata value.")
     ] = "auto",
+    min_valid: Annotated[
+        float,
+        typer.Option(
+            "--min-valid",
+            help="With --labels: empty tiles with less valid (not nodata) data than this "
+            "fraction are not sampled; all-nodata ones never are.",
+        ),
+    ] = 0.0,
 ) -> None:
     """Cut a dataset into training tiles with the same slice grid as sliced inference.
 
@@ -173,7 +181,9 @@ def tile(
     (image_truncated, image_unreadable) unless --on-error raise. With --labels, SRC is a
     raster (GeoTIFF...) and the labels are reprojected to its CRS and placed on its
     pixels; labels partly outside it are clipped, wholly outside ones dropped (counted),
-    and none on it at all is an error.
+    and none on it at all is an error. Its 16-bit/float bands get a 2-98 percentile
+    stretch unless --scale pLO,pHI or --range lo,hi is given; empty tiles over nodata are
+    never sampled (counted).
     """
     from tilewise.datasets.tiling import TilingConfig, tile_dataset, tile_raster
 
@@ -200,7 +210,9 @@ def tile(
             layer=layer,
             bands=parse_bands(bands),
             value_range=read.scaling.value_range,
+            percentiles=read.scaling.percentiles,
             nodata=parse_nodata(nodata),
+            min_valid=min_valid,
             format=format_,
             workers=workers,
             progress=progress,
@@ -213,8 +225,8 @@ def tile(
             f"{c['outside_raster']} outside the raster), CRS {placed.crs[:40]}"
         )
     else:
-        if bands is not None or class_column is not None or layer is not None:
-            raise TilewiseError("--bands, --class-column and --layer go with --labels")
+        if bands is not None or class_column is not None or layer is not None or min_valid:
+            raise TilewiseError("--bands, --class-column, --layer and --min-valid go with --labels")
         res = tile_dataset(
             src,
             dst,
@@ -236,6 +248,11 @@ def tile(
         f"{tiles.get('empty', 0)} empty kept); this run wrote {res.tiles_written}, "
         f"reused {res.tiles_reused}"
     )
+    if "empty_nodata" in tiles:
+        echo(
+            f"empty tiles not sampled: {tiles['empty_nodata']} all nodata, "
+            f"{tiles['empty_sparse']} under --min-valid {min_valid:g}"
+        )
     echo(
         f"instances: {res.report.instances} ({res.report.instances_clipped} clipped); "
         f"boxes clipped to their image: {res.report.boxes_clipped_to_image}; polygons "

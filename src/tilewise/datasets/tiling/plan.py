@@ -9,6 +9,7 @@ boxes x tiles.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
@@ -26,9 +27,10 @@ from tilewise.datasets.segments import SegmentKind, Segments, gather_ranges
 from tilewise.datasets.tiling.accounting import AnnotationStatus, DropReason, TilingReport
 from tilewise.datasets.tiling.config import TilingConfig
 from tilewise.datasets.tiling.splits import assign_splits
+from tilewise.errors import TilewiseError
 from tilewise.masks.rle import rle_area, rle_bbox, rle_crop
 
-__all__ = ["TilePlan", "plan_tiles"]
+__all__ = ["TilePlan", "TileValidity", "plan_tiles"]
 
 _EPS = 1e-9
 # Which failure explains a dropped annotation best (higher wins).
@@ -189,7 +191,43 @@ def _positive_area(boxes: np.ndarray) -> np.ndarray:
         return (w > 0) & (h > 0) & (w * h > 0)
 
 
-def plan_tiles(ds: Dataset, config: TilingConfig | None = None) -> TilePlan:
+TileValidity = Callable[[np.ndarray, np.ndarray], np.ndarray]
+"""``valid_fraction(tile_image, tile_box)``: the fraction (0..1) of each tile's pixels that
+hold data (not nodata), for tiles given by source image index and xyxy window."""
+
+
+def _eligible_empty(
+    positive: np.ndarray,
+    tile_image: np.ndarray,
+    tile_box: np.ndarray,
+    valid_fraction: TileValidity | None,
+    min_valid: float,
+) -> tuple[np.ndarray, dict[str, int]]:
+    """Empty tiles that may be sampled as negatives, and the counts of those that may not."""
+    eligible = ~positive
+    if valid_fraction is None:
+        return eligible, {}
+    empty = np.flatnonzero(eligible)
+    fraction = np.asarray(valid_fraction(tile_image[empty], tile_box[empty]), dtype=np.float64)
+    if fraction.shape != empty.shape:
+        raise TilewiseError(
+            f"valid_fraction returned {fraction.shape} values for {empty.size} tiles"
+        )
+    no_data = empty[fraction <= 0.0]
+    sparse = empty[(fraction > 0.0) & (fraction < min_valid)]
+    eligible = eligible.copy()
+    eligible[no_data] = False
+    eligible[sparse] = False
+    return eligible, {"empty_nodata": int(no_data.size), "empty_sparse": int(sparse.size)}
+
+
+def plan_tiles(
+    ds: Dataset,
+    config: TilingConfig | None = None,
+    *,
+    valid_fraction: TileValidity | None = None,
+    min_valid: float = 0.0,
+) -> TilePlan:
     """Decide, for every source annotation and tile, what goes where (no pixel I/O).
 
     Rules, applied to each (annotation, tile) pair that overlaps:
@@ -204,7 +242,11 @@ def plan_tiles(ds: Dataset, config: TilingConfig | None = None) -> TilePlan:
       a clipped piece's box becomes the cropped mask's bounds; a piece whose polygon or
       mask is empty in the tile is dropped;
     * every tile with a kept piece is written; empty tiles are sampled per split up to
-      ``empty_ratio`` x the split's non-empty tiles, with ``seed``.
+      ``empty_ratio`` x the split's non-empty tiles, with ``seed``;
+    * with ``valid_fraction`` (a raster's nodata; the only pixel look-up, on empty tiles
+      only), an empty tile with no valid pixel is never sampled as a negative, nor one
+      whose valid fraction is under ``min_valid``: counted in ``report.tiles`` as
+      ``empty_nodata`` and ``empty_sparse``.
 
     Example:
         >>> from tilewise.datasets import DatasetBuilder
@@ -217,6 +259,8 @@ def plan_tiles(ds: Dataset, config: TilingConfig | None = None) -> TilePlan:
         ([2, 0], [3, 0])
     """
     cfg = config or TilingConfig()
+    if isinstance(min_valid, bool) or not 0.0 <= float(min_valid) <= 1.0:
+        raise TilewiseError(f"min_valid must be a fraction in [0, 1], got {min_valid!r}")
     ds = _prepare_source(ds, cfg)
     n = ds.num_annotations
     report = TilingReport.empty(ds.class_names, n)
@@ -369,11 +413,14 @@ def plan_tiles(ds: Dataset, config: TilingConfig | None = None) -> TilePlan:
     positive = np.zeros(tile_box.shape[0], dtype=bool)
     positive[pair_tile[keep]] = True
     selected = positive.copy()
+    eligible, without_data = _eligible_empty(
+        positive, tile_image, tile_box, valid_fraction, float(min_valid)
+    )
     tile_split = ds.images.split[tile_image] if tile_image.size else np.zeros(0, object)
     empty_kept = 0
     for k, split in enumerate(sorted({str(s) for s in tile_split})):
         in_split = tile_split == split
-        candidates = np.flatnonzero(in_split & ~positive)
+        candidates = np.flatnonzero(in_split & eligible)
         quota = min(candidates.size, int(np.rint(cfg.empty_ratio * np.sum(in_split & positive))))
         if quota:
             rng = np.random.default_rng([cfg.seed, k])
@@ -387,6 +434,7 @@ def plan_tiles(ds: Dataset, config: TilingConfig | None = None) -> TilePlan:
         "empty": int((~positive).sum()),
         "empty_kept": empty_kept,
         "selected": int(selected.sum()),
+        **without_data,
     }
     splits, counts = np.unique(ds.images.split.astype(str), return_counts=True)
     report.splits = {str(s) or "(none)": int(c) for s, c in zip(splits, counts, strict=True)}

@@ -276,7 +276,9 @@ def tile_raster(
     layer: str | None = None,
     bands: tuple[int, int, int] | None = None,
     value_range: tuple[float, float] | None = None,
+    percentiles: tuple[float, float] | None = None,
     nodata: float | str = "auto",
+    min_valid: float = 0.0,
     format: str | None = None,
     workers: int | None = None,
     progress: bool = True,
@@ -293,6 +295,12 @@ def tile_raster(
     the label counts (``RasterLabels.to_dict``) are saved in ``tiling.json`` under
     ``extra.raster``; changing them, the labels or the raster asks for ``overwrite``.
 
+    Empty (negative) tiles are sampled only among tiles that hold data: with the
+    raster's nodata (``nodata``), each empty tile's valid-pixel mask is read first, and
+    a tile with no valid pixel (``report.tiles["empty_nodata"]``) or under ``min_valid``
+    (``report.tiles["empty_sparse"]``) is never picked. Tiles with labels are kept
+    whatever their nodata.
+
     Args:
         raster: the raster.
         labels: the vector labels (see ``raster_labels``).
@@ -303,7 +311,11 @@ def tile_raster(
         bands: the raster's bands as R, G, B.
         value_range: band values mapped to 0..255 (default: 8-bit as is, wider data a
             percentile stretch; see ``RasterSource``).
+        percentiles: that stretch's low and high percentiles (default
+            ``RasterSource``'s, 2 and 98); not with ``value_range``.
         nodata: ``"auto"``, ``"ignore"`` or a nodata value (see ``RasterSource``).
+        min_valid: empty tiles whose valid-pixel fraction is under this are not sampled
+            (those with none never are).
         format: ``coco`` (default), ``yolo`` or ``voc``.
         workers: image writer threads.
         progress: show a progress bar.
@@ -313,10 +325,13 @@ def tile_raster(
         The tiling result and the placed labels.
 
     Raises:
-        TilewiseError: see ``raster_labels``; a raster that fails to read mid-way.
+        TilewiseError: see ``raster_labels``; both ``value_range`` and ``percentiles``;
+            ``min_valid`` outside [0, 1]; a raster that fails to read mid-way.
     """
     from tilewise.sources.raster import RasterSource
 
+    if value_range is not None and percentiles is not None:
+        raise TilewiseError("give a value range or percentiles for the stretch, not both")
     placed = raster_labels(raster, labels, class_column=class_column, layer=layer, bands=bands)
     cfg = config or TilingConfig()
     if cfg.image_ext is None:
@@ -327,10 +342,18 @@ def tile_raster(
         "nodata": nodata,
         "placed": placed.to_dict(),
     }
+    if percentiles is not None:
+        options["percentiles"] = [float(p) for p in percentiles]
+    if min_valid:
+        options["min_valid"] = float(min_valid)
     cfg = dataclasses.replace(cfg, extra={**cfg.extra, "raster": options})
+    stretch = {} if percentiles is None else {"percentiles": percentiles}
 
     def open_raster(path: Path) -> RasterSource:
-        return RasterSource(path, bands=bands, value_range=value_range, nodata=nodata)
+        return RasterSource(path, bands=bands, value_range=value_range, nodata=nodata, **stretch)
+
+    def valid_fraction(tile_image: np.ndarray, tile_box: np.ndarray) -> np.ndarray:
+        return _valid_fractions(open_raster(Path(raster)), tile_box)
 
     result = tile_dataset(
         placed.dataset,
@@ -342,5 +365,22 @@ def tile_raster(
         overwrite=overwrite,
         on_error=OnError.RAISE,
         open_source=open_raster,
+        valid_fraction=valid_fraction,
+        min_valid=min_valid,
     )
     return result, placed
+
+
+def _valid_fractions(source: Any, tile_box: np.ndarray) -> np.ndarray:
+    """Fraction of valid pixels in each window of ``tile_box`` (1.0 without nodata)."""
+    from tilewise.sources import Window
+
+    with source:
+        out = np.ones(len(tile_box), dtype=np.float64)
+        if not source.has_nodata:
+            return out
+        for k, box in enumerate(tile_box):
+            valid = source.valid_mask(Window.from_xyxy(box))
+            if valid is not None:
+                out[k] = np.count_nonzero(valid) / valid.size
+        return out

@@ -34,7 +34,7 @@ from tilewise.datasets.formats.layout import ImageTransfer
 from tilewise.datasets.formats.policy import OnError
 from tilewise.datasets.tiling.accounting import AnnotationStatus, DropReason, TilingReport
 from tilewise.datasets.tiling.config import CONFIG_NAME, TilingConfig
-from tilewise.datasets.tiling.plan import TilePlan, plan_tiles
+from tilewise.datasets.tiling.plan import TilePlan, TileValidity, plan_tiles
 from tilewise.errors import TilewiseError
 from tilewise.fileio import atomic_path, atomic_write_json
 from tilewise.images import ImageTruncatedError, ReadOptions, read_image
@@ -348,6 +348,8 @@ def tile_dataset(
     on_error: OnError | str = OnError.SKIP,
     read: ReadOptions | None = None,
     open_source: SourceOpener | None = None,
+    valid_fraction: TileValidity | None = None,
+    min_valid: float = 0.0,
 ) -> TilingResult:
     """Cut a dataset into training tiles on disk, with full accounting.
 
@@ -370,6 +372,10 @@ def tile_dataset(
         open_source: read each source image's tiles as windows of the source this
             opens from its path (``tilewise.datasets.tiling.tile_raster`` passes
             ``RasterSource``), instead of decoding the image whole with ``read``.
+        valid_fraction: each tile's fraction of valid (not nodata) pixels, so that empty
+            tiles with none, or under ``min_valid``, are never sampled as negatives
+            (counted as ``empty_nodata`` / ``empty_sparse``; see ``plan_tiles``).
+        min_valid: see ``valid_fraction``.
         read: how source images are read (``tilewise.images.ReadOptions``), the same
             policy as inference: EXIF orientation followed by default, so the
             annotations' width/height must be the displayed frame's. With
@@ -412,7 +418,7 @@ def tile_dataset(
     )
     out_dir = Path(dst)
     done = _check_destination(out_dir, cfg, fmt, overwrite)
-    plan = plan_tiles(ds, cfg)
+    plan = plan_tiles(ds, cfg, valid_fraction=valid_fraction, min_valid=min_valid)
     tiled = plan.to_dataset()
     targets = layout_paths(tiled, out_dir, fmt)
     if done:
