@@ -52,6 +52,7 @@ from tilewise.cli import (
     serve_cmd,
     tracking_cmd,
     train_cmd,
+    tune_cmd,
     version_cmd,
 )
 from tilewise.cli.console import TilewiseGroup, echo
@@ -78,6 +79,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("eval", eval_cmd.eval_command),
     Command("compare", eval_cmd.compare_command),
     Command("sweep", eval_cmd.sweep_command),
+    Command("tune", tune_cmd.tune_command),
     Command("eval-tracks", tracking_cmd.eval_tracks),
     Command("train", train_cmd.train),
     Command("export", train_cmd.export),
