@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -23,6 +24,7 @@ from tilewise.serve import (
 from tilewise.serve.metrics import ServeMetrics
 from tilewise.serve.testing import FixedCostModel
 from tilewise.serve.upload import clean_filename
+from tilewise.slicing import Scale
 
 NAMES = ["a", "b", "c"]
 
@@ -44,6 +46,7 @@ def test_parse_every_field():
         "conf": "0.4",
         "full_frame": "yes",
         "classes": "c, 0",
+        "zoom": "1.5",
     }
     p = parse_params(form, ServeConfig(), NAMES)
     assert p.to_dict() == {
@@ -55,8 +58,17 @@ def test_parse_every_field():
         "conf": 0.4,
         "full_frame": True,
         "classes": [0, 2],
+        "zoom": 1.5,
+        "scales": None,
     }
     assert parse_params({"slice": "", "classes": " "}, ServeConfig(), NAMES).slice is None
+    multi = parse_params(
+        {"scales": '[[64, 1], [32, 2, null, 12], {"slice_wh": null, "zoom": 0.5}]'},
+        ServeConfig(),
+        NAMES,
+    )
+    assert multi.scales == (Scale(64, 1.0), Scale(32, 2.0, max_size=12), Scale(None, 0.5))
+    assert multi.to_dict()["scales"][1] == Scale(32, 2.0, max_size=12).to_json()
 
 
 @pytest.mark.parametrize(
@@ -78,6 +90,22 @@ def test_parse_every_field():
         ({"classes": "dog"}, "classes: unknown class 'dog' (known: a, b, c)"),
         ({"classes": "7"}, "classes: class id 7 is out of range (0..2)"),
         ({"overlpa": "0.2"}, "unknown field(s) ['overlpa']"),
+        ({"zoom": "0"}, "zoom must be a finite number > 0, got 0.0"),
+        ({"zoom": "-2"}, "zoom must be a finite number > 0, got -2.0"),
+        ({"zoom": "nan"}, "zoom must be a finite number, got 'nan'"),
+        ({"zoom": "inf"}, "zoom must be a finite number, got 'inf'"),
+        ({"zoom": "big"}, "zoom must be a number, got 'big'"),
+        ({"scales": "[[64, 1]"}, "scales must be JSON like [[320, 1], [160, 2, null, 32]]"),
+        ({"scales": "320"}, "scales: scales must be a list of scales, got 320"),
+        ({"scales": "[]"}, "scales: scales must hold at least one scale"),
+        ({"scales": "null"}, "scales must be a list of scales, got null"),
+        ({"scales": "[[64]]"}, "scales: a scale must be (slice_wh, zoom)"),
+        ({"scales": "[[64, 0]]"}, "a scale's zoom must be a finite number > 0, got 0"),
+        ({"scales": "[[64, 1, 30, 10]]"}, "a scale's min_size must be < max_size"),
+        ({"scales": '[{"slice": 64}]'}, "unknown scale keys ['slice']"),
+        ({"scales": "[[8, 1]]"}, "scales: slice sizes must be in [16, 4096] px, got 8x8"),
+        ({"scales": "[[64, 1]]", "slice": "64"}, "scales replaces slice and zoom"),
+        ({"scales": "[[64, 1]]", "zoom": "2"}, "scales replaces slice and zoom"),
     ],
 )
 def test_invalid_parameters_are_422_naming_the_field(form, message):
@@ -241,6 +269,10 @@ def scenes(k: int) -> list[np.ndarray]:
         {"slice": "80", "merge": "greedy_nmm", "metric": "ios", "conf": "0.5"},
         {"merge": "nmm", "full_frame": "true", "classes": "a,c"},
         {"slice": "512"},  # one slice: the model's own output
+        {"slice": "64", "zoom": "1.5"},
+        {"zoom": "0.75", "full_frame": "true", "conf": "0.3"},
+        {"scales": "[[64, 1], [32, 2, null, 12], [null, 0.5, 20, null]]", "merge": "nmm"},
+        {"scales": '[{"slice_wh": [80, 48], "zoom": 1.25, "overlap": 0.1}]', "full_frame": "1"},
     ],
 )
 def test_service_equals_the_slicer(model, form):
@@ -269,6 +301,8 @@ def test_service_equals_the_slicer(model, form):
         threshold=params.threshold,
         metric=params.metric,
         full_frame=params.full_frame,
+        zoom=float(form.get("zoom", 1.0)),
+        scales=None if "scales" not in form else json.loads(form["scales"]),
     ).run(image)
     det = expected.detections
     assert doc["count"] == len(det) > 0
@@ -276,8 +310,13 @@ def test_service_equals_the_slicer(model, form):
         [round(v, 2) for v in row] for row in det.xyxy.tolist()
     ]
     assert [d["class_id"] for d in doc["detections"]] == det.class_id.tolist()
-    assert doc["slices"] == expected.report.slices == len(doc["grid"])
+    assert doc["slices"] == expected.report.slices
+    if "scales" not in form:
+        assert doc["slices"] == len(doc["grid"])
     assert doc["image_wh"] == [image.shape[1], image.shape[0]]
+    assert doc["zoom"] == params.zoom
+    assert doc["model_scale"] == expected.report.model_scale
+    assert doc["scales"] == ([s.to_dict() for s in expected.report.scales] or None)
 
 
 def test_an_answer_is_the_same_alone_or_among_many(model):
@@ -311,6 +350,37 @@ def test_too_many_slices_is_refused_before_running():
     assert info.value.reason is Refusal.TOO_MANY_SLICES
     assert info.value.status == 422
     assert "needs 64 model inputs, over this server's limit of 10" in info.value.detail
+    assert model.calls == 0
+
+
+def test_multi_scale_slices_count_against_the_limit():
+    model = FixedCostModel(call_ms=0.0, image_ms=0.0)
+    service = DetectionService(model, ServeConfig(max_slices=10))
+    with service, pytest.raises(ServeError) as info:
+        service.detect(np.zeros((200, 200, 3), np.uint8), {"scales": "[[100, 1], [50, 1]]"})
+    assert info.value.reason is Refusal.TOO_MANY_SLICES
+    # overlap 0.2: 100 px slices at 0, 80, 100 (3x3), 50 px at 0, 40, 80, 120, 150 (5x5)
+    assert "at 2 scales needs 34 model inputs, over this server's limit of 10" in info.value.detail
+    assert model.calls == 0
+
+
+@pytest.mark.parametrize(
+    ("form", "message"),
+    [
+        ({"slice": "64", "zoom": "2"}, "zoom 2 makes 64x64 px slices 128x128 px, over this "),
+        ({"zoom": "3"}, "zoom 3 makes 96x96 px slices 288x288 px"),  # slice auto: the model's
+        ({"scales": "[[32, 1], [64, 4]]"}, "zoom 4 makes 64x64 px slices 256x256 px"),
+        ({"scales": "[[null, 8]]"}, "zoom 8 makes the 200x150 frame 1600x1200 px, over this "),
+    ],
+)
+def test_zoomed_inputs_over_the_limits_are_refused_before_running(form, message):
+    model = FixedCostModel(call_ms=0.0, image_ms=0.0, slice_wh=(96, 96))
+    service = DetectionService(model, ServeConfig(max_slice=100, max_pixels=1_000_000))
+    with service, pytest.raises(ServeError) as info:
+        service.detect(np.zeros((150, 200, 3), np.uint8), form)
+    assert info.value.reason is Refusal.INVALID_PARAMETER
+    assert info.value.status == 422
+    assert message in info.value.detail
     assert model.calls == 0
 
 

@@ -83,6 +83,7 @@ def fast_server():
             ],
             {"slice": "256", "overlap": "0.3", "merge": "wbf", "conf": "0.4", "full_frame": "1"},
         ),
+        (["--slice", "200", "--zoom", "1.6"], {"slice": "200", "zoom": "1.6"}),
     ],
 )
 def test_answer_equals_tilewise_predict(onnx_server, tmp_path, cli, form):
@@ -110,6 +111,29 @@ def test_answer_equals_tilewise_predict(onnx_server, tmp_path, cli, form):
     read = dict(expected["image_read"], path="crop.png")
     assert doc["image_read"] == read
     assert doc["image"] == "crop.png"
+    for key in ("zoom", "model_scale", "scales"):  # predict --zoom's report, said alike
+        assert doc[key] == expected[key], key
+
+
+def test_multi_scale_answer_equals_the_library_slicer(onnx_server):
+    from tilewise import Slicer
+    from tilewise.detections.pixel_json import detections_json
+    from tilewise.models import default_detector
+
+    crop = sample_crop(300, 500, 720, 520)
+    scales = [[320, 1.0], [160, 2.0, None, 24], {"slice_wh": None, "zoom": 0.5, "min_size": 40}]
+    form = {"scales": json.dumps(scales), "merge": "nmm", "conf": "0.3"}
+    reply = onnx_server.detect(png_bytes(crop), "crop.png", form)
+    assert reply.status == 200, reply.body[:500]
+    doc = reply.json()
+    detector = default_detector(conf=0.3)
+    run = Slicer(detector, scales=scales, merge="nmm", overlap=0.2, batch_size=3).run(crop)
+    expected = detections_json(run.detections, list(detector.names))
+    assert doc["count"] == expected["count"] > 5
+    assert doc["detections"] == expected["detections"]
+    assert doc["scales"] == [s.to_dict() for s in run.report.scales]
+    assert [s["slices"] for s in doc["scales"]] == [6, 24, 1]
+    assert doc["slices"] == run.report.slices == 31
 
 
 def test_onnx_answers_are_the_same_alone_or_among_many(onnx_server):
@@ -151,7 +175,7 @@ def test_health_readiness_metrics_docs_and_page(onnx_server):
     props = spec["components"]["schemas"][schema_ref.rsplit("/", 1)[1]]["properties"]
     assert set(props) == {
         "image", "slice", "overlap", "merge", "metric", "threshold", "conf", "full_frame",
-        "classes",
+        "classes", "zoom", "scales",
     }  # fmt: skip
     assert {"413", "415", "422", "503", "504"} <= set(post["responses"])
     page = onnx_server.get("/")

@@ -202,6 +202,8 @@ def create_app(service: DetectionService) -> Any:
         conf: str | None = Form(None, description=FIELDS["conf"]),
         full_frame: str | None = Form(None, description=FIELDS["full_frame"]),
         classes: str | None = Form(None, description=FIELDS["classes"]),
+        zoom: str | None = Form(None, description=FIELDS["zoom"]),
+        scales: str | None = Form(None, description=FIELDS["scales"]),
     ) -> Any:
         ticket: Ticket = request.scope["tilewise.ticket"]  # admitted by the Guard
         form = await request.form()

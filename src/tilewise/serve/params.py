@@ -7,15 +7,19 @@ detections; every refusal says what was expected.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from tilewise.boxes import Metric
+from tilewise.errors import TilewiseError
 from tilewise.merge import MergeMethod
 from tilewise.serve.config import ServeConfig
 from tilewise.serve.errors import Refusal, ServeError
+from tilewise.slicing.scales import Scale, parse_scales
+from tilewise.slicing.zoom import check_zoom
 
 __all__ = ["FIELDS", "DetectParams", "parse_params"]
 
@@ -28,6 +32,12 @@ FIELDS: dict[str, str] = {
     "conf": "Confidence threshold, in [min_conf, 1] (see /readyz). Default: 0.25.",
     "full_frame": "Also run on the whole frame and merge (large objects): true or false.",
     "classes": "Keep only these classes: comma-separated names or ids. Default: all.",
+    "zoom": "Resize every slice by this factor (> 0) before the model, as tilewise predict "
+    "--zoom; the full-frame pass is not zoomed. Default: 1.",
+    "scales": "Multi-scale slicing, as JSON: a list of [slice, zoom] or "
+    "[slice, zoom, min_size, max_size] (slice null: the whole frame; sizes in px, null: no "
+    "bound), or objects with slice_wh, zoom, overlap, min_size, max_size. Replaces slice "
+    "and zoom. Example: [[320, 1], [160, 2, null, 32]]. Default: none.",
 }
 """The optional form fields of ``POST /v1/detect`` and what each takes."""
 
@@ -62,6 +72,8 @@ class DetectParams:
         conf: confidence threshold: detections at or under it are dropped.
         full_frame: also run on the whole frame and merge.
         classes: class ids kept, or None for all.
+        zoom: factor every slice is resized by before the model (``Slicer(zoom=)``).
+        scales: multi-scale slicing (``Slicer(scales=)``), or None.
     """
 
     slice: int | None = None
@@ -72,6 +84,8 @@ class DetectParams:
     conf: float = 0.25
     full_frame: bool = False
     classes: tuple[int, ...] | None = None
+    zoom: float = 1.0
+    scales: tuple[Scale, ...] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready settings (echoed in the answer).
@@ -89,7 +103,40 @@ class DetectParams:
             "conf": self.conf,
             "full_frame": self.full_frame,
             "classes": None if self.classes is None else list(self.classes),
+            "zoom": self.zoom,
+            "scales": None if self.scales is None else [s.to_json() for s in self.scales],
         }
+
+
+def _zoom(raw: str) -> float:
+    try:
+        return check_zoom(_number(raw, "zoom"))
+    except ServeError:
+        raise
+    except TilewiseError as exc:
+        raise _bad(str(exc)) from None
+
+
+def _scales(raw: str, max_slice: int) -> tuple[Scale, ...] | None:
+    try:
+        value = json.loads(raw)
+    except ValueError as exc:
+        raise _bad(
+            f"scales must be JSON like [[320, 1], [160, 2, null, 32]], got {raw[:80]!r} ({exc})"
+        ) from None
+    try:
+        scales = parse_scales(value)
+    except (TilewiseError, TypeError, ValueError) as exc:
+        raise _bad(f"scales: {exc}") from None
+    if scales is None:
+        raise _bad("scales must be a list of scales, got null")
+    for scale in scales:
+        if scale.slice_wh is not None and not all(16 <= v <= max_slice for v in scale.slice_wh):
+            raise _bad(
+                f"scales: slice sizes must be in [16, {max_slice}] px, got "
+                f"{scale.slice_wh[0]}x{scale.slice_wh[1]}"
+            )
+    return scales
 
 
 def _classes(raw: str, names: Sequence[str]) -> tuple[int, ...] | None:
@@ -132,6 +179,9 @@ def parse_params(
         >>> p = parse_params({"slice": "320", "merge": "WBF", "classes": "b"}, cfg, ["a", "b"])
         >>> p.slice, p.merge.value, p.classes, p.conf
         (320, 'wbf', (1,), 0.25)
+        >>> multi = parse_params({"scales": "[[320, 1], [160, 2, null, 32]]"}, cfg)
+        >>> [s.describe() for s in multi.scales]
+        ['320x320 zoom 1', '160x160 zoom 2 sizes [0, 32)']
         >>> parse_params({"overlap": "1.5"}, cfg)
         Traceback (most recent call last):
         ...
@@ -167,6 +217,12 @@ def parse_params(
         metric = Metric.parse(raw.get("metric", "iou"))
     except Exception as exc:  # Choice.parse names the valid values
         raise _bad(str(exc)) from None
+    zoom = _zoom(raw.get("zoom", "1"))
+    scales = None
+    if "scales" in raw:
+        if "slice" in raw or zoom != 1.0:
+            raise _bad("scales replaces slice and zoom: give each scale's slice and zoom in scales")
+        scales = _scales(raw["scales"], config.max_slice)
     return DetectParams(
         slice=size,
         overlap=overlap,
@@ -176,4 +232,6 @@ def parse_params(
         conf=conf,
         full_frame=flag in _TRUE,
         classes=_classes(raw.get("classes", ""), list(names)),
+        zoom=zoom,
+        scales=scales,
     )

@@ -32,6 +32,7 @@ from tilewise.serve.metrics import ServeMetrics
 from tilewise.serve.params import DetectParams, parse_params
 from tilewise.serve.upload import clean_filename, read_upload, record_dict, save_upload
 from tilewise.slicing import BatchModel, SliceGrid, Slicer
+from tilewise.slicing.zoom import zoomed_wh
 
 __all__ = ["DetectionService", "Ticket"]
 
@@ -81,9 +82,15 @@ class _RequestModel:
     """The model a request's Slicer calls: the shared batcher, then conf/classes filters."""
 
     def __init__(
-        self, batcher: DynamicBatcher, params: DetectParams, ticket: Ticket, timeout_s: float
+        self,
+        batcher: DynamicBatcher,
+        params: DetectParams,
+        ticket: Ticket,
+        timeout_s: float,
+        imgsz: Any = None,
     ) -> None:
         self.batcher = batcher
+        self.imgsz = imgsz  # the real model's input size, for the report's model scale
         self.conf = np.float32(params.conf)  # the ONNX decoder's comparison, in float32
         self.classes = None if params.classes is None else np.asarray(params.classes)
         self.ticket = ticket
@@ -295,7 +302,53 @@ class DetectionService:
             threshold=params.threshold,
             metric=params.metric,
             full_frame=params.full_frame,
+            zoom=params.zoom,
+            scales=params.scales,
         )
+
+    def _check_inputs(self, slicer: Slicer, params: DetectParams, w: int, h: int) -> SliceGrid:
+        """Refuse a request whose model inputs exceed the limits, before running it.
+
+        Returns:
+            The grid of the single-scale run, or of the first scale.
+        """
+        cfg = self.config
+        if params.scales is None:
+            passes = [(slicer.grid_for((w, h)), params.zoom, False)]
+        else:
+            passes = [
+                (scale.grid((w, h), params.overlap), scale.zoom, scale.slice_wh is None)
+                for scale in params.scales
+            ]
+        wanted = sum(len(grid) for grid, _, _ in passes) + int(params.full_frame)
+        if wanted > cfg.max_slices:
+            grid = passes[0][0]
+            setting = (
+                f"slice {grid.slice_wh[0]} px and overlap {params.overlap:g}"
+                if params.scales is None
+                else f"{len(passes)} scales"
+            )
+            raise ServeError(
+                Refusal.TOO_MANY_SLICES,
+                f"a {w}x{h} image at {setting} needs {wanted} model inputs, over this "
+                f"server's limit of {cfg.max_slices}; use a larger slice or a smaller overlap",
+            )
+        for grid, zoom, whole in passes:
+            side_w, side_h = min(grid.slice_wh[0], w), min(grid.slice_wh[1], h)
+            zw, zh = zoomed_wh((side_w, side_h), zoom)
+            if whole and zw * zh > cfg.max_pixels:
+                raise ServeError(
+                    Refusal.INVALID_PARAMETER,
+                    f"zoom {zoom:g} makes the {w}x{h} frame {zw}x{zh} px, over this server's "
+                    f"limit of {cfg.max_pixels} pixels",
+                )
+            if not whole and max(zw, zh) > cfg.max_slice:
+                raise ServeError(
+                    Refusal.INVALID_PARAMETER,
+                    f"zoom {zoom:g} makes {side_w}x{side_h} px slices "
+                    f"{zw}x{zh} px, over this server's max_slice of {cfg.max_slice} px",
+                )
+        return passes[0][0]
 
     def detect(
         self,
@@ -329,17 +382,10 @@ class DetectionService:
         ticket = ticket or Ticket(cfg.timeout_s)
         pixels = as_rgb(rgb)
         h, w = pixels.shape[:2]
-        proxy = _RequestModel(self.batcher, params, ticket, cfg.timeout_s)
+        imgsz = getattr(self.model, "imgsz", None)
+        proxy = _RequestModel(self.batcher, params, ticket, cfg.timeout_s, imgsz)
         slicer = self.slicer(params, proxy)
-        grid = SliceGrid((w, h), slicer.slice_wh, slicer.overlap)
-        wanted = len(grid) + int(params.full_frame)
-        if wanted > cfg.max_slices:
-            raise ServeError(
-                Refusal.TOO_MANY_SLICES,
-                f"a {w}x{h} image at slice {grid.slice_wh[0]} px and overlap {params.overlap:g} "
-                f"needs {wanted} model inputs, over this server's limit of {cfg.max_slices}; "
-                "use a larger slice or a smaller overlap",
-            )
+        grid = self._check_inputs(slicer, params, w, h)
         run = slicer.run(pixels)
         report = run.report
         t = report.timings
@@ -355,6 +401,9 @@ class DetectionService:
             "overlap": params.overlap,
             "merge": params.merge.value,
             "full_frame": params.full_frame,
+            "zoom": slicer.zoom,
+            "model_scale": report.model_scale,
+            "scales": [s.to_dict() for s in report.scales] or None,
             "slices": report.slices,
             "seconds": round(t.total, 4),
             "metric": params.metric.value,
