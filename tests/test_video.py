@@ -58,6 +58,23 @@ def clip(tmp_path_factory: pytest.TempPathFactory, frames: list[np.ndarray]) -> 
     return write_video(tmp_path_factory.mktemp("clip") / "clip.mp4", frames, FPS, crf=12)
 
 
+class StackingStaged:
+    """The blob model in stages whose ``prepare`` stacks the batch (one size per batch)."""
+
+    def prepare(self, images: list[np.ndarray]) -> np.ndarray:
+        return np.stack(images)
+
+    def forward(self, prepared: np.ndarray) -> np.ndarray:
+        return prepared
+
+    def finish(self, prepared: np.ndarray, raw: np.ndarray) -> list[Detections]:
+        return blob_model(list(raw))
+
+    def __call__(self, images: list[np.ndarray]) -> list[Detections]:
+        prepared = self.prepare(images)
+        return self.finish(prepared, self.forward(prepared))
+
+
 # ---------------------------------------------------------------------- batching across frames
 @settings(
     max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
@@ -69,6 +86,9 @@ def clip(tmp_path_factory: pytest.TempPathFactory, frames: list[np.ndarray]) -> 
     overlap=st.sampled_from([0.0, 0.2]),
     full_frame=st.booleans(),
     n=st.integers(1, 7),
+    zoom=st.sampled_from([1.0, 1.5]),
+    staged=st.booleans(),
+    mixed=st.booleans(),
 )
 def test_stream_equals_frame_by_frame(
     frames: list[np.ndarray],
@@ -78,12 +98,20 @@ def test_stream_equals_frame_by_frame(
     overlap: float,
     full_frame: bool,
     n: int,
+    zoom: float,
+    staged: bool,
+    mixed: bool,
 ) -> None:
-    kw = {"slice_wh": slice_wh, "overlap": overlap, "full_frame": full_frame}
+    kw = {"slice_wh": slice_wh, "overlap": overlap, "full_frame": full_frame, "zoom": zoom}
+    clip = list(frames[:n])
+    if mixed:  # a frame of another size in the middle: its own full-frame batch
+        clip.insert(n // 2, frames[n // 2][:64, :112])
+    model = StackingStaged() if staged else blob_model
     single = Slicer(blob_model, batch_size=1, **kw)
-    streamed = Slicer(blob_model, batch_size=batch, workers=workers, **kw)
-    expected = [single.run(f).detections for f in frames[:n]]
-    got = list(streamed.stream(frames[:n], fps=FPS))
+    streamed = Slicer(model, batch_size=batch, workers=workers, pipeline=staged, **kw)
+    expected = [single.run(f).detections for f in clip]
+    got = list(streamed.stream(clip, fps=FPS))
+    n = len(clip)
     assert [g.index for g in got] == list(range(n))
     assert [g.time for g in got] == [i / FPS for i in range(n)]
     for want, (_, _, det) in zip(expected, got, strict=True):
@@ -103,6 +131,35 @@ def test_stream_fills_batches_across_frames(frames: list[np.ndarray]) -> None:
     assert len(out) == 6
     assert slicer.last_report is not None
     assert slicer.last_report.slices == 2
+
+
+@pytest.mark.parametrize(
+    ("batch", "n", "slice_calls", "full_calls"),
+    [
+        (5, 6, [5, 5, 2], [5, 1]),  # 2 slices per frame; whole frames in batches of 5
+        (4, 4, [4, 4], [4]),
+        (3, 2, [3, 1], [2]),
+        (1, 2, [1, 1, 1, 1], [1, 1]),
+    ],
+)
+def test_stream_batches_the_full_frame_pass_across_frames(
+    frames: list[np.ndarray], batch: int, n: int, slice_calls: list, full_calls: list
+) -> None:
+    calls: list[tuple[int, tuple[int, ...]]] = []
+
+    def model(images: list[np.ndarray]) -> list[Detections]:
+        calls.append((len(images), images[0].shape))
+        return blob_model(images)
+
+    slicer = Slicer(model, slice_wh=96, overlap=0, batch_size=batch, full_frame=True)
+    got = [d for _, _, d in slicer.stream(frames[:n])]
+    whole = frames[0].shape
+    assert [k for k, shape in calls if shape != whole] == slice_calls
+    assert [k for k, shape in calls if shape == whole] == full_calls  # never mixed with slices
+    single = Slicer(blob_model, slice_wh=96, overlap=0, full_frame=True)
+    assert got == [single.run(f).detections for f in frames[:n]]
+    assert slicer.last_report is not None
+    assert slicer.last_report.full_frame_detections == len(blob_model([frames[n - 1]])[0])
 
 
 def test_stream_frames_of_different_sizes(frames: list[np.ndarray]) -> None:

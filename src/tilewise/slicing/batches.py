@@ -32,6 +32,8 @@ class SliceBatch:
         valid: per slice, its valid-data mask (h x w bool), or None where every pixel
             is valid.
         skipped: windows skipped (no or too little valid data) since the previous batch.
+        model: the model for this batch when not the one of the stream it is in (e.g. the
+            unzoomed model of a full-frame batch), else None.
     """
 
     index: int
@@ -42,6 +44,7 @@ class SliceBatch:
     prepare_seconds: float = 0.0
     valid: list[np.ndarray | None] = field(default_factory=list)
     skipped: int = 0
+    model: Any = None
 
 
 @dataclass

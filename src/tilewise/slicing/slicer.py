@@ -350,14 +350,15 @@ class Slicer:
             return
         if self.workers == 1:
             for batch in prefetch(batches):
-                outputs, seconds = self._call_model(batch.images, model)
+                outputs, seconds = self._call_model(batch.images, batch.model or model)
                 yield batch, outputs, seconds, 0.0
             return
         window: deque[tuple[SliceBatch, Future[tuple[list[Detections], float]]]] = deque()
         pool = ThreadPoolExecutor(self.workers, thread_name_prefix="tilewise-model")
         try:
             for batch in batches:
-                window.append((batch, pool.submit(self._call_model, batch.images, model)))
+                call = pool.submit(self._call_model, batch.images, batch.model or model)
+                window.append((batch, call))
                 if len(window) >= 2 * self.workers:
                     done, future = window.popleft()
                     yield (done, *future.result(), 0.0)
@@ -376,9 +377,9 @@ class Slicer:
         finished batch; batches are finished in order.
         """
 
-        def forward(prepared: object) -> tuple[object, float]:
+        def forward(batch: SliceBatch) -> tuple[object, float]:
             t0 = time.perf_counter()
-            raw = model.forward(prepared)  # type: ignore[attr-defined]
+            raw = (batch.model or model).forward(batch.prepared)  # type: ignore[attr-defined]
             return raw, time.perf_counter() - t0
 
         window: deque[tuple[SliceBatch, Future[tuple[object, float]]]] = deque()
@@ -388,14 +389,14 @@ class Slicer:
             batch, future = window.popleft()
             raw, seconds = future.result()
             t0 = time.perf_counter()
-            outputs = model.finish(batch.prepared, raw)  # type: ignore[attr-defined]
+            outputs = (batch.model or model).finish(batch.prepared, raw)  # type: ignore[attr-defined]
             outputs = check_model_outputs(outputs, len(batch.images))
             batch.prepared = None  # release the input tensor before the next batch
             return batch, outputs, seconds, time.perf_counter() - t0
 
         try:
             for batch in prefetch(batches, depth=self.workers):
-                window.append((batch, pool.submit(forward, batch.prepared)))
+                window.append((batch, pool.submit(forward, batch)))
                 if len(window) > self.workers:
                     yield finish_oldest()
             while window:
@@ -607,22 +608,27 @@ class Slicer:
         parts: list[Detections],
         part_slices: list[int],
         t_start: float,
+        full: Detections | None = None,
     ) -> SlicedPrediction:
         """After the slices: the full-frame pass, then concatenating and merging.
 
         Shared by ``run`` and ``stream``, so a frame of a stream gives what ``run`` gives.
+        ``full``: the model's output on the whole image when the caller already has it
+        (``stream`` batches the full-frame pass across frames); else the model is called.
         """
         w, h = source.image_wh
         timings = report.timings
         if self.full_frame:
             whole = Window.full((w, h))
-            full = source.read(whole).view()
-            full.flags.writeable = False
-            outputs, seconds = self._call_model([full])
-            report.model_calls += 1
-            timings.inference += seconds
+            if full is None:
+                image = source.read(whole).view()
+                image.flags.writeable = False
+                outputs, seconds = self._call_model([image])
+                report.model_calls += 1
+                timings.inference += seconds
+                full = outputs[0]
             t0 = time.perf_counter()
-            det = outputs[0]
+            det = full
             report.full_frame_detections = len(det)
             finite = det.finite_mask()
             if not finite.all():

@@ -2,11 +2,14 @@
 
 ``stream_frames`` (behind ``Slicer.stream``) reads frames in order, cuts each into its
 slice grid and batches the slices across frame boundaries, so a model sees full batches
-even when a frame has few slices. Model outputs come back in batch order (whatever the
-number of workers); a frame is finished (full-frame pass, merge) as soon as the batch
-holding its last slice is done, with the same code as ``Slicer.run``, so every frame's
-detections equal ``run(frame)``'s. Memory is bounded: only the frames whose slices are in
-flight (a few batches) are held.
+even when a frame has few slices. With ``full_frame``, the whole frames of consecutive
+frames fill batches of their own (``batch_size`` frames per model call, never mixed with
+slices, whose size differs). Model outputs come back in batch order (whatever the number
+of workers); a frame is finished (full-frame detections, merge) as soon as the batches
+holding its slices and its full frame are done, with the same code as ``Slicer.run``, so
+every frame's detections equal ``run(frame)``'s. Memory is bounded: only the frames whose
+slices are in flight (a few batches) are held, plus, with ``full_frame``, the frames
+waiting for their full-frame batch (at most ``batch_size``).
 """
 
 from __future__ import annotations
@@ -51,6 +54,7 @@ class _FrameRun:
     t_start: float
     parts: list[Detections] = field(default_factory=list)
     part_slices: list[int] = field(default_factory=list)
+    full: Detections | None = None
 
 
 @dataclass
@@ -58,11 +62,13 @@ class _FrameBatch(SliceBatch):
     """A batch whose slices may come from several frames.
 
     ``owners[k]`` is the frame of slice k; ``closed`` is the number of frames (in order)
-    whose every slice is in this batch or an earlier one.
+    whose every slice (and full frame) is in this batch or an earlier one; ``full``: the
+    images are whole frames (the full-frame pass), one per owner.
     """
 
     owners: list[_FrameRun] = field(default_factory=list)
     closed: int = 0
+    full: bool = False
 
 
 def _as_frame(item: Any, position: int, fps: float) -> Frame:
@@ -81,32 +87,50 @@ def _as_frame(item: Any, position: int, fps: float) -> Frame:
 def _frame_batches(
     slicer: Any, frames: Iterable[Any], registry: deque[_FrameRun], fps: float
 ) -> Iterator[_FrameBatch]:
-    """Slices of consecutive frames, ``slicer.batch_size`` per batch (on the prefetch thread)."""
-    prepare = zoomed(slicer.model, slicer.zoom).prepare if slicer.staged else None
+    """Slices of consecutive frames, ``slicer.batch_size`` per batch (on the prefetch thread).
+
+    A batch holds images of one size (a model may stack them into one array): a frame
+    smaller than the slice size, whose slices are smaller, starts a new batch.
+
+    With ``full_frame``, the whole frames go to batches of their own (up to ``batch_size``
+    frames of one size each, called with the unzoomed model, as ``run`` does), so the
+    full-frame pass of consecutive frames shares model calls too. A batch's ``closed``
+    counts the frames whose slices and full frame are all in it or in an earlier batch.
+    """
+    zoomed_model = zoomed(slicer.model, slicer.zoom)
+    staged = slicer.staged
     grids: dict[tuple[int, int], tuple[SliceGrid, np.ndarray]] = {}
     pending: list[tuple[_FrameRun, int, np.ndarray]] = []
+    whole: list[tuple[_FrameRun, int, np.ndarray]] = []
     number = 0
+    sliced = fulled = 0  # frames whose slices / full frame are all queued for a batch
+    done = {False: 0, True: 0}  # ... all in an emitted batch (by full)
     t0 = time.perf_counter()
 
-    def emit(closed: int) -> _FrameBatch:
+    def emit(items: list[tuple[_FrameRun, int, np.ndarray]], full: bool) -> _FrameBatch:
         nonlocal number
+        model = slicer.model if full else zoomed_model
+        done[full] = fulled if full else sliced
         batch = _FrameBatch(
             number,
-            np.asarray([p[1] for p in pending], dtype=np.int64),
-            [p[2] for p in pending],
+            np.asarray([p[1] for p in items], dtype=np.int64),
+            [p[2] for p in items],
             time.perf_counter() - t0,
-            valid=[None] * len(pending),
-            owners=[p[0] for p in pending],
-            closed=closed,
+            valid=[None] * len(items),
+            model=slicer.model if full else None,
+            owners=[p[0] for p in items],
+            closed=min(done[False], done[True]) if slicer.full_frame else done[False],
+            full=full,
         )
-        pending.clear()
+        items.clear()
         number += 1
-        if prepare is not None:
+        if staged:
             t1 = time.perf_counter()
-            batch.prepared = prepare(batch.images)
+            batch.prepared = model.prepare(batch.images)
             batch.prepare_seconds = time.perf_counter() - t1
         return batch
 
+    seq = -1
     for seq, item in enumerate(frames):
         frame = _as_frame(item, seq, fps)
         source = ArraySource(frame.pixels, name=f"frame {frame.index}")
@@ -136,13 +160,32 @@ def _frame_batches(
         registry.append(run)
         last = len(grid) - 1
         for i, box in enumerate(grid.boxes):
-            pending.append((run, i, _slice(source, Window.from_xyxy(box), slicer.contiguous)))
+            window = Window.from_xyxy(box)
+            if pending and pending[-1][2].shape[:2] != (window.h, window.w):
+                yield emit(pending, full=False)  # one slice size per batch (see above)
+                t0 = time.perf_counter()
+            pending.append((run, i, _slice(source, window, slicer.contiguous)))
             run.report.windows.read += 1
+            if i == last:
+                sliced = seq + 1
             if len(pending) == slicer.batch_size:
-                yield emit(seq + 1 if i == last else seq)
+                yield emit(pending, full=False)
+                t0 = time.perf_counter()
+        if slicer.full_frame:
+            if whole and whole[-1][2].shape[:2] != (wh[1], wh[0]):
+                yield emit(whole, full=True)  # one size per batch: a model may stack them
+                t0 = time.perf_counter()
+            image = source.read(Window.full(wh)).view()
+            image.flags.writeable = False
+            whole.append((run, -1, image))
+            fulled = seq + 1
+            if len(whole) == slicer.batch_size:
+                yield emit(whole, full=True)
                 t0 = time.perf_counter()
     if pending:
-        yield emit(len(registry))
+        yield emit(pending, full=False)
+    if whole:
+        yield emit(whole, full=True)
 
 
 def stream_frames(
@@ -184,9 +227,9 @@ def stream_frames(
     def finish(run: _FrameRun) -> StreamedFrame:
         assert run.source is not None
         prediction = slicer._finish_frame(
-            run.source, run.report, run.parts, run.part_slices, run.t_start
+            run.source, run.report, run.parts, run.part_slices, run.t_start, full=run.full
         )
-        run.source, run.parts = None, []  # release the frame's pixels
+        run.source, run.parts, run.full = None, [], None  # release the frame's pixels
         slicer.last_report = run.report
         return StreamedFrame(run.index, run.time, prediction.detections)
 
@@ -208,6 +251,9 @@ def stream_frames(
                 seen.add(run.seq)
                 report.batches += 1
                 report.model_calls += 1
+            if batch.full:  # post-processed with the merge, as in run()
+                run.full = det
+                continue
             kept = slicer._postprocess(
                 det, report.grid.boxes[slice_index], run.inner[slice_index], report
             )
