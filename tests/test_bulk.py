@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 from tests.bulk_models import FAIL_VALUE, blob_model, write_scenes
 from tilewise.bulk.engine import ImageItem, build_slicer, predict_chunk
 from tilewise.bulk.inputs import list_images
-from tilewise.bulk.run import run_local
+from tilewise.bulk.run import Progress, run_local
 from tilewise.bulk.store import RunStore, RunSummary
 from tilewise.bulk.table import image_table
 from tilewise.cli.app import app
@@ -108,6 +108,37 @@ def test_outputs_and_failures(scenes: Path, tmp_path: Path) -> None:
     coco = json.loads((tmp_path / "out" / "coco_results.json").read_text())
     assert len(coco) == len(table)
     assert coco[0]["image_id"] == keys[0][0]
+
+
+def test_progress_counts_images_failures_and_detections(scenes: Path, tmp_path: Path) -> None:
+    seen: list[Progress] = []
+    store = RunStore(tmp_path / "out", {"slice": 32})
+    images = list_images(scenes)
+    summary = run_local(images, _slicer(), store, chunk=4, progress=seen.append)
+    assert [p.done for p in seen] == [4, 8, 12, 14]  # one report per chunk of 4
+    assert all(p.total == 14 and p.unit == "image" for p in seen)
+    assert seen[-1].failed == summary.failed == 2
+    assert seen[-1].detections == summary.detections
+    assert [p.eta_seconds == 0.0 for p in seen] == [False, False, False, True]
+    figures = json.loads((tmp_path / "out" / "summary.json").read_text())["progress"]
+    assert figures == seen[-1].figures()
+    assert (figures["images_done"], figures["failed"]) == (14, 2)
+    # a rerun: the 12 done images skipped, the 2 failures retried (and failing again)
+    again = run_local(images, _slicer(), RunStore(tmp_path / "out", {"slice": 32}))
+    assert again.progress["images_skipped_as_done"] == 12
+    assert (again.progress["images_done"], again.progress["failed"]) == (14, 2)
+    assert again.progress["detections"] == 0
+
+
+def test_progress_figures_table() -> None:
+    p = Progress(done=6, total=10, detections=30, failed=1, seconds=2.0, start=2)
+    assert p.figures() == {
+        "images_done": 6, "images_total": 10, "images_skipped_as_done": 2, "failed": 1,
+        "detections": 30, "images_per_second": 2.0, "detections_per_second": 15.0,
+        "eta_seconds": 2.0,
+    }  # fmt: skip
+    assert Progress(0, 5, 0, 0, 0.0).eta_seconds is None
+    assert Progress(0, 5, 0, 0, 0.0).text() == "0/5 image(s), 0 failed, 0.0 det/s, ETA ?"
 
 
 def test_same_rows_whatever_the_chunk_and_batch(scenes: Path, tmp_path: Path) -> None:

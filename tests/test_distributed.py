@@ -72,6 +72,10 @@ def test_ray_equals_local_also_after_an_interruption(cluster, scenes: Path, tmp_
     summary = run_ray(images, blob_factory, store, slicer_options=SLICER, options=OPTIONS, chunk=3)
     assert summary.skipped == 3  # the 4th of the head is broken.png's failure, retried
     assert (summary.done, summary.failed, summary.engine) == (9, 1, "ray")
+    progress = summary.progress  # the driver's counters across the actors
+    assert (progress["images_done"], progress["images_total"]) == (10, 10)
+    assert (progress["images_skipped_as_done"], progress["failed"]) == (3, 1)
+    assert progress["eta_seconds"] == 0.0
     local = pq.read_table(tmp_path / "local" / "predictions.parquet")
     assert local.num_rows > 0
     assert pq.read_table(tmp_path / "ray" / "predictions.parquet").equals(local)

@@ -23,12 +23,17 @@ __all__ = ["Progress", "pending_chunks", "run_local"]
 
 @dataclass(frozen=True)
 class Progress:
-    """Where a bulk run stands: images done of those to do, detections, failures, rate.
+    """Where a run stands: items done of those to do, detections, failures, rates, ETA.
+
+    The items are images for a bulk run, windows (slices) for a raster run in strips;
+    the driver makes one as each chunk or strip finishes, wherever it ran.
 
     Example:
         >>> p = Progress(done=5, total=10, detections=50, failed=1, seconds=2.0)
         >>> p.images_per_second, p.eta_seconds, p.text()
         (2.5, 2.0, '5/10 image(s), 1 failed, 25.0 det/s, ETA 2 s')
+        >>> Progress(3, 12, 9, 0, 1.5, unit="window").figures()["windows_per_second"]
+        2.0
     """
 
     done: int
@@ -37,24 +42,44 @@ class Progress:
     failed: int
     seconds: float
     start: int = 0
+    unit: str = "image"
 
     @property
     def images_per_second(self) -> float:
-        """Images finished per second by this run (those done before it not counted)."""
+        """Items finished per second by this run (those done before it not counted)."""
         return (self.done - self.start) / self.seconds if self.seconds > 0 else 0.0
 
     @property
+    def detections_per_second(self) -> float:
+        """Detections found per second by this run."""
+        return self.detections / self.seconds if self.seconds > 0 else 0.0
+
+    @property
     def eta_seconds(self) -> float | None:
-        """Seconds left at the rate so far (None before the first image)."""
+        """Seconds left at the rate so far (None before the first item)."""
         rate = self.images_per_second
         return (self.total - self.done) / rate if rate > 0 else None
+
+    def figures(self) -> dict[str, Any]:
+        """JSON-ready figures (for ``summary.json`` and the raster report)."""
+        eta = self.eta_seconds
+        return {
+            f"{self.unit}s_done": self.done,
+            f"{self.unit}s_total": self.total,
+            f"{self.unit}s_skipped_as_done": self.start,
+            "failed": self.failed,
+            "detections": self.detections,
+            f"{self.unit}s_per_second": round(self.images_per_second, 3),
+            "detections_per_second": round(self.detections_per_second, 3),
+            "eta_seconds": None if eta is None else round(eta, 3),
+        }
 
     def text(self) -> str:
         """One progress line."""
         eta = self.eta_seconds
-        rate = self.detections / self.seconds if self.seconds > 0 else 0.0
         return (
-            f"{self.done}/{self.total} image(s), {self.failed} failed, {rate:.1f} det/s, "
+            f"{self.done}/{self.total} {self.unit}(s), {self.failed} failed, "
+            f"{self.detections_per_second:.1f} det/s, "
             f"ETA {'?' if eta is None else f'{eta:.0f} s'}"
         )
 
@@ -113,6 +138,7 @@ def run_local(
     summary = RunSummary(images=len(images), skipped=sum(n in done for n in images.names))
     chunks = pending_chunks(images, done, max(1, int(chunk)))
     finished, detections, failed = summary.skipped, 0, 0
+    last = Progress(finished, len(images), 0, 0, 0.0, summary.skipped)
     for indices in chunks:
         items = [file_item(images.names[i], images.paths[i], read) for i in indices]
         results = predict_chunk(slicer, items)
@@ -121,8 +147,10 @@ def run_local(
         finished += len(results)
         failed += sum(not r.ok for r in results)
         detections += sum(len(r.detections) for r in results if r.detections is not None)
+        elapsed = time.perf_counter() - t0
+        last = Progress(finished, len(images), detections, failed, elapsed, summary.skipped)
         if progress is not None:
-            elapsed = time.perf_counter() - t0
-            progress(Progress(finished, len(images), detections, failed, elapsed, summary.skipped))
+            progress(last)
     summary.seconds = round(time.perf_counter() - t0, 4)
+    summary.progress = last.figures()
     return store.finalize(summary)

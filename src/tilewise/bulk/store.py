@@ -73,6 +73,8 @@ class RunSummary:
         skipped: images already done when this run started.
         detections: rows of ``predictions.parquet``.
         corrupt_parts: unreadable part files set aside (their images were redone).
+        progress: this run's last progress figures (``Progress.figures``: images done,
+            images and detections per second, failures, ETA), as the driver saw them.
     """
 
     images: int = 0
@@ -85,6 +87,7 @@ class RunSummary:
     corrupt_parts: int = 0
     seconds: float = 0.0
     engine: str = "local"
+    progress: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready summary, with images and detections per second of this run."""

@@ -1,10 +1,12 @@
 """``tilewise predict SOURCE --engine local|ray``: bulk prediction over many images.
 
-``with_bulk(predict)`` adds the bulk options to ``predict`` and sends a SOURCE given with
-``--engine`` (a folder, a glob or a list file), or any ``.txt``/``.lst``/``.list`` file
-of image paths, to ``predict_bulk_cli``; other inputs go to ``predict`` unchanged (a
-folder without ``--engine`` stays an image sequence). Both engines write the same
-``DIR/predictions.parquet`` (``tilewise.bulk``), resumably.
+``with_bulk(predict)`` adds the bulk options to ``predict`` and applies ``predict``'s one
+input rule (``tilewise.cli.input_route``): an image archive (a folder or a glob without
+video options, or a ``.txt``/``.lst``/``.list`` file of image paths) goes to
+``predict_bulk_cli`` (``--engine local`` unless another is given), a raster with
+``--engine`` to ``tilewise.cli.raster_cmd`` (strips across workers); other inputs go
+to ``predict`` unchanged. Both engines write the same ``DIR/predictions.parquet``
+(``tilewise.bulk``), resumably.
 """
 
 from __future__ import annotations
@@ -18,10 +20,18 @@ import typer
 
 from tilewise.choices import Choice
 from tilewise.cli.console import echo
+from tilewise.cli.model_option import build_model
 from tilewise.cli.option_group import option_defaults, with_option_group
 from tilewise.errors import TilewiseError
 
-__all__ = ["BULK_DEFAULTS", "Engine", "build_model", "predict_bulk_cli", "with_bulk"]
+__all__ = [
+    "BULK_DEFAULTS",
+    "Engine",
+    "build_model",
+    "predict_bulk_cli",
+    "predict_raster_strips_cli",
+    "with_bulk",
+]
 
 
 class Engine(Choice):
@@ -36,8 +46,9 @@ def _bulk_options(
     engine: Annotated[
         str | None,
         typer.Option(
-            help="Many images (SOURCE: a folder, a glob or a .txt list of paths): local or "
-            "ray. Writes DIR/predictions.parquet, resumably."
+            help="Many images (SOURCE: a folder, a glob or a .txt list of paths; default "
+            "local) or a raster in strips: local or ray. Many images write "
+            "DIR/predictions.parquet, resumably."
         ),
     ] = None,
     address: Annotated[
@@ -57,6 +68,13 @@ def _bulk_options(
     chunk: Annotated[
         int, typer.Option(help="Many images: images per part file and per actor call.")
     ] = 8,
+    strips: Annotated[
+        int | None,
+        typer.Option(
+            help="A raster with --engine: horizontal strips of slice rows spread over the "
+            "workers (default: 4 per worker)."
+        ),
+    ] = None,
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Many images: replace a run with other settings.")
     ] = False,
@@ -70,27 +88,14 @@ BULK_DEFAULTS = option_defaults(_bulk_options)
 
 BULK_HELP = """
 
-    Many images (SOURCE a folder, a glob or a .txt list, with --engine local|ray):
-    DIR/predictions.parquet (one row per detection), DIR/coco_results.json,
+    Many images (SOURCE a folder, a glob or a .txt list; --engine local|ray, local by
+    default; a folder or glob with video options such as --track is an image sequence
+    instead): DIR/predictions.parquet (one row per detection), DIR/coco_results.json,
     DIR/json/<image>.json, DIR/failures.jsonl and DIR/summary.json. A rerun skips the
-    images done; other settings in DIR are refused unless --overwrite.
+    images done; other settings in DIR are refused unless --overwrite. A raster with
+    --engine runs in strips of slice rows across --workers (--strips), with the same
+    outputs as without.
     """
-
-
-def build_model(spec: str | None, conf: float, iou: float) -> Any:
-    """The bundled detector, or the model ``spec`` names (picklable for Ray actors).
-
-    Example:
-        >>> type(build_model(None, 0.25, 0.7)).__name__
-        'OnnxDetector'
-    """
-    if spec is None:
-        from tilewise.models import default_detector
-
-        return default_detector(conf=conf, iou=iou)
-    from tilewise.cli.model_option import load_model
-
-    return load_model(spec, conf=conf, iou=iou)
 
 
 def with_bulk(predict: Callable[..., None]) -> Callable[..., None]:
@@ -108,13 +113,28 @@ def with_bulk(predict: Callable[..., None]) -> Callable[..., None]:
     """
 
     def route(kwargs: dict[str, Any], bulk: dict[str, Any]) -> bool:
-        from tilewise.bulk.inputs import is_image_list
+        from tilewise.cli.image_options import read_options
+        from tilewise.cli.input_route import InputKind, input_kind
+        from tilewise.cli.video_cmd import VIDEO_DEFAULTS
 
+        given = tuple(
+            "--" + k.replace("_", "-")
+            for k, v in kwargs.items()
+            if k in VIDEO_DEFAULTS and v != VIDEO_DEFAULTS[k]
+        )
         image = kwargs.get("image")
-        if image is None or (bulk["engine"] is None and not is_image_list(image)):
-            return False
-        predict_bulk_cli(**kwargs, **bulk)
-        return True
+        limit = None
+        if image is not None and image.is_file():
+            keys = ("exif", "allow_truncated", "scale", "value_range", "background")
+            limit = read_options(*(kwargs[k] for k in keys), kwargs["max_pixels"]).pixel_limit
+        kind = input_kind(image, engine=bulk["engine"], sequence_options=given, pixel_limit=limit)
+        if kind is InputKind.ARCHIVE:
+            predict_bulk_cli(**kwargs, **bulk)
+            return True
+        if kind is InputKind.RASTER_STRIPS:
+            predict_raster_strips_cli(kwargs, bulk)
+            return True
+        return False
 
     return with_option_group(
         predict,
@@ -153,6 +173,7 @@ def predict_bulk_cli(
     cpus_per_worker: float,
     chunk: int,
     overwrite: bool,
+    strips: int | None = None,
     model: str | None = None,
     slice_size: str = "auto",
     overlap: float = 0.2,
@@ -186,6 +207,8 @@ def predict_bulk_cli(
             "--engine runs write parquet: pip install 'tilewise[distributed]'"
         ) from None
     _refuse_non_defaults(rest)
+    if strips is not None:
+        raise TilewiseError("--strips applies to a raster run with --engine, not to many images")
     if chunk < 1:
         raise TilewiseError(f"--chunk must be >= 1, got {chunk}")
     images = list_images(str(image))  # an empty SOURCE fails here, before any model
@@ -234,14 +257,10 @@ def predict_bulk_cli(
             options=options, chunk=chunk, progress=report,
         )  # fmt: skip
     else:
-        changed = [
-            f for f, v in (("--address", address), ("--workers", workers),
-                           ("--gpus-per-worker", gpus_per_worker),
-                           ("--cpus-per-worker", cpus_per_worker))
-            if v != BULK_DEFAULTS[f[2:].replace("-", "_")]
-        ]  # fmt: skip
-        if changed:
-            raise TilewiseError(f"{', '.join(changed)} apply to --engine ray")
+        _refuse_ray_options(
+            {"address": address, "workers": workers, "gpus_per_worker": gpus_per_worker,
+             "cpus_per_worker": cpus_per_worker}
+        )  # fmt: skip
         from tilewise.bulk.engine import build_slicer
 
         slicer = build_slicer(detector, **slicer_options)
@@ -254,6 +273,59 @@ def predict_bulk_cli(
     echo(f"wrote {out / 'predictions.parquet'}, {out / 'coco_results.json'}, {out / 'json'}/")
     if summary.failed:
         echo(f"{summary.failed} failure(s) with their reasons in {out / 'failures.jsonl'}")
+
+
+def _refuse_ray_options(bulk: dict[str, Any]) -> None:
+    """Refuse Ray's options (given other values than their defaults) with --engine local."""
+    names = ("address", "workers", "gpus_per_worker", "cpus_per_worker")
+    changed = ["--" + n.replace("_", "-") for n in names if bulk[n] != BULK_DEFAULTS[n]]
+    if changed:
+        raise TilewiseError(f"{', '.join(changed)} apply to --engine ray")
+
+
+def predict_raster_strips_cli(kwargs: dict[str, Any], bulk: dict[str, Any]) -> None:
+    """``predict RASTER --engine local|ray``: ``predict``'s arguments and the bulk options.
+
+    Options that do not apply to a raster in strips (``--zoom``, ``--config``, video
+    options, ``--chunk``, ``--overwrite``) are refused, naming them.
+    """
+    from tilewise.cli.image_options import read_options
+    from tilewise.cli.raster_cmd import predict_raster_cli
+    from tilewise.cli.slice_option import parse_slice
+    from tilewise.cli.video_cmd import VIDEO_DEFAULTS
+    from tilewise.distributed import RayOptions
+
+    refused = {"zoom": 1.0, "config": None, **VIDEO_DEFAULTS}
+    bulk_only = {"chunk": 8, "overwrite": False}
+    changed = [
+        "--" + k.replace("_", "-")
+        for k, v in [*kwargs.items(), *bulk.items()]
+        if (k in refused and v != refused[k]) or (k in bulk_only and v != bulk_only[k])
+    ]
+    image = kwargs["image"]
+    if changed:
+        raise TilewiseError(
+            f"{', '.join(changed)} do not apply to a raster run in strips ({image})"
+        )
+    keys = ("exif", "allow_truncated", "scale", "value_range", "background", "max_pixels")
+    engine = Engine.parse(bulk["engine"])
+    if engine is Engine.LOCAL:
+        _refuse_ray_options(bulk)
+    options = RayOptions(
+        address=bulk["address"],
+        workers=bulk["workers"],
+        gpus_per_worker=bulk["gpus_per_worker"],
+        cpus_per_worker=bulk["cpus_per_worker"],
+    )
+    predict_raster_cli(
+        image, model=kwargs["model"], read=read_options(*(kwargs[k] for k in keys)),
+        size=parse_slice(kwargs["slice_size"]), overlap=kwargs["overlap"],
+        merge=kwargs["merge"], out=kwargs["out"], conf=kwargs["conf"], iou=kwargs["iou"],
+        batch=kwargs["batch"], labels=kwargs["labels"], format_=kwargs["format_"],
+        bands=kwargs["bands"], nodata=kwargs["nodata"], min_valid=kwargs["min_valid"],
+        progress=kwargs["progress"], full_frame=kwargs["full_frame"], engine=engine.value,
+        ray_options=options, strips=bulk["strips"],
+    )  # fmt: skip
 
 
 def _per_image_json(store: Any, settings: dict[str, Any]) -> None:

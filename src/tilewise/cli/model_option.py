@@ -15,7 +15,7 @@ from typing import Any
 
 from tilewise.errors import TilewiseError
 
-__all__ = ["MODEL_HELP", "describe_model", "load_model"]
+__all__ = ["MODEL_HELP", "build_model", "describe_model", "load_model"]
 
 MODEL_HELP = (
     "Model: an ONNX file (YOLOv8 layout) or 'package.module:name', a batch model or a "
@@ -102,3 +102,20 @@ def describe_model(model: Any, spec: str | Path | None) -> str:
     if isinstance(path, Path):
         return str(path)
     return str(spec) if spec is not None else type(model).__name__
+
+
+def build_model(spec: str | None, conf: float, iou: float) -> Any:
+    """The bundled detector, or the model ``spec`` names.
+
+    A ``functools.partial`` of it is the model factory of ``--engine`` runs: it pickles,
+    so Ray actors build their own model.
+
+    Example:
+        >>> type(build_model(None, 0.25, 0.7)).__name__
+        'OnnxDetector'
+    """
+    if spec is None:
+        from tilewise.models import default_detector
+
+        return default_detector(conf=conf, iou=iou)
+    return load_model(spec, conf=conf, iou=iou)

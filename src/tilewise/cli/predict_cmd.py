@@ -152,9 +152,12 @@ def predict(
     if is_raster(image, read.pixel_limit):
         if zoom != 1.0 or config is not None:
             raise TilewiseError(f"--zoom and --config do not apply to rasters yet ({image})")
-        _predict_raster(
-            image, model, read, size, overlap, merge, out, conf, iou, batch, labels,
-            format_, bands, nodata, min_valid, progress, full_frame,
+        from tilewise.cli.raster_cmd import predict_raster_cli
+
+        predict_raster_cli(
+            image, model=model, read=read, size=size, overlap=overlap, merge=merge, out=out,
+            conf=conf, iou=iou, batch=batch, labels=labels, format_=format_, bands=bands,
+            nodata=nodata, min_valid=min_valid, progress=progress, full_frame=full_frame,
         )  # fmt: skip
         return
     if format_ is not None or bands is not None:
@@ -223,64 +226,6 @@ def _model(spec: str | None, conf: float, iou: float) -> Any:
 
         return default_detector(conf=conf, iou=iou)
     return load_model(spec, conf=conf, iou=iou)
-
-
-def _predict_raster(
-    image: Path,
-    model: str | None,
-    read: Any,
-    size: int | None,
-    overlap: float,
-    merge: str,
-    out: Path,
-    conf: float,
-    iou: float,
-    batch: int,
-    labels: bool,
-    format_: str | None,
-    bands: str | None,
-    nodata: str,
-    min_valid: float,
-    progress: bool,
-    full_frame: bool,
-) -> None:
-    from tilewise.cli.predict_raster import parse_bands, parse_nodata, predict_raster
-    from tilewise.sources.raster import import_rasterio
-
-    import_rasterio()  # a huge plain image without the geo extra: say how to install it
-    if full_frame:
-        raise TilewiseError(
-            f"{image} is read as a raster, window by window; --full-frame would read it whole"
-        )
-    scaling = read.scaling
-    with warnings_to_console():
-        detector = _model(model, conf, iou)
-        result = predict_raster(
-            image,
-            detector,
-            out=out,
-            fmt=format_,
-            bands=parse_bands(bands),
-            value_range=scaling.value_range,
-            percentiles=scaling.percentiles,
-            nodata=parse_nodata(nodata),
-            min_valid=min_valid,
-            slice_wh=(size, size) if size else None,
-            overlap=overlap,
-            batch=batch,
-            merge=merge,
-            labels=labels,
-            progress=progress,
-            model_name=describe_model(detector, model),
-        )
-    rep = result.report
-    win = rep["windows"]
-    echo(
-        f"{rep['detections']['output']} detection(s); windows: {win['read']} read, "
-        f"{win['skipped']} skipped of {win['total']}; {rep['seconds']['total']:.2f} s, "
-        f"peak {rep['peak_rss_mb']} MB"
-    )
-    echo("wrote " + ", ".join(str(p) for p in result.outputs.values()))
 
 
 def _predict_sample(

@@ -229,6 +229,7 @@ def predict_raster(
     labels: bool = False,
     progress: bool = True,
     model_name: str = "",
+    runner: Any = None,
 ) -> RasterRun:
     """Run ``model`` over a raster window by window and write the three outputs.
 
@@ -250,6 +251,10 @@ def predict_raster(
         labels: write class labels on the quick-look boxes.
         progress: show a progress bar counting windows, with an ETA.
         model_name: what the report calls the model.
+        runner: ``runner(slicer, source) -> (SlicedPrediction, dict)`` in place of
+            ``slicer.run(source)``, whose prediction must equal it (the raster in strips
+            across workers: ``tilewise.cli.raster_cmd``); the dict goes into the
+            report as ``"engine"``.
 
     Raises:
         TilewiseError: the raster is unreadable or corrupt, the band choice impossible,
@@ -289,7 +294,7 @@ def predict_raster(
             min_valid=min_valid,
             progress=progress,
         )
-        run = slicer.run(src)
+        run, engine = runner(slicer, src) if runner is not None else (slicer.run(src), None)
         seconds.update(run.report.timings.as_dict())
         seconds["slicer_total"] = seconds.pop("total")
         names = list(getattr(model, "names", ()) or ())
@@ -323,6 +328,8 @@ def predict_raster(
             seconds["write"] = time.perf_counter() - t0
             seconds["total"] = time.perf_counter() - t_start
             report = _report_dict(path, src, run, settings, seconds)
+            if engine is not None:
+                report["engine"] = engine
             report["outputs"] = {k: str(v) for k, v in outputs.items()}
             outputs["report"] = atomic_write_json(out / f"{stem}.report.json", report)
         except BaseException:

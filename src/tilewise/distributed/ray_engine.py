@@ -272,6 +272,7 @@ def run_ray(
     )
     todo = [(n, str(p)) for n, p in zip(images.names, images.paths, strict=True) if n not in done]
     finished, detections, failed = summary.skipped, 0, 0
+    last = Progress(finished, len(images), 0, 0, 0.0, summary.skipped)
     if todo:
         with connect(opts):
             ds = predict_images(
@@ -290,12 +291,10 @@ def run_ray(
                 finished += len(block)
                 failed += block.column("status").to_pylist().count("failed")
                 detections += sum(len(d) for d in block.column("detections").to_pylist())
+                elapsed = time.perf_counter() - t0
+                last = Progress(finished, len(images), detections, failed, elapsed, summary.skipped)
                 if progress is not None:
-                    elapsed = time.perf_counter() - t0
-                    progress(
-                        Progress(
-                            finished, len(images), detections, failed, elapsed, summary.skipped
-                        )
-                    )
+                    progress(last)
     summary.seconds = round(time.perf_counter() - t0, 4)
+    summary.progress = last.figures()
     return store.finalize(summary)

@@ -1,0 +1,151 @@
+"""One GeoTIFF in strips across Ray actors (issue 13): equal to the whole-raster run."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from tests.conftest import blob_model
+from tests.geo_rasters import blob_model_factory, scene_with_nodata, write_raster
+from tilewise import Slicer
+
+ray = pytest.importorskip("ray")
+pytest.importorskip("rasterio")
+gpd = pytest.importorskip("geopandas")
+
+from tilewise.bulk.run import Progress  # noqa: E402
+from tilewise.distributed import RayOptions, predict_raster, run_strips  # noqa: E402
+from tilewise.sources.raster import RasterSource  # noqa: E402
+
+SLICER = {"slice_wh": 64, "overlap": 0.25, "batch_size": 3}
+OPTIONS = RayOptions(workers=2, cpus_per_worker=0.75)
+ARGS = ["--model", "tests.geo_rasters:blob_model_factory", "--slice", "64", "--overlap",
+        "0.25", "--batch", "3", "--no-progress", "--format", "parquet"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    root = str(Path(__file__).resolve().parents[1])
+    path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)
+    ray.init(
+        num_cpus=2,
+        include_dashboard=False,
+        log_to_driver=False,
+        runtime_env={"env_vars": {"PYTHONPATH": path}},
+    )
+    yield ray
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def raster(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A nodata-edged scene with a blob across the seam of two strips (rows 0-2 | 3-4)."""
+    image, valid = scene_with_nodata()
+    image[150:186, 180:200] = (255, 210, 1)  # strips of 3 rows: the second starts at y=144
+    image[~valid] = 0
+    folder = tmp_path_factory.mktemp("raster")
+    return write_raster(folder / "scene.tif", image.transpose(2, 0, 1).copy(), nodata=0)
+
+
+def _whole(path: Path):
+    slicer = Slicer(blob_model, **SLICER)
+    with RasterSource(path) as src:
+        return slicer.run(src)
+
+
+def _assert_same(got, whole) -> None:
+    assert got.detections == whole.detections
+    assert got.raw == whole.raw
+    np.testing.assert_array_equal(got.raw_slice_index, whole.raw_slice_index)
+    assert got.report.windows == whole.report.windows
+    assert got.report.dropped_nodata == whole.report.dropped_nodata
+    assert got.report.model_detections == whole.report.model_detections
+    assert got.detections.georef == whole.detections.georef
+
+
+def test_ray_strips_equal_the_whole_raster(cluster, raster: Path) -> None:
+    whole = _whole(raster)
+    strips = 3  # rows 2, 2, 1: uneven strips, more strips than actors
+    seen: list[Progress] = []
+    run = predict_raster(
+        str(raster), blob_model_factory, slicer_options=SLICER, strips=strips,
+        options=OPTIONS, progress=seen.append,
+    )  # fmt: skip
+    _assert_same(run.prediction, whole)
+    assert len(whole.detections) > 5
+    assert whole.report.windows.skipped > 0
+    assert (run.engine, run.workers, len(run.strips)) == ("ray", 2, strips)
+    # progress: one report per strip, windows counted once, all detections sent to merge
+    assert len(seen) == strips
+    assert [p.done for p in seen] == sorted(p.done for p in seen)
+    assert seen[-1].done == seen[-1].total == len(whole.report.grid)
+    assert seen[-1].detections == len(whole.raw)
+    assert seen[-1].eta_seconds == 0.0
+    assert seen[-1].unit == "window"
+    figures = run.to_dict()
+    assert figures["windows_done"] == len(whole.report.grid)
+    assert figures["detections"] == len(whole.raw)
+
+
+@pytest.mark.parametrize("strips", [1, 2, 3, 5])
+def test_local_strips_equal_the_whole_raster(raster: Path, strips: int) -> None:
+    whole = _whole(raster)
+    slicer = Slicer(blob_model, **SLICER)
+    with RasterSource(raster) as src:
+        run = run_strips(slicer, src, engine="local", strips=strips)
+    _assert_same(run.prediction, whole)
+    assert (run.engine, run.workers, len(run.strips)) == ("local", 1, strips)
+    if strips == 2:  # the blob at y 150-186 crosses the second strip's top (y 144)
+        seam = run.strips[1].window.y
+        assert any(y1 < seam < y2 for _, y1, _, y2 in whole.detections.xyxy.tolist())
+
+
+def _cli(*args: str):
+    from tilewise.cli.app import app
+
+    return CliRunner().invoke(app, ["predict", *args])
+
+
+@pytest.mark.parametrize("engine", ["local", "ray"])
+def test_cli_engine_writes_what_the_local_raster_path_writes(
+    cluster, raster: Path, tmp_path: Path, engine: str
+) -> None:
+    plain = _cli(str(raster), "--out", str(tmp_path / "plain"), *ARGS)
+    assert plain.exit_code == 0, plain.output
+    extra = ["--workers", "2", "--cpus-per-worker", "0.75"] if engine == "ray" else []
+    out = tmp_path / engine
+    result = _cli(str(raster), "--out", str(out), "--engine", engine, "--strips", "3",
+                  *extra, *ARGS)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert f"engine {engine}: 3 strip(s)" in result.output
+    a = gpd.read_parquet(tmp_path / "plain" / "scene.parquet")
+    b = gpd.read_parquet(out / "scene.parquet")
+    assert len(a) > 5
+    assert a.equals(b)
+    ra = json.loads((tmp_path / "plain" / "scene.report.json").read_text())
+    rb = json.loads((out / "scene.report.json").read_text())
+    assert ra["windows"] == rb["windows"]
+    assert ra["detections"] == rb["detections"]
+    assert rb["engine"]["strips"] == 3
+    assert rb["engine"]["engine"] == engine
+    assert rb["engine"]["windows_done"] == ra["windows"]["total"]
+    assert "engine" not in ra
+
+
+def test_cli_refuses_options_that_do_not_apply_to_strips(raster: Path, tmp_path: Path) -> None:
+    cases = [
+        (["--engine", "local", "--workers", "3"], "--workers apply to --engine ray"),
+        (["--engine", "local", "--zoom", "2"], "--zoom do not apply to a raster run in strips"),
+        (["--engine", "local", "--chunk", "3"], "--chunk do not apply"),
+        (["--strips", "2"], "--strips"),
+        (["--engine", "spark"], "engine must be one of"),
+    ]
+    for extra, message in cases:
+        result = _cli(str(raster), "--out", str(tmp_path), *ARGS, *extra)
+        assert result.exit_code != 0, extra
+        assert message in result.output, (extra, result.output)
