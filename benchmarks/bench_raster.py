@@ -131,13 +131,13 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # pragma: no cover
 
 
-def _case_tilewise(path: Path, in_memory: bool) -> tuple[Any, dict[str, Any]]:
+def _case_tilewise(path: Path, in_memory: bool, spin: bool) -> tuple[Any, dict[str, Any]]:
     from tilewise import Slicer
     from tilewise.models import default_detector
     from tilewise.sources import ArraySource
     from tilewise.sources.raster import RasterSource
 
-    model = default_detector(conf=0.25)
+    model = default_detector(conf=0.25, spin=spin)
     slicer = Slicer(model, slice_wh=model.slice_wh, overlap=OVERLAP_PX, batch_size=BATCH)
     with RasterSource(path) as src:
         if in_memory:
@@ -151,23 +151,45 @@ def _case_tilewise(path: Path, in_memory: bool) -> tuple[Any, dict[str, Any]]:
         else:
             run = slicer.run(src)
     w = run.report.windows
-    extra = {"windows_read": w.read, "windows_skipped": w.skipped, "raw": run.report.raw}
+    t = run.report.timings
+    extra = {
+        "windows_read": w.read,
+        "windows_skipped": w.skipped,
+        "raw": run.report.raw,
+        # read: on the read-ahead thread (overlaps the model); model: inside model calls
+        "stages_s": {
+            "read": round(t.slicing, 2),
+            "model": round(t.inference, 2),
+            "postprocess": round(t.postprocess, 2),
+            "merge": round(t.merge, 2),
+            "run": round(t.total, 2),
+        },
+        "intra_op_threads": _intra_op_threads(model),
+    }
     return run.detections, extra
 
 
-def _case_supervision(path: Path, overlap_filter: str) -> tuple[Any, dict[str, Any]]:
+def _intra_op_threads(model: Any) -> int:
+    """ONNX Runtime's intra-op thread setting of the model's session (0: its default)."""
+    return int(model.session.get_session_options().intra_op_num_threads)
+
+
+def _case_supervision(path: Path, overlap_filter: str, spin: bool) -> tuple[Any, dict[str, Any]]:
     import rasterio
     import supervision as sv
 
     from tilewise.detections import from_supervision, to_supervision
     from tilewise.models import default_detector
 
-    model = default_detector(conf=0.25)
-    calls = {"windows": 0}
+    model = default_detector(conf=0.25, spin=spin)
+    calls = {"windows": 0, "model": 0.0}
 
     def callback(tiles: list[np.ndarray]) -> list[Any]:
         calls["windows"] += len(tiles)
-        return [to_supervision(d) for d in model(list(tiles))]
+        t0 = time.perf_counter()
+        out = model(list(tiles))
+        calls["model"] += time.perf_counter() - t0
+        return [to_supervision(d) for d in out]
 
     slicer = sv.InferenceSlicer(
         callback=callback,
@@ -178,29 +200,42 @@ def _case_supervision(path: Path, overlap_filter: str) -> tuple[Any, dict[str, A
         batch_size=BATCH,
         thread_workers=1,
     )
+    t0 = time.perf_counter()
     with rasterio.open(path) as ds:
         det = slicer(ds)
-    return from_supervision(det), {"windows_read": calls["windows"], "windows_skipped": 0}
+    run_s = time.perf_counter() - t0
+    extra = {
+        "windows_read": calls["windows"],
+        "windows_skipped": 0,
+        # model: inside model calls; the rest (reading, slicing, merging) runs in between
+        "stages_s": {"model": round(calls["model"], 2), "run": round(run_s, 2)},
+        "intra_op_threads": _intra_op_threads(model),
+    }
+    return from_supervision(det), extra
 
 
-def run_case(case: str, path: Path, out: Path) -> dict[str, Any]:
-    """Run one case in this process (under the caller's limits); detections go to ``out``."""
+def run_case(case: str, path: Path, out: Path, spin: bool = False) -> dict[str, Any]:
+    """Run one case in this process (under the caller's limits); detections go to ``out``.
+
+    ``spin``: ONNX Runtime's intra-op spin-waiting (``OnnxDetector(spin=)``), the same for
+    every case.
+    """
     t0 = time.perf_counter()
     if case in ("tilewise", "tilewise-memory"):
-        det, extra = _case_tilewise(path, case == "tilewise-memory")
+        det, extra = _case_tilewise(path, case == "tilewise-memory", spin)
     else:
-        det, extra = _case_supervision(path, FILTERS[case])
+        det, extra = _case_supervision(path, FILTERS[case], spin)
     seconds = time.perf_counter() - t0
     np.savez(out, xyxy=det.xyxy, confidence=det.confidence, class_id=det.class_id)
     return {"outcome": "ok", "time_s": round(seconds, 2), "detections": len(det), **extra}
 
 
-def _child(case: str, path: str, out: str, cap_gb: float) -> int:
+def _child(case: str, path: str, out: str, cap_gb: float, spin: bool = False) -> int:
     cap = int(cap_gb * 2**30)
     resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
     t0 = time.perf_counter()
     try:
-        row = run_case(case, Path(path), Path(out))
+        row = run_case(case, Path(path), Path(out), spin)
     except MemoryError:
         row = {
             "outcome": f"MemoryError at the {cap_gb:g} GB cap",
@@ -216,9 +251,11 @@ def _child(case: str, path: str, out: str, cap_gb: float) -> int:
     return 0
 
 
-def _isolated(case: str, path: Path, out: Path, cap_gb: float, timeout: float) -> dict[str, Any]:
+def _isolated(
+    case: str, path: Path, out: Path, cap_gb: float, timeout: float, spin: bool = False
+) -> dict[str, Any]:
     cmd = [sys.executable, "-m", "benchmarks.bench_raster", "--child", case, str(path), str(out)]
-    cmd += ["--cap-gb", str(cap_gb)]
+    cmd += ["--cap-gb", str(cap_gb)] + (["--spin"] if spin else [])
     try:
         proc = subprocess.run(
             cmd, cwd=REPO_ROOT, capture_output=True, text=True, timeout=timeout, check=False
@@ -290,11 +327,18 @@ def run(
     cap_gb: float = CAP_GB,
     timeout: float = 1800.0,
     workdir: Path | None = None,
+    repeat: int = 1,
+    spin: bool = False,
 ) -> list[dict[str, Any]]:
     """Generate each raster, run every case isolated and capped; one row per (side, case).
 
     Every case runs at the first side; larger sides run tilewise only, to show its
-    memory staying flat.
+    memory staying flat. With ``repeat`` > 1 the cases run in turn (A B C A B C ...) so
+    that load from other work on a shared machine falls on every case alike; a row's
+    ``time_s`` is then the median, ``time_min_s`` the minimum and ``times_s`` every run,
+    and ``load`` the 1-minute load average before and after each run. ``spin`` turns
+    ONNX Runtime's intra-op spin-waiting on for every case (default off, as in
+    ``OnnxDetector``).
     """
     import supervision
 
@@ -308,19 +352,53 @@ def run(
         gt_path = generate(path, side)
         log(f"raster {side}²: generated in {time.perf_counter() - t0:.0f} s ({path})")
         here = [c for c in cases if k == 0 or c == "tilewise"]
+        runs: dict[str, list[dict[str, Any]]] = {case: [] for case in here}
+        for rep in range(max(1, repeat)):
+            for case in here:
+                out = root / f"det-{side}-{case}.npz"
+                out.unlink(missing_ok=True)
+                before = os.getloadavg()[0]
+                row = _isolated(case, path, out, cap_gb, timeout, spin)
+                row["load"] = [round(before, 2), round(os.getloadavg()[0], 2)]
+                row["ort_spin"] = spin
+                if row["outcome"] == "ok" and rep == 0:
+                    row["ap50"] = ap50(gt_path, out, side)
+                log(f"raster {side}² run {rep + 1}/{max(1, repeat)}: {LABELS[case]}: {row}")
+                runs[case].append(row)
         for case in here:
-            out = root / f"det-{side}-{case}.npz"
-            out.unlink(missing_ok=True)
-            row = _isolated(case, path, out, cap_gb, timeout)
+            row = _combine(runs[case])
             row.update(side=side, case=case, library=LABELS[case])
-            if row["outcome"] == "ok":
-                row["ap50"] = ap50(gt_path, out, side)
-                if case.startswith("supervision"):
-                    row["library"] += f" {supervision.__version__}"
-            log(f"raster {side}²: {LABELS[case]}: {row}")
+            if row["outcome"] == "ok" and case.startswith("supervision"):
+                row["library"] += f" {supervision.__version__}"
             rows.append(row)
     _judge(rows)
     return rows
+
+
+def _combine(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One row from a case's repeated runs: the first run's fields, median and min time.
+
+    A run that failed makes the row that failure. Repeated runs must agree on the
+    detections (the pipeline is deterministic); a disagreement is recorded as the outcome.
+    """
+    first = dict(runs[0])
+    if len(runs) == 1:
+        return first
+    failed = next((r for r in runs if r["outcome"] != "ok"), None)
+    if failed is not None:
+        return dict(failed)
+    times = [r["time_s"] for r in runs]
+    first.update(
+        time_s=round(float(np.median(times)), 2),
+        time_min_s=min(times),
+        times_s=times,
+        peak_rss_mb=max(r["peak_rss_mb"] for r in runs),
+        load=[r["load"] for r in runs],
+        stages_s=[r.get("stages_s") for r in runs],
+    )
+    if len({r["detections"] for r in runs}) != 1:
+        first["outcome"] = f"detections differ between runs: {[r['detections'] for r in runs]}"
+    return first
 
 
 def _judge(rows: list[dict[str, Any]]) -> None:
@@ -338,6 +416,8 @@ def _judge(rows: list[dict[str, Any]]) -> None:
             if peer is not None and r.get("time_s") and r["outcome"] == "ok":
                 r["ratio"] = round(r["time_s"] / peer["time_s"], 3)
                 r["vs"] = peer["library"]
+                if r.get("time_min_s") and peer.get("time_min_s"):
+                    r["ratio_min"] = round(r["time_min_s"] / peer["time_min_s"], 3)
         if ours is None or ours["outcome"] != "ok":
             continue
         ours["target"] = f"RSS ≤ {RSS_TARGET_MB:.0f} MB, time ≤ {TIME_TARGET}x peer"
@@ -360,8 +440,12 @@ def table(rows: list[dict[str, Any]]) -> str:
     for r in rows:
         windows = f"{r.get('windows_read', '—')}/{r.get('windows_skipped', '—')}"
         ratio = f"{r['ratio']:.2f}x {r['vs']}" if r.get("ratio") is not None else "—"
+        if r.get("ratio_min") is not None:
+            ratio += f" (min/min {r['ratio_min']:.2f}x)"
         met = "—" if "met" not in r else ("**yes**" if r["met"] else "**NO**")
         time_s = "—" if r.get("time_s") is None else f"{r['time_s']:.1f} s"
+        if r.get("times_s"):
+            time_s += f" (median of {len(r['times_s'])}, min {r['time_min_s']:.1f} s)"
         cells = (
             f"{r['side']}²", r["library"], r["outcome"], time_s, f"{r['peak_rss_mb']:.0f} MB"
             if r.get("peak_rss_mb") else "—", windows, r.get("detections", "—"),
@@ -399,12 +483,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--sides", default=None, help="e.g. 16384,32768")
     p.add_argument("--cases", default=",".join(CASES))
     p.add_argument("--quick", action="store_true")
+    p.add_argument("--repeat", type=int, default=1, help="runs of every case, in turn")
+    p.add_argument("--spin", action="store_true", help="ORT intra-op spinning on (every case)")
     p.add_argument("--json", type=Path, default=None)
     args = p.parse_args(argv)
     if args.child:
-        return _child(*args.child, args.cap_gb)
+        return _child(*args.child, args.cap_gb, args.spin)
     sides = [int(s) for s in args.sides.split(",")] if args.sides else None
-    rows = run(quick=args.quick, sides=sides, cases=args.cases.split(","), cap_gb=args.cap_gb)
+    rows = run(
+        quick=args.quick,
+        sides=sides,
+        cases=args.cases.split(","),
+        cap_gb=args.cap_gb,
+        repeat=args.repeat,
+        spin=args.spin,
+    )
     print(table(rows))
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")

@@ -61,6 +61,18 @@ def test_batched_results_are_per_image(model_path: Path) -> None:
     assert model([]) == []
 
 
+@pytest.mark.parametrize(("spin", "entry"), [(False, "0"), (True, "1")])
+def test_intra_op_spinning_is_off_unless_asked(model_path: Path, spin: bool, entry: str) -> None:
+    # spinning intra-op threads hold the cores the read-ahead thread needs (issue 11)
+    default = OnnxDetector(model_path, conf=0.3)
+    model = OnnxDetector(model_path, conf=0.3, spin=spin)
+    options = model.session.get_session_options()
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == entry
+    assert model.spin is spin
+    images = [np.zeros((64, 64, 3), np.uint8), np.full((64, 64, 3), 255, np.uint8)]
+    assert model(images) == default(images)  # a scheduling choice, never a result change
+
+
 def test_letterbox_maps_boxes_back(model_path: Path) -> None:
     model = OnnxDetector(model_path)
     image = np.zeros((128, 256, 3), np.uint8)  # scale 0.25, 16 px padding top and bottom

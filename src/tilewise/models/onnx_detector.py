@@ -42,7 +42,9 @@ def _dim(value: Any) -> int | None:
     return int(value) if isinstance(value, (int, np.integer)) and value > 0 else None
 
 
-def _open_session(path: Path, providers: Sequence[str] | None, threads: int | None) -> Any:
+def _open_session(
+    path: Path, providers: Sequence[str] | None, threads: int | None, spin: bool = False
+) -> Any:
     try:
         import onnxruntime as ort
     except ImportError:  # pragma: no cover - onnxruntime is a dependency of the inference path
@@ -54,6 +56,10 @@ def _open_session(path: Path, providers: Sequence[str] | None, threads: int | No
     options.log_severity_level = 3
     if threads is not None:
         options.intra_op_num_threads = int(threads)
+    # Idle intra-op threads sleep instead of spin-waiting for the next op: spinning holds
+    # the cores that the Slicer's read-ahead thread (decoding the next batch) and any other
+    # work on the machine need, and costs most when there are few cores.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
     available = ort.get_available_providers()
     chosen = [p for p in (providers or ["CPUExecutionProvider"]) if p in available]
     try:
@@ -94,6 +100,12 @@ class OnnxDetector:
         class_agnostic: NMS across classes.
         providers: ONNX Runtime execution providers (default CPU).
         threads: intra-op threads of ONNX Runtime (default: its own choice).
+        spin: let ONNX Runtime's idle intra-op threads spin-wait between ops (its own
+            default). Off here: spinning threads hold the CPU cores that reading the next
+            batch (the Slicer's read-ahead thread, a raster's decoding) and other processes
+            need; on a loaded 2-core machine it made a sliced 4096² raster run 1.6-3x
+            slower (benchmarks/RESULTS.md, "Huge rasters"). Turn it on for the last few
+            percent of latency on an otherwise idle machine.
         max_batch: split longer image lists into runs of at most this many images.
 
     Raises:
@@ -124,6 +136,7 @@ class OnnxDetector:
         class_agnostic: bool = False,
         providers: Sequence[str] | None = None,
         threads: int | None = None,
+        spin: bool = False,
         max_batch: int | None = None,
     ) -> None:
         if not 0.0 <= float(conf) <= 1.0:
@@ -140,7 +153,8 @@ class OnnxDetector:
         self.max_det = int(max_det)
         self.class_agnostic = bool(class_agnostic)
         self.max_batch = None if max_batch is None else int(max_batch)
-        self.session = _open_session(self.path, providers, threads)
+        self.spin = bool(spin)
+        self.session = _open_session(self.path, providers, threads, self.spin)
         meta = self.session.get_modelmeta()
         self.metadata = ModelMetadata.from_props(dict(meta.custom_metadata_map or {}))
         if self.metadata.task not in (None, "detect"):

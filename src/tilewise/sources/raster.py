@@ -306,9 +306,16 @@ class RasterSource(BaseSource):
 
         rio_window = RioWindow(window.x, window.y, window.w, window.h)
         with self._reading(f"window {tuple(window)}"):
-            data = self._dataset.read(self.bands, window=rio_window, out_dtype=self.dtype)
+            if self.value_range is None:
+                # 8-bit bands used as they are: GDAL writes them pixel-interleaved straight
+                # into the h x w x 3 array (no band-sequential copy to transpose after).
+                rgb = np.empty((window.h, window.w, 3), dtype=np.uint8)
+                data = self._dataset.read(self.bands, window=rio_window, out=rgb.transpose(2, 0, 1))
+            else:
+                data = self._dataset.read(self.bands, window=rio_window, out_dtype=self.dtype)
             valid = self._valid(data, window)
-        rgb = self._to_rgb(data)
+        if self.value_range is not None:
+            rgb = self._to_rgb(data)
         self._cached = (window, rgb, valid)
         return rgb, valid
 
