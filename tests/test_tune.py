@@ -12,7 +12,7 @@ pytest.importorskip("optuna")
 from tilewise import Slicer, TilewiseError
 from tilewise.evaluation import EvalDataset
 from tilewise.evaluation.synthetic import SquareDetector, bright_squares
-from tilewise.evaluation.tune import SearchSpace, split_dataset, tune
+from tilewise.evaluation.tune import SearchSpace, model_pixels, split_dataset, tune
 from tilewise.slicing import SlicerConfig
 
 SPACE = SearchSpace(
@@ -122,3 +122,77 @@ def test_split_holds_out_images_reproducibly(tmp_path):
     assert ids == set(again.ground_truth.image_ids)
     assert not ids & set(held.ground_truth.image_ids)
     assert len(held) == 2
+
+
+class _FixedInput:
+    """A model that letterboxes every image into a fixed 32 x 32 input."""
+
+    imgsz = (32, 32)
+
+    def __call__(self, images):
+        return []
+
+
+@pytest.mark.parametrize(
+    ("model", "settings", "image_wh", "pixels"),
+    [
+        # 2 x 1 slices of 64 px, no overlap
+        (lambda ims: [], {"slice_wh": 64, "overlap": 0.0}, (128, 64), 2 * 64 * 64),
+        # zoom 1.5: each 64 px slice is 96 px for the model
+        (lambda ims: [], {"slice_wh": 64, "overlap": 0.0, "zoom": 1.5}, (128, 64), 2 * 96 * 96),
+        # + the full frame at the image's size (not zoomed)
+        (
+            lambda ims: [],
+            {"slice_wh": 64, "overlap": 0.0, "full_frame": True},
+            (128, 64),
+            2 * 64 * 64 + 128 * 64,
+        ),
+        # overlap 0.5 (32 px) on 100 px: x starts 0, 32 and 36 (the last one at the edge)
+        (lambda ims: [], {"slice_wh": 64, "overlap": 0.5}, (100, 64), 3 * 64 * 64),
+        # two scales: 64 px (2 slices) + 32 px at zoom 2 (4 x 2 slices of 64 px)
+        (
+            lambda ims: [],
+            {"overlap": 0.0, "scales": [[64, 1.0], [32, 2.0, None, 12.0]]},
+            (128, 64),
+            2 * 64 * 64 + 8 * 64 * 64,
+        ),
+        # a fixed-input model: every model image costs its input, whatever the slice
+        (_FixedInput(), {"slice_wh": 16, "overlap": 0.0}, (64, 32), 8 * 32 * 32),
+        (_FixedInput(), {"slice_wh": 64, "overlap": 0.0, "full_frame": True}, (64, 32), 2 * 1024),
+        # slices larger than the image: one image-sized slice
+        (lambda ims: [], {"slice_wh": 512, "overlap": 0.2}, (100, 60), 100 * 60),
+    ],
+)
+def test_model_pixels_table(model, settings, image_wh, pixels):
+    assert model_pixels(model, settings, image_wh) == pixels
+
+
+def test_model_pixels_cost_is_deterministic_beyond_the_first_generation(data, tmp_path):
+    """With an estimated time, later generations and the budget choice repeat exactly."""
+    runs = [
+        _run(data, tmp_path, name, budget_x=2.0, cost="model_pixels", population=3)
+        for name in ("a", "b")
+    ]
+    a, b = runs
+    assert [t.settings for t in a.trials] == [t.settings for t in b.trials]
+    assert [t.model_pixels for t in a.trials] == [t.model_pixels for t in b.trials]
+    assert a.chosen.settings == b.chosen.settings
+    assert a.budget_met == b.budget_met
+    d = a.default
+    for t in a.trials:
+        ratio = t.seconds_per_image / d.seconds_per_image
+        assert ratio == pytest.approx(t.model_pixels / d.model_pixels)
+        assert t.measured_seconds_per_image == t.point.wall_time_s / t.point.num_images
+    within = [t for t in [d, *a.trials] if t.model_pixels <= 2.0 * d.model_pixels]
+    assert a.chosen.value == max(t.value for t in within)
+    assert a.config().tuning["cost"] == "model_pixels"
+    assert "time estimated from the pixels" in a.table()
+
+
+def test_bad_cost_and_missing_image_sizes_are_refused(data, tmp_path):
+    with pytest.raises(TilewiseError, match="cost must be one of seconds, model_pixels"):
+        _run(data, tmp_path, "a", cost="flops")
+    gt, images = bright_squares(num_images=1, image_size=(64, 64))
+    del gt["images"][0]["width"], gt["images"][0]["height"]
+    with pytest.raises(TilewiseError, match="needs every image's width and height"):
+        _run(EvalDataset.from_arrays(gt, images), tmp_path, "b", cost="model_pixels")

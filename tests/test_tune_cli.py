@@ -70,11 +70,19 @@ def test_config_is_read_by_predict_and_from_config(demo, tmp_path):
     assert [d["class_id"] for d in written["detections"]] == expected.class_id.tolist()
 
 
-def test_same_seed_gives_the_same_config_file(demo, tmp_path):
-    a = _tune(demo, tmp_path / "a", "--budget-x", "1000", "--seed", "5")
-    b = _tune(demo, tmp_path / "b", "--budget-x", "1000", "--seed", "5")
-    c = _tune(demo, tmp_path / "c", "--budget-x", "1000", "--seed", "6")
-    assert a.exit_code == b.exit_code == c.exit_code == 0, a.output + b.output + c.output
+@pytest.mark.parametrize(
+    "options",
+    [
+        # measured seconds: the same file while the budget does not bite
+        ("--budget-x", "1000"),
+        # estimated time: the same file under a real budget, whatever the load
+        ("--budget-x", "2", "--cost", "model_pixels"),
+    ],
+)
+def test_same_seed_gives_the_same_config_file(demo, tmp_path, options):
+    a = _tune(demo, tmp_path / "a", *options, "--seed", "5")
+    b = _tune(demo, tmp_path / "b", *options, "--seed", "5")
+    assert a.exit_code == b.exit_code == 0, a.output + b.output
     assert (tmp_path / "a" / "config.json").read_bytes() == (
         tmp_path / "b" / "config.json"
     ).read_bytes()
@@ -84,6 +92,8 @@ def test_same_seed_gives_the_same_config_file(demo, tmp_path):
         return [t["settings"] for t in report["trials"]], report["heldout_images"]
 
     assert trials("a") == trials("b")
+    c = _tune(demo, tmp_path / "c", *options, "--seed", "6")
+    assert c.exit_code == 0, c.output
     assert trials("a") != trials("c")
 
 
@@ -142,6 +152,7 @@ def test_held_out_images_are_never_evaluated(demo, tmp_path, monkeypatch):
         ({"extra": ["--trials", "0"]}, "--trials must be at least 1, got 0"),
         ({"extra": ["--holdout", "1"]}, "--holdout must be a fraction in [0, 1)"),
         ({"extra": ["--objective", "mAP"]}, "--objective must be one of AP_small, AP"),
+        ({"extra": ["--cost", "flops"]}, "--cost must be one of seconds, model_pixels"),
         ({"model": "tests.tune_models:nothing"}, "has no attribute 'nothing'"),
         ({"model": "no_such_package.mod:m"}, "cannot import 'no_such_package.mod'"),
         ({"model": "missing.onnx"}, "no such ONNX file"),
@@ -170,16 +181,19 @@ def test_bad_input_is_refused_clearly(demo, tmp_path, change, message):
     assert not (tmp_path / "out" / "config.json").exists()
 
 
-def test_nan_metric_trials_stay_out_of_the_report_values():
-    """``_trial_json`` writes an undefined metric as null, not NaN (invalid JSON)."""
+def test_undefined_values_are_written_as_null_in_the_report():
+    """``_trial_json`` writes an undefined metric or pixel count as null, not NaN."""
     from tilewise.cli.tune_cmd import _trial_json
+    from tilewise.evaluation.sweep import SweepPoint
+    from tilewise.evaluation.tune import TuneTrial
 
-    class T:
-        number, settings, value, seconds_per_image = 3, {"slice_wh": 64}, math.nan, 0.5
-
-    assert _trial_json(T()) == {
+    point = SweepPoint({"slice_wh": 64, "batch_size": 8}, {"AP": math.nan}, 3.0, 2, 1.0, "k")
+    trial = TuneTrial(3, point.settings, math.nan, 1.25, point)
+    assert _trial_json(trial) == {
         "trial": 3,
         "settings": {"slice_wh": 64},
         "value": None,
-        "seconds_per_image": 0.5,
+        "seconds_per_image": 1.25,
+        "measured_seconds_per_image": 1.5,
+        "model_pixels": None,
     }

@@ -36,6 +36,7 @@ from tilewise.cli.image_options import (
 from tilewise.cli.model_option import MODEL_HELP, load_model
 from tilewise.cli.slice_option import parse_slice
 from tilewise.errors import TilewiseError
+from tilewise.evaluation.tune import COSTS
 
 __all__ = ["OBJECTIVES", "TIMING_KEYS", "tune_command"]
 
@@ -47,7 +48,13 @@ TIMING_KEYS = frozenset({"seconds_per_image", "default_seconds_per_image"})
 
 
 def _check_arguments(
-    ground_truth: Path, images: Path, budget_x: float, trials: int, holdout: float, objective: str
+    ground_truth: Path,
+    images: Path,
+    budget_x: float,
+    trials: int,
+    holdout: float,
+    objective: str,
+    cost: str,
 ) -> None:
     """Refuse bad input before anything is loaded, saying what was expected."""
     if not ground_truth.is_file():
@@ -66,6 +73,8 @@ def _check_arguments(
             f"--holdout must be a fraction in [0, 1) of the images kept out of the search, "
             f"got {holdout}"
         )
+    if cost not in COSTS:
+        raise TilewiseError(f"--cost must be one of {', '.join(COSTS)}, got {cost!r}")
     if objective not in OBJECTIVES:
         raise TilewiseError(
             f"--objective must be one of {', '.join(OBJECTIVES)}, got {objective!r}"
@@ -92,6 +101,8 @@ def _trial_json(trial: Any) -> dict[str, Any]:
         "settings": {k: v for k, v in trial.settings.items() if k != "batch_size"},
         "value": None if math.isnan(trial.value) else trial.value,
         "seconds_per_image": trial.seconds_per_image,
+        "measured_seconds_per_image": trial.measured_seconds_per_image,
+        "model_pixels": None if math.isnan(trial.model_pixels) else trial.model_pixels,
     }
 
 
@@ -124,6 +135,15 @@ def tune_command(
     objective: Annotated[
         str, typer.Option("--objective", help="Metric to maximise: AP_small, AP, AP50 or AR.")
     ] = "AP_small",
+    cost: Annotated[
+        str,
+        typer.Option(
+            "--cost",
+            help="Time of a setting: 'seconds' (measured) or 'model_pixels' (estimated from "
+            "the pixels it gives the model, at the default's measured seconds per pixel: "
+            "the choice does not depend on the machine's load).",
+        ),
+    ] = "seconds",
     slice_size: Annotated[
         str,
         typer.Option(
@@ -172,7 +192,7 @@ def tune_command(
     from tilewise.fileio import atomic_write_json
     from tilewise.slicing import SlicerConfig
 
-    _check_arguments(ground_truth, images, budget_x, trials, holdout, objective)
+    _check_arguments(ground_truth, images, budget_x, trials, holdout, objective, cost)
     try:
         gt = json.loads(ground_truth.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
@@ -205,6 +225,7 @@ def tune_command(
         default_settings={"slice_wh": default_slice, "overlap": 0.2},
         base_settings={"batch_size": batch},
         class_to_category=_category_map(batch_model, gt, class_map),
+        cost=cost,  # type: ignore[arg-type]
     )
     echo(result.table())
     full = result.config()
@@ -224,6 +245,7 @@ def tune_command(
         "budget_x": budget_x,
         "budget_met": result.budget_met,
         "seed": seed,
+        "cost": cost,
         "searched_images": sorted(search.ground_truth.image_ids),
         "heldout_images": sorted(held_ids),
         "default": _trial_json(result.default),
@@ -236,14 +258,15 @@ def tune_command(
     if result.budget_met:
         echo(
             f"best within {budget_x:g}x the default's time: {objective} {c.value:.4f} "
-            f"(default {d.value:.4f}) at {c.seconds_per_image:.3f} s/image "
+            f"(default {d.value:.4f}) at {c.seconds_per_image:.3f} {result.time_label} "
             f"({c.seconds_per_image / d.seconds_per_image:.2f}x): {c.describe()}"
         )
     else:
         echo(
             f"NO setting meets the budget of {budget_x:g}x the default's time "
-            f"({budget_x * d.seconds_per_image:.3f} s/image); config.json holds the FASTEST "
-            f"setting instead: {c.seconds_per_image:.3f} s/image, {objective} {c.value:.4f}: "
+            f"({budget_x * d.seconds_per_image:.3f} {result.time_label}); config.json holds "
+            f"the FASTEST setting instead: {c.seconds_per_image:.3f} {result.time_label}, "
+            f"{objective} {c.value:.4f}: "
             f"{c.describe()}"
         )
     echo(

@@ -10,8 +10,13 @@ Only the dataset given is evaluated: split off held-out images first
 
 Determinism: the sampler (NSGA-II) is seeded; its first generation (``population``
 trials, all trials by default up to 50) does not depend on the measured values, so the
-same seed proposes the same settings. Later generations and the budget choice read
-measured seconds, which vary from run to run.
+same seed proposes the same settings. With ``cost="seconds"`` later generations and the
+budget choice read measured seconds, which vary from run to run (and with the load of a
+shared machine). With ``cost="model_pixels"`` each setting's time is *estimated*: the
+pixels the model is given per image (``model_pixels``, computed from the slice grids, not
+measured) times the default setting's measured seconds per model pixel. The search and
+the choice then depend only on the seed and the data: the same seed gives the same
+setting, whatever the machine's load; measured seconds are still reported.
 """
 
 from __future__ import annotations
@@ -30,10 +35,70 @@ from tilewise.evaluation.sweep import SweepPoint, sweep
 from tilewise.evaluation.tables import text_table
 from tilewise.slicing import Slicer, SlicerConfig
 from tilewise.slicing.config import model_signature
+from tilewise.slicing.zoom import zoomed_wh
 
-__all__ = ["SearchSpace", "TuneResult", "TuneTrial", "default_space", "split_dataset", "tune"]
+__all__ = [
+    "COSTS",
+    "SearchSpace",
+    "TuneResult",
+    "TuneTrial",
+    "default_space",
+    "model_pixels",
+    "split_dataset",
+    "tune",
+]
 
 Objective = Literal["AP", "AP_small", "AP50", "AR"]
+Cost = Literal["seconds", "model_pixels"]
+COSTS: tuple[str, ...] = ("seconds", "model_pixels")
+"""How a setting's time is taken: measured, or estimated from the pixels the model sees."""
+
+
+def _fixed_input_pixels(model: Any) -> int | None:
+    imgsz = getattr(model, "imgsz", None)
+    if isinstance(imgsz, (tuple, list)) and len(imgsz) == 2:
+        return int(imgsz[0]) * int(imgsz[1])
+    return None
+
+
+def model_pixels(model: Any, settings: Mapping[str, Any], image_wh: tuple[int, int]) -> int:
+    """Pixels the model is given for one image under ``settings``: a cost that is not timed.
+
+    Counted from the slice grids the ``Slicer`` would cut (every scale of a multi-scale
+    setting, and the full-frame pass). A model with a fixed input size (``imgsz``, like
+    ``OnnxDetector``, which letterboxes) is given that many pixels per model image,
+    whatever the slice's size; any other model is given each slice at its size times
+    ``zoom`` (the full frame at the image's size).
+
+    Example:
+        >>> model_pixels(lambda ims: [], {"slice_wh": 256, "overlap": 0.0}, (512, 256))
+        131072
+        >>> model_pixels(lambda ims: [], {"slice_wh": 256, "overlap": 0.0, "zoom": 2.0,
+        ...                               "full_frame": True}, (512, 256))
+        655360
+        >>> class Fixed:
+        ...     imgsz = (320, 320)
+        ...     def __call__(self, images): return []
+        >>> model_pixels(Fixed(), {"slice_wh": 160, "overlap": 0.0}, (320, 320))
+        409600
+    """
+    slicer = Slicer(model, **settings)
+    fixed = _fixed_input_pixels(model)
+    if slicer.scales is None:
+        passes = [(slicer.zoom, slicer.grid_for(image_wh))]
+    else:
+        passes = [(s.zoom, s.grid(image_wh, slicer.overlap)) for s in slicer.scales]
+    total = 0
+    for zoom, grid in passes:
+        if fixed is not None:
+            total += fixed * len(grid)
+            continue
+        for x1, y1, x2, y2 in grid:
+            zw, zh = zoomed_wh((x2 - x1, y2 - y1), zoom)
+            total += zw * zh
+    if slicer.full_frame:
+        total += fixed if fixed is not None else image_wh[0] * image_wh[1]
+    return int(total)
 
 
 @dataclass(frozen=True)
@@ -122,13 +187,24 @@ def split_dataset(
 
 @dataclass(frozen=True)
 class TuneTrial:
-    """One evaluated setting: its settings, metric, seconds per image and sweep point."""
+    """One evaluated setting: its settings, metric, seconds per image and sweep point.
+
+    ``seconds_per_image`` is the time the tuner used: measured (``cost="seconds"``) or
+    estimated from ``model_pixels`` (mean per image); ``measured_seconds_per_image`` is
+    always the measured one.
+    """
 
     number: int
     settings: Mapping[str, Any]
     value: float
     seconds_per_image: float
     point: SweepPoint
+    model_pixels: float = math.nan
+
+    @property
+    def measured_seconds_per_image(self) -> float:
+        """Wall time of the sweep evaluation per image."""
+        return self.point.wall_time_s / max(self.point.num_images, 1)
 
     def describe(self) -> str:
         """``key=value`` text of the settings."""
@@ -156,6 +232,14 @@ class TuneResult:
     budget_met: bool
     model_signature: Mapping[str, Any] = field(default_factory=dict)
     seed: int = 0
+    cost: str = "seconds"
+
+    @property
+    def time_label(self) -> str:
+        """What the time axis holds."""
+        if self.cost == "model_pixels":
+            return "est. s/img"
+        return "s/img"
 
     @property
     def pareto(self) -> list[TuneTrial]:
@@ -196,8 +280,21 @@ class TuneResult:
                     t.describe(),
                 ]
             )
-        headers = ["trial", self.objective, "x default", "s/img", "x time", "", "settings"]
+        headers = [
+            "trial",
+            self.objective,
+            "x default",
+            self.time_label,
+            "x time",
+            "",
+            "settings",
+        ]
         title = f"Pareto front ({len(self.trials)} trials; budget {self.budget_x:g}x default time)"
+        if self.cost == "model_pixels":
+            title += (
+                "; time estimated from the pixels each setting gives the model, at the "
+                "default's measured seconds per pixel"
+            )
         if not self.budget_met:
             title += ": NO setting meets the budget; the fastest is chosen"
         return text_table(headers, rows, title=title)
@@ -235,7 +332,11 @@ class TuneResult:
             va="bottom",
             fontsize=8,
         )
-        ax.set_xlabel("seconds per image")
+        ax.set_xlabel(
+            "seconds per image (estimated from model pixels)"
+            if self.cost == "model_pixels"
+            else "seconds per image"
+        )
         ax.set_ylabel(self.objective)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8, loc="lower right")
@@ -263,6 +364,7 @@ class TuneResult:
                 "default_seconds_per_image": d.seconds_per_image,
                 "trials": len(self.trials),
                 "seed": self.seed,
+                "cost": self.cost,
             },
         )
 
@@ -290,6 +392,7 @@ def tune(
     class_to_category: Mapping[int, int] | None = None,
     slicer_factory: SlicerFactory | None = None,
     population: int | None = None,
+    cost: Cost = "seconds",
 ) -> TuneResult:
     """Search slicer settings on ``dataset`` for ``objective`` vs seconds per image.
 
@@ -309,6 +412,10 @@ def tune(
         class_to_category: model class id to COCO category id.
         slicer_factory: ``factory(model, **settings)`` (default ``Slicer``).
         population: NSGA-II population (default ``min(trials, 50)``).
+        cost: ``"seconds"`` (measured) or ``"model_pixels"`` (estimated from the pixels
+            the model is given, at the default's measured seconds per pixel: the search
+            and the choice do not depend on the machine's load; needs the images' width
+            and height in the ground truth).
 
     Raises:
         TilewiseError: optuna missing (the ``tune`` extra), bad arguments.
@@ -321,6 +428,17 @@ def tune(
         raise TilewiseError(f"trials must be an int >= 1, got {trials!r}")
     if not math.isfinite(float(budget_x)) or float(budget_x) <= 0:
         raise TilewiseError(f"budget_x must be a number > 0, got {budget_x!r}")
+    if cost not in COSTS:
+        raise TilewiseError(f"cost must be one of {', '.join(COSTS)}, got {cost!r}")
+    sizes: list[tuple[int, int]] = []
+    if cost == "model_pixels":
+        for im in dataset.ground_truth.dataset.get("images", []):
+            if not isinstance(im.get("width"), int) or not isinstance(im.get("height"), int):
+                raise TilewiseError(
+                    "cost='model_pixels' needs every image's width and height in the ground "
+                    f"truth; image {im.get('id')!r} has none"
+                )
+            sizes.append((im["width"], im["height"]))
     slice_default = getattr(model, "slice_wh", (640, 640))[0]
     defaults = dict(default_settings or {"slice_wh": int(slice_default), "overlap": 0.2})
     space = space or default_space(model, int(slice_default))
@@ -335,18 +453,24 @@ def tune(
         progress=False,
     )
 
+    reference: list[TuneTrial] = []  # the default, once evaluated
+
     def evaluate(number: int, settings: dict[str, Any]) -> TuneTrial:
         point = sweep(dataset, model, {k: [v] for k, v in settings.items()}, **common).points[0]
         key = _metric_key(objective, point.stats)
-        return TuneTrial(
-            number,
-            point.settings,
-            float(point.stats[key]),
-            point.wall_time_s / max(point.num_images, 1),
-            point,
-        )
+        measured = point.wall_time_s / max(point.num_images, 1)
+        pixels = math.nan
+        seconds = measured
+        if cost == "model_pixels":
+            merged = {**base, **settings}
+            pixels = sum(model_pixels(model, merged, wh) for wh in sizes) / max(len(sizes), 1)
+            if reference:
+                ref = reference[0]
+                seconds = ref.seconds_per_image * pixels / max(ref.model_pixels, 1.0)
+        return TuneTrial(number, point.settings, float(point.stats[key]), seconds, point, pixels)
 
     default = evaluate(-1, defaults)
+    reference.append(default)
     done: list[TuneTrial] = []
 
     def settings_of(trial: Any) -> dict[str, Any]:
@@ -391,6 +515,7 @@ def tune(
         bool(within),
         model_signature(model),
         seed,
+        cost,
     )
 
 
