@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import cv2
 import numpy as np
 import pytest
@@ -31,6 +33,30 @@ def test_slicer_results_identical_for_array_source_file_and_protocol_source(tmp_
     assert_same(base, slicer.run(minimal))
     assert [w.xyxy for w in minimal.windows] == [tuple(b) for b in base.report.grid.boxes]
     assert base.detections.georef is None
+
+
+class _ThreadRecordingSource(MinimalSource):
+    """Records the thread each window is read on."""
+
+    def __init__(self, image):
+        super().__init__(image)
+        self.threads: set[str] = set()
+
+    def read(self, window):
+        self.threads.add(threading.current_thread().name)
+        return super().read(window)
+
+
+@pytest.mark.parametrize("workers", [1, 2, 3])
+def test_windows_are_read_off_the_calling_thread_whatever_the_workers(workers):
+    # regression: with workers > 1 and a plain (non-staged) model, every window was read
+    # on the calling thread, serialised with its post-processing
+    image, _ = make_scene((300, 220), 30, seed=5)
+    base = Slicer(blob_model, slice_wh=96, overlap=0.25, batch_size=2).run(image)
+    source = _ThreadRecordingSource(image)
+    got = Slicer(blob_model, slice_wh=96, overlap=0.25, batch_size=2, workers=workers).run(source)
+    assert_same(base, got)
+    assert source.threads == {"tilewise-prefetch"}
 
 
 def test_slicer_full_frame_and_contiguous_read_through_the_source():

@@ -356,7 +356,9 @@ class Slicer:
         window: deque[tuple[SliceBatch, Future[tuple[list[Detections], float]]]] = deque()
         pool = ThreadPoolExecutor(self.workers, thread_name_prefix="tilewise-model")
         try:
-            for batch in batches:
+            # reading on the prefetch thread, as with one worker: the calling thread is left
+            # to submit batches and post-process outputs while the next ones are read
+            for batch in prefetch(batches, depth=self.workers):
                 call = pool.submit(self._call_model, batch.images, batch.model or model)
                 window.append((batch, call))
                 if len(window) >= 2 * self.workers:
