@@ -1,5 +1,6 @@
 """Exact, hand-worked cases for ``plan_tiles``' tile selection: the empty-tile quota per
-split, tile file names (duplicate stems, splits, extensions, offsets) and ``to_dataset``.
+split, empty tiles without data (``valid_fraction``, ``min_valid``), tile file names
+(duplicate stems, splits, extensions, offsets) and ``to_dataset``.
 (Added for the mutation score of ``datasets/tiling/plan.py``; see docs/testing.md.)
 """
 
@@ -13,6 +14,7 @@ import pytest
 from tests.tiling_plan_helpers import tiles
 from tilewise.datasets import DatasetBuilder
 from tilewise.datasets.tiling import TilingConfig, plan_tiles
+from tilewise.errors import TilewiseError
 
 # ----------------------------------------------------------------------------- empty tiles
 
@@ -175,3 +177,80 @@ def test_plan_is_frozen_and_compared_by_identity():
     assert plan == plan
     assert plan != again
     assert len({plan, again}) == 2
+
+
+# ----------------------------------------------------------------------------- nodata tiles
+
+
+class Fractions:
+    """``valid_fraction`` from a table {(image, tile x): fraction}; records its calls."""
+
+    def __init__(self, table):
+        self.table = table
+        self.calls = []
+
+    def __call__(self, tile_image, tile_box):
+        self.calls.append((tile_image.tolist(), tile_box.tolist()))
+        keys = zip(tile_image.tolist(), tile_box[:, 0].tolist(), strict=True)
+        return [self.table[key] for key in keys]
+
+
+def nodata_scene():
+    b = row_of_tiles(1, 1, name="a.png")  # image 0: tile x 0 with a box, tile x 10 empty
+    row_of_tiles(0, 4, name="b.png", builder=b)  # image 1: four empty tiles
+    return b.build()
+
+
+# empty tiles: (0, 10) (1, 0) (1, 10) (1, 20) (1, 30); no valid pixel (<= 0) is never a
+# negative, nor a fraction under min_valid; exactly min_valid is enough
+FRACTIONS = {(0, 10): 0.0, (1, 0): 0.2, (1, 10): 0.5, (1, 20): 1.0, (1, 30): 0.49999}
+
+
+@pytest.mark.parametrize(
+    ("min_valid", "nodata", "sparse", "eligible"),
+    [
+        (0.5, 1, 2, [(1, 10), (1, 20)]),
+        (0.0, 1, 0, [(1, 0), (1, 10), (1, 20), (1, 30)]),
+        (1.0, 1, 3, [(1, 20)]),
+    ],
+)
+def test_nodata_and_sparse_empty_tiles_never_sampled(min_valid, nodata, sparse, eligible):
+    frac = Fractions(FRACTIONS)
+    plan = plan_tiles(
+        nodata_scene(),
+        TilingConfig(slice_wh=10, overlap=0, empty_ratio=10),  # quota: every eligible tile
+        valid_fraction=frac,
+        min_valid=min_valid,
+    )
+    # one call, for the empty tiles only, with their image and window
+    assert frac.calls == [
+        (
+            [0, 1, 1, 1, 1],
+            [[10, 0, 20, 10], [0, 0, 10, 10], [10, 0, 20, 10], [20, 0, 30, 10], [30, 0, 40, 10]],
+        )
+    ]
+    selected = [(int(plan.tile_image[t]), int(plan.tile_box[t, 0])) for t in plan.selected.tolist()]
+    assert selected == [(0, 0), *eligible]
+    assert plan.report.tiles == {
+        **tiles(6, 1, len(eligible)),
+        "empty_nodata": nodata,
+        "empty_sparse": sparse,
+    }
+
+
+def test_valid_fraction_of_the_wrong_length_is_refused():
+    with pytest.raises(TilewiseError, match=r"^valid_fraction returned \(4,\) values for 5 tiles$"):
+        plan_tiles(
+            nodata_scene(),
+            TilingConfig(slice_wh=10, overlap=0),
+            valid_fraction=lambda img, box: np.ones(4),
+        )
+
+
+@pytest.mark.parametrize(
+    ("min_valid", "shown"), [(True, "True"), (-0.1, "-0.1"), (1.5, "1.5"), (float("nan"), "nan")]
+)
+def test_min_valid_must_be_a_fraction(min_valid, shown):
+    message = rf"^min_valid must be a fraction in \[0, 1\], got {shown}$"
+    with pytest.raises(TilewiseError, match=message):
+        plan_tiles(nodata_scene(), TilingConfig(slice_wh=10, overlap=0), min_valid=min_valid)
