@@ -2,9 +2,10 @@
 # Mutation testing (issue 17, item 6): how many deliberate bugs does the suite catch in the
 # modules whose exactness users rely on? On demand, not part of CI (minutes per module).
 #
-#   bash scripts/mutation.sh                 # every module below
+#   bash scripts/mutation.sh                 # grid, plan, buckets, ops
 #   bash scripts/mutation.sh grid buckets    # some of them
 #   OUT=mutation-results bash scripts/mutation.sh ops
+#   bash scripts/mutation.sh twin_suppress twin_grid    # the numpy kernel twin (needs a C compiler)
 #
 # Needs `pip install "mutmut<3"` (mutmut 2.5; in the `mutation` extra). Runs in a throw-away
 # copy of HEAD (git archive), never in the working tree: mutmut rewrites the file it mutates.
@@ -17,12 +18,37 @@ declare -A PATHS=(
     [plan]=src/tilewise/datasets/tiling/plan.py
     [buckets]=src/tilewise/evaluation/buckets.py
     [ops]=src/tilewise/boxes/ops.py
+    # the pure-numpy kernel twin (tilewise.kernels._numpy*), against the C extension
+    [twin]=src/tilewise/kernels/_numpy.py
+    [twin_grid]=src/tilewise/kernels/_numpy_grid.py
+    [twin_suppress]=src/tilewise/kernels/_numpy_suppress.py
+    [twin_components]=src/tilewise/kernels/_numpy_components.py
+    [twin_nmm]=src/tilewise/kernels/_numpy_nmm.py
+    [twin_nmm_batch]=src/tilewise/kernels/_numpy_nmm_batch.py
+    [twin_wbf]=src/tilewise/kernels/_numpy_wbf.py
+    [twin_wbf_batch]=src/tilewise/kernels/_numpy_wbf_batch.py
 )
+twin=tests/test_kernels_twin.py
+TWIN_PARTS=tests/test_kernels_numpy_parts.py
+TWIN_VS_NATIVE="$twin::test_exact_cases $twin::test_small_rounds_and_budgets \
+$twin::test_group_errors_match_native $twin::test_pairs_errors_match_native \
+$twin::test_parent_must_be_writable $twin::test_property_twin_equals_native"
+TWIN_ROUNDS="$twin::test_dense_chained_tiny_rounds $twin::test_property_batched_rounds"
 declare -A TESTS=(
     [grid]="tests/test_grid.py src/tilewise/slicing/grid.py"
     [plan]="tests/test_tiling_plan_exact.py tests/test_tiling_plan_selection.py tests/test_datasets_tiling.py src/tilewise/datasets/tiling/plan.py"
     [buckets]="tests/test_eval_buckets.py tests/test_eval_buckets_reference.py src/tilewise/evaluation/buckets.py"
     [ops]="tests/test_boxes.py src/tilewise/boxes/ops.py"
+    # twin: its parts on exact tables first, then the twin against the built C extension
+    # (exact cases, tiny rounds and budgets, the hypothesis property)
+    [twin]="$TWIN_PARTS $TWIN_VS_NATIVE"
+    [twin_grid]="$TWIN_PARTS $TWIN_VS_NATIVE"
+    [twin_suppress]="$TWIN_PARTS $TWIN_VS_NATIVE"
+    [twin_components]="$TWIN_VS_NATIVE $TWIN_ROUNDS"
+    [twin_nmm]="$TWIN_VS_NATIVE $TWIN_ROUNDS"
+    [twin_nmm_batch]="$TWIN_VS_NATIVE $TWIN_ROUNDS"
+    [twin_wbf]="$TWIN_VS_NATIVE $TWIN_ROUNDS"
+    [twin_wbf_batch]="$TWIN_VS_NATIVE $TWIN_ROUNDS"
 )
 modules=("$@")
 [ ${#modules[@]} -eq 0 ] && modules=(grid plan buckets ops)
@@ -41,6 +67,7 @@ trap 'rm -rf "$work"' EXIT
 git -C "$root" archive HEAD | tar -x -C "$work"
 cd "$work"
 python setup.py build_ext --inplace -q >/dev/null 2>&1 || echo "note: no C extension built" >&2
+native_built() { PYTHONPATH="$work/src" python -c "import tilewise.kernels._native" 2>/dev/null; }
 export PYTHONPATH="$work/src:$work"
 # no bytecode: a mutant of the same size written within the same second as the original
 # would otherwise run the original's cached .pyc
@@ -54,6 +81,12 @@ printf '#!/bin/sh\nulimit -v %s\npython -m pytest -x -q -p no:cacheprovider "$@"
 
 for m in "${modules[@]}"; do
     path=${PATHS[$m]:?unknown module $m (choose from ${!PATHS[*]})}
+    # the twin's tests compare it with the C extension and skip without it: every mutant
+    # would survive, so refuse instead
+    if [[ $m == twin* ]] && ! native_built; then
+        echo "$m: the C extension did not build in the snapshot; twin not measured" >&2
+        continue
+    fi
     rm -f .mutmut-cache
     find . -name __pycache__ -prune -exec rm -rf {} +
     start=$(date +%s)

@@ -1,0 +1,287 @@
+"""The numpy twin's parts, on hand-worked cases: the overlap arithmetic and the grid index
+(``_numpy_grid``), and NMS / greedy NMM in rounds (``_numpy_suppress``).
+
+``test_kernels_twin.py`` compares the whole twin with the C extension; these pin each part's
+own contract with exact values, one round or many. (Added for the mutation scores of the
+kernel twin; see docs/testing.md.)
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from tilewise.kernels import _numpy_grid, _numpy_suppress
+from tilewise.kernels._numpy_grid import (
+    GridIndex,
+    area_of,
+    area_window,
+    expand_ranges,
+    inter_of,
+    intersects,
+    overlap_of,
+    prefix_within,
+)
+from tilewise.kernels._numpy_suppress import _survivors, suppress
+
+IOU, IOS = 0, 1
+NAN = float("nan")
+
+
+def rows(*boxes):
+    return np.array(boxes, dtype=np.float64).reshape(-1, 4)
+
+
+# ----------------------------------------------------------------------------- arithmetic
+
+
+def test_area_of_clips_each_side_at_zero():
+    boxes = rows(
+        [0, 0, 4, 3], [4, 0, 0, 3], [0, 3, 4, 0], [1, 1, 1, 5], [0, 0, NAN, 2], [-2, -1, 0, 0]
+    )
+    assert area_of(boxes).tolist() == [12.0, 0.0, 0.0, 0.0, 0.0, 2.0]
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "meets", "inter"),
+    [
+        ([0, 0, 10, 10], [5, 5, 15, 15], True, 25.0),
+        ([0, 0, 10, 10], [10, 0, 20, 10], False, 0.0),  # touching edge
+        ([0, 0, 10, 10], [0, 10, 10, 20], False, 0.0),
+        ([0, 0, 10, 10], [2, 3, 4, 7], True, 8.0),  # inside
+        ([5, 5, 15, 15], [0, 0, 10, 10], True, 25.0),
+        ([0, 0, 10, 10], [-5, 2, 1, 3], True, 1.0),
+        ([0, 0, 10, 10], [11, 11, 12, 12], False, 0.0),
+    ],
+)
+def test_intersection_table(a, b, meets, inter):
+    assert intersects(rows(a), rows(b)).tolist() == [meets]
+    assert intersects(rows(b), rows(a)).tolist() == [meets]
+    assert inter_of(rows(a), rows(b)).tolist() == [inter]
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "metric", "expected"),
+    [
+        ([0, 0, 10, 10], [0, 0, 10, 5], IOU, 0.5),  # 50 / (100 + 50 - 50)
+        ([0, 0, 10, 10], [5, 0, 15, 10], IOU, 50 / 150),
+        ([0, 0, 10, 10], [5, 0, 15, 4], IOS, 20 / 40),  # over the smaller box
+        ([0, 0, 10, 10], [2, 2, 4, 4], IOS, 1.0),
+        ([0, 0, 10, 10], [2, 2, 4, 4], IOU, 0.04),
+        ([0, 0, 10, 10], [20, 0, 30, 10], IOU, 0.0),
+        ([0, 0, 10, 10], [3, 3, 3, 9], IOS, 0.0),  # zero area: denominator 0 gives 0
+        ([0, 0, 0, 0], [0, 0, 0, 0], IOU, 0.0),
+    ],
+)
+def test_overlap_table(a, b, metric, expected):
+    ra, rb = rows(a), rows(b)
+    got = overlap_of(ra, area_of(ra), rb, area_of(rb), metric)
+    assert got.tolist() == [expected]
+
+
+@pytest.mark.parametrize(
+    ("metric", "thr", "lo", "hi"),
+    [
+        (IOU, 0.5, 0.5 * 8.0 * (1.0 - 1e-9), 8.0 / 0.5 * (1.0 + 1e-9)),
+        (IOU, 0.25, 0.25 * 8.0 * (1.0 - 1e-9), 8.0 / 0.25 * (1.0 + 1e-9)),
+        (IOU, 0.0, 0.0, np.inf),  # no window at threshold 0
+        (IOU, -0.5, 0.0, np.inf),
+        (IOS, 0.5, 0.0, np.inf),  # none for IoS
+    ],
+)
+def test_area_window_table(metric, thr, lo, hi):
+    got_lo, got_hi = area_window(np.array([8.0]), metric, thr)
+    assert (got_lo.tolist(), got_hi.tolist()) == ([lo], [hi])
+
+
+@pytest.mark.parametrize(
+    ("starts", "counts", "expected"),
+    [
+        ([], [], []),
+        ([5], [0], []),
+        ([5, 0, 9], [2, 0, 3], [5, 6, 9, 10, 11]),
+        ([3, 1], [1, 2], [3, 1, 2]),
+    ],
+)
+def test_expand_ranges_table(starts, counts, expected):
+    got = expand_ranges(np.array(starts, np.int64), np.array(counts, np.int64))
+    assert got.tolist() == expected
+    assert got.dtype == np.int64
+
+
+@pytest.mark.parametrize(
+    ("costs", "budget", "expected"),
+    [
+        ([], 10, 0),
+        ([4, 4, 4], 8, 2),  # 4 + 4 fits exactly
+        ([4, 4, 4], 7, 1),
+        ([4, 4, 4], 100, 3),
+        ([20, 1], 5, 1),  # at least one, even over budget
+    ],
+)
+def test_prefix_within_table(costs, budget, expected):
+    assert prefix_within(np.array(costs, np.int64), budget) == expected
+
+
+# ----------------------------------------------------------------------------- grid index
+
+
+def brute_pairs(q, qseg, boxes, seg):
+    return {
+        (i, j)
+        for i, j in itertools.product(range(len(q)), range(len(boxes)))
+        if qseg[i] == seg[j] and intersects(q[i : i + 1], boxes[j : j + 1])[0]
+    }
+
+
+def scene(seed, n, spread=40.0):
+    """Boxes of very different sizes (several index levels), some in a second segment."""
+    rng = np.random.default_rng(seed)
+    xy = rng.uniform(-spread / 4, spread, (n, 2))
+    side = rng.choice([0.25, 1.0, 3.0, 7.0, 20.0, 60.0], (n, 2)) * rng.uniform(0.5, 1.0, (n, 2))
+    boxes = np.concatenate([xy, xy + side], axis=1)
+    seg = (rng.uniform(size=n) < 0.3).astype(np.int64)
+    return boxes, seg
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("budget", [None, 1, 7])
+def test_grid_query_finds_exactly_the_intersecting_boxes(seed, budget):
+    boxes, seg = scene(seed, 60)
+    ids = np.arange(100, 160, dtype=np.int64)
+    index = GridIndex(boxes, seg, ids)
+    q, qseg = scene(seed + 50, 25)
+    found = set()
+    start = 0
+    while start < len(q):  # every query in rounds of at most ``budget`` candidates
+        qpos, items, used = index.query(q[start:], qseg[start:], budget=budget)
+        assert 1 <= used <= len(q) - start
+        assert np.all(qpos < used)
+        found |= {(int(a) + start, int(b) - 100) for a, b in zip(qpos, items, strict=True)}
+        start += used
+    assert found == brute_pairs(q, qseg, boxes, seg)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_grid_query_all_in_small_blocks(monkeypatch, seed):
+    monkeypatch.setattr(_numpy_grid, "_BLOCK", 3)
+    boxes, seg = scene(seed, 40)
+    index = GridIndex(boxes, seg)
+    q, qseg = scene(seed + 9, 17)
+    found = set()
+    for qpos, items in index.query_all(q, qseg, budget=4):
+        found |= set(zip(qpos.tolist(), items.tolist(), strict=True))
+    assert found == brute_pairs(q, qseg, boxes, seg)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_grid_own_levels_still_finds_every_pair(seed):
+    boxes, seg = scene(seed, 50)
+    index = GridIndex(boxes, seg)
+    qpos, items, used = index.query(boxes, seg, own_levels=True)
+    assert used == len(boxes)
+    found = {(min(a, b), max(a, b)) for a, b in zip(qpos.tolist(), items.tolist(), strict=True)}
+    expected = {(i, j) for i, j in brute_pairs(boxes, seg, boxes, seg) if i < j}
+    assert {p for p in found if p[0] != p[1]} == expected
+
+
+def test_grid_levels_by_box_size():
+    # canvas 64 wide: finest exponent frexp(64)[1] - 30 = -23; sides below 2**e, rounded up
+    # to every second exponent from there
+    boxes = rows([0, 0, 1, 1], [0, 0, 3, 1], [0, 0, 4, 4], [0, 0, 64, 2], [0, 0, 0.5, 0.25])
+    index = GridIndex(boxes, np.zeros(5, np.int64))
+    assert index.finest == -23
+    assert index.exponents(boxes).tolist() == [1, 3, 3, 7, 1]
+    assert [lv.exp for lv in index.levels] == [1, 3, 7]
+    assert index.oy == 0.0
+
+
+def test_grid_empty_index_and_empty_query():
+    empty = GridIndex(np.zeros((0, 4)), np.zeros(0, np.int64))
+    qpos, items, used = empty.query(rows([0, 0, 1, 1]), np.zeros(1, np.int64))
+    assert (qpos.tolist(), items.tolist(), used) == ([], [], 1)
+    index = GridIndex(rows([0, 0, 1, 1]), np.zeros(1, np.int64))
+    qpos, items, used = index.query(np.zeros((0, 4)), np.zeros(0, np.int64))
+    assert (qpos.tolist(), items.tolist(), used) == ([], [], 0)
+    qpos, items, used = index.query(rows([5, 5, 6, 6]), np.zeros(1, np.int64))
+    assert (qpos.tolist(), items.tolist(), used) == ([], [], 1)
+
+
+# ----------------------------------------------------------------------------- suppress
+
+A = [0, 0, 10, 10]
+HALF_LOW = [0, 0, 10, 5]  # IoU with A 0.5
+HALF_HIGH = [0, 5, 10, 10]  # IoU with A 0.5, touches HALF_LOW
+RIGHT = [5, 0, 15, 10]  # IoU with A 1/3
+FAR = [10, 0, 20, 10]  # touches A, IoU with RIGHT 1/3
+SMALL = [0, 0, 2, 2]  # IoU with A 0.04, IoS 1
+FLAT = [0, 0, 0, 10]  # zero area: never matches
+
+
+@pytest.mark.parametrize(
+    ("boxes", "seg", "metric", "thr", "strict", "parent"),
+    [
+        ([A, HALF_LOW, HALF_HIGH], [0, 0, 0], IOU, 0.5, True, [0, 1, 2]),  # 0.5 > 0.5: no
+        ([A, HALF_LOW, HALF_HIGH], [0, 0, 0], IOU, 0.5, False, [0, 0, 0]),  # 0.5 >= 0.5
+        ([A, HALF_LOW, HALF_HIGH], [0, 0, 0], IOU, 0.49, True, [0, 0, 0]),
+        # a taken row takes nothing: FAR survives though RIGHT reaches it
+        ([A, RIGHT, FAR], [0, 0, 0], IOU, 0.3, False, [0, 0, 2]),
+        ([RIGHT, A, FAR], [0, 0, 0], IOU, 0.3, False, [0, 0, 0]),
+        ([A, RIGHT, FAR], [0, 0, 0], IOU, 0.34, False, [0, 1, 2]),
+        # rank decides: the smaller box, first, takes the larger one
+        ([HALF_LOW, A], [0, 0], IOU, 0.5, False, [0, 0]),
+        ([A, A], [0, 1], IOU, 0.5, False, [0, 1]),  # other segment
+        ([A, FLAT, A], [0, 0, 0], IOU, 0.0, False, [0, 1, 0]),
+        ([FLAT, A, FLAT, A], [0, 0, 0, 0], IOS, 0.0, False, [0, 1, 2, 1]),
+        ([A, SMALL], [0, 0], IOS, 0.9, True, [0, 0]),
+        ([A, SMALL], [0, 0], IOU, 0.9, True, [0, 1]),
+        ([A, SMALL], [0, 0], IOU, 0.04, False, [0, 0]),
+        # threshold 0: touching boxes do not intersect, so they stay apart
+        ([A, FAR, RIGHT], [0, 0, 0], IOU, 0.0, False, [0, 1, 0]),
+        ([A], [0], IOU, 0.5, False, [0]),
+        ([], [], IOU, 0.5, False, []),
+    ],
+)
+@pytest.mark.parametrize("rounds", ["one", "tiny"])
+def test_suppress_table(monkeypatch, boxes, seg, metric, thr, strict, parent, rounds):
+    if rounds == "tiny":  # every source in a round of its own; waves give way to the loop
+        monkeypatch.setattr(_numpy_grid, "BUDGET", 1)
+        monkeypatch.setattr(_numpy_suppress, "_ROUND", 1)
+        monkeypatch.setattr(_numpy_suppress, "_WAVES", 1)
+    got = suppress(rows(*boxes), np.array(seg, np.int64), metric, thr, strict)
+    assert got.tolist() == parent
+    assert got.dtype == np.int64
+
+
+def test_suppress_chain_in_rounds(monkeypatch):
+    # 12 boxes, each 1/3 IoU with the next: survivors every second row whatever the rounds
+    chain = rows(*[[5 * i, 0, 5 * i + 10, 10] for i in range(12)])
+    seg = np.zeros(12, np.int64)
+    expected = [0, 0, 2, 2, 4, 4, 6, 6, 8, 8, 10, 10]
+    assert suppress(chain, seg, IOU, 0.3, False).tolist() == expected
+    for round_size, budget in [(1, 1), (2, 3), (5, 2), (3, 100)]:
+        monkeypatch.setattr(_numpy_suppress, "_ROUND", round_size)
+        monkeypatch.setattr(_numpy_grid, "BUDGET", budget)
+        assert suppress(chain, seg, IOU, 0.3, False).tolist() == expected
+    monkeypatch.setattr(_numpy_suppress, "_ONE_ROUND", 0)  # never the one-round path
+    assert suppress(chain, seg, IOU, 0.3, False).tolist() == expected
+
+
+@pytest.mark.parametrize(
+    ("k", "src", "dst", "survives"),
+    [
+        (1, [], [], [True]),
+        (3, [0, 1], [1, 2], [True, False, True]),  # 1 is taken, so 2 survives
+        (3, [0, 1], [2, 2], [True, True, False]),
+        (4, [0, 1, 2], [1, 2, 3], [True, False, True, False]),
+        (4, [0, 0, 1], [2, 3, 3], [True, True, False, False]),
+        (5, [1, 2, 3], [2, 3, 4], [True, True, False, True, False]),
+    ],
+)
+@pytest.mark.parametrize("waves", [8, 1, 0])
+def test_survivors_table(monkeypatch, k, src, dst, survives, waves):
+    monkeypatch.setattr(_numpy_suppress, "_WAVES", waves)
+    got = _survivors(k, np.array(src, np.int64), np.array(dst, np.int64))
+    assert got.tolist() == survives
