@@ -16,6 +16,7 @@ from tests.geo_rasters import UTM, scene_with_nodata, write_raster
 from tilewise import Slicer
 from tilewise.cli.console import TilewiseGroup
 from tilewise.cli.predict_cmd import predict
+from tilewise.slicing.confidence import with_conf
 from tilewise.sources import ArraySource
 
 pytest.importorskip("rasterio")
@@ -51,7 +52,8 @@ def _in_memory(image: np.ndarray, valid: np.ndarray, path: Path, min_valid: floa
 
     with RasterSource(path) as src:
         georef = src.georef
-    slicer = Slicer(blob_model, slice_wh=64, overlap=0.25, batch_size=3, min_valid=min_valid)
+    model = with_conf(blob_model, 0.25)  # predict's default --conf applies to every model
+    slicer = Slicer(model, slice_wh=64, overlap=0.25, batch_size=3, min_valid=min_valid)
     return slicer.run(ArraySource(image, valid=valid, georef=georef)), slicer.last_report
 
 
@@ -148,7 +150,8 @@ def test_a_huge_raster_without_crs_gives_pixel_json(tmp_path):
     result = _invoke(str(path), "--model", BLOB, "--out", str(out), "--max-pixels", "1000", *ARGS)
     assert result.exit_code == 0, result.output
     data = json.loads((out / "big.json").read_text())
-    expected = Slicer(blob_model, slice_wh=64, overlap=0.25).run(ArraySource(image, valid=valid))
+    model = with_conf(blob_model, 0.25)  # predict's default --conf
+    expected = Slicer(model, slice_wh=64, overlap=0.25).run(ArraySource(image, valid=valid))
     assert data["count"] == len(expected.detections)
     assert (out / "big.quicklook.png").is_file()
     refused = _invoke(

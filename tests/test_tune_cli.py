@@ -18,6 +18,7 @@ from tilewise.evaluation import tune as tune_module
 from tilewise.evaluation.demo import write_demo_dataset
 from tilewise.images import read_image
 from tilewise.slicing import SlicerConfig
+from tilewise.slicing.confidence import with_conf
 
 runner = CliRunner()
 MODEL = "tests.tune_models:squares"
@@ -63,7 +64,8 @@ def test_config_is_read_by_predict_and_from_config(demo, tmp_path):
     assert pred.exit_code == 0, pred.output
     written = json.loads((tmp_path / "p" / f"{image.stem}.json").read_text())
     assert written["config"] == str(config_path)
-    expected = Slicer.from_config(squares(), config_path, batch_size=8)(read_image(image).pixels)
+    model = with_conf(squares(), 0.25)  # predict's default --conf applies to every model
+    expected = Slicer.from_config(model, config_path, batch_size=8)(read_image(image).pixels)
     assert written["count"] == len(expected) > 0
     got = np.array([d["xyxy"] for d in written["detections"]], np.float32)
     np.testing.assert_allclose(got, expected.xyxy, atol=0.006)

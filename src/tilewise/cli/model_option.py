@@ -62,7 +62,10 @@ def load_model(spec: str | Path, *, conf: float | None = None, iou: float | None
 
     Args:
         spec: a path to an ``.onnx`` file, or ``"package.module:name"``.
-        conf: confidence threshold given to an ONNX model (default: ``OnnxDetector``'s).
+        conf: confidence threshold, for every model kind: an ONNX model decodes with it,
+            any other model is wrapped to drop detections at or under it (the same float32
+            ``> conf`` rule; ``tilewise.slicing.confidence.with_conf``). ``None``: the
+            model's own.
         iou: NMS IoU threshold given to an ONNX model (default: ``OnnxDetector``'s).
 
     Raises:
@@ -88,6 +91,10 @@ def load_model(spec: str | Path, *, conf: float | None = None, iou: float | None
         target = target()
     if not callable(target):
         raise TilewiseError(f"--model {text!r} is not callable")
+    if conf is not None:
+        from tilewise.slicing.confidence import with_conf
+
+        return with_conf(target, conf)
     return target
 
 
