@@ -9,6 +9,7 @@ kernel twin; see docs/testing.md.)
 from __future__ import annotations
 
 import itertools
+import signal
 
 import numpy as np
 import pytest
@@ -218,6 +219,24 @@ RIGHT = [5, 0, 15, 10]  # IoU with A 1/3
 FAR = [10, 0, 20, 10]  # touches A, IoU with RIGHT 1/3
 SMALL = [0, 0, 2, 2]  # IoU with A 0.04, IoS 1
 FLAT = [0, 0, 0, 10]  # zero area: never matches
+UNKNOWN = [NAN, 0, 5, 5]  # a NaN side gives area 0: never matches either
+TINY = [0, 0, 0.5, 0.5]  # area 0.25: a participant like any other
+NINE = [0, 0, 10, 9]  # IoU with A 0.9, touches FAR
+
+
+@pytest.fixture
+def fails_if_stuck():
+    """A round that makes no progress (a broken loop) fails the test instead of stalling
+    the suite: SIGALRM after 60 s, where the calls take milliseconds."""
+
+    def stuck(signum, frame):
+        raise RuntimeError("no progress for 60 s: a round loop that never ends")
+
+    previous = signal.signal(signal.SIGALRM, stuck)
+    signal.alarm(60)
+    yield
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, previous)
 
 
 @pytest.mark.parametrize(
@@ -234,6 +253,10 @@ FLAT = [0, 0, 0, 10]  # zero area: never matches
         ([HALF_LOW, A], [0, 0], IOU, 0.5, False, [0, 0]),
         ([A, A], [0, 1], IOU, 0.5, False, [0, 1]),  # other segment
         ([A, FLAT, A], [0, 0, 0], IOU, 0.0, False, [0, 1, 0]),
+        ([A, UNKNOWN, A], [0, 0, 0], IOU, 0.5, False, [0, 1, 0]),
+        ([TINY, TINY], [0, 0], IOU, 0.5, False, [0, 0]),
+        # RIGHT is reached by two survivors: it goes to the first (and NINE to A)
+        ([A, FAR, NINE, RIGHT], [0, 0, 0, 0], IOU, 0.0, False, [0, 1, 0, 0]),
         ([FLAT, A, FLAT, A], [0, 0, 0, 0], IOS, 0.0, False, [0, 1, 2, 1]),
         ([A, SMALL], [0, 0], IOS, 0.9, True, [0, 0]),
         ([A, SMALL], [0, 0], IOU, 0.9, True, [0, 1]),
@@ -244,8 +267,11 @@ FLAT = [0, 0, 0, 10]  # zero area: never matches
         ([], [], IOU, 0.5, False, []),
     ],
 )
-@pytest.mark.parametrize("rounds", ["one", "tiny"])
+@pytest.mark.parametrize("rounds", ["one", "default", "tiny"])
+@pytest.mark.usefixtures("fails_if_stuck")
 def test_suppress_table(monkeypatch, boxes, seg, metric, thr, strict, parent, rounds):
+    if rounds != "one":  # the path in rounds (taken past _ONE_ROUND rows)
+        monkeypatch.setattr(_numpy_suppress, "_ONE_ROUND", 0)
     if rounds == "tiny":  # every source in a round of its own; waves give way to the loop
         monkeypatch.setattr(_numpy_grid, "BUDGET", 1)
         monkeypatch.setattr(_numpy_suppress, "_ROUND", 1)
@@ -255,6 +281,7 @@ def test_suppress_table(monkeypatch, boxes, seg, metric, thr, strict, parent, ro
     assert got.dtype == np.int64
 
 
+@pytest.mark.usefixtures("fails_if_stuck")
 def test_suppress_chain_in_rounds(monkeypatch):
     # 12 boxes, each 1/3 IoU with the next: survivors every second row whatever the rounds
     chain = rows(*[[5 * i, 0, 5 * i + 10, 10] for i in range(12)])
