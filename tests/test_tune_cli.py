@@ -199,3 +199,21 @@ def test_undefined_values_are_written_as_null_in_the_report():
         "measured_seconds_per_image": 1.5,
         "model_pixels": None,
     }
+
+
+def test_slice_option_centres_the_default_and_the_search(demo, tmp_path):
+    from tilewise.evaluation.tune import default_space
+
+    result = _tune(demo, tmp_path / "t", "--slice", "32", "--budget-x", "1000")
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "t" / "tune.json").read_text())
+    assert report["default"]["settings"] == {"slice_wh": 32, "overlap": 0.2}
+    space = default_space(squares(), 32)
+    for trial in report["trials"]:
+        settings = trial["settings"]
+        if "scales" in settings:  # multi-scale: 32 px slices at zoom 1 and 2
+            assert settings["scales"] in [s for s in space.scales if s is not None]
+            assert {scale[0] for scale in settings["scales"]} == {32}
+        else:
+            assert settings["slice_wh"] in space.slice_wh
+            assert settings["slice_wh"] not in (48, 64, 80)  # the model's own 64 px space

@@ -188,7 +188,7 @@ def tune_command(
     fastest is written instead, and the output says so.
     """
     from tilewise.evaluation.dataset import EvalDataset
-    from tilewise.evaluation.tune import split_dataset, tune
+    from tilewise.evaluation.tune import default_space, split_dataset, tune
     from tilewise.fileio import atomic_write_json
     from tilewise.slicing import SlicerConfig
 
@@ -223,6 +223,7 @@ def tune_command(
         objective=objective,
         seed=seed,
         default_settings={"slice_wh": default_slice, "overlap": 0.2},
+        space=default_space(batch_model, default_slice),
         base_settings={"batch_size": batch},
         class_to_category=_category_map(batch_model, gt, class_map),
         cost=cost,  # type: ignore[arg-type]
