@@ -706,7 +706,8 @@ class Slicer:
         Yields ``StreamedFrame(index, time, detections)`` in frame order, each frame's
         detections equal to ``run(frame)``'s whatever ``batch_size`` and ``workers``: a
         batch may hold the last slices of one frame and the first of the next, so the
-        model sees full batches even when a frame has fewer slices than a batch.
+        model sees full batches even when a frame has fewer slices than a batch; with
+        ``full_frame``, the whole frames of consecutive frames share batches of their own.
         ``last_report`` is the report of the frame just yielded. See
         ``tilewise.slicing.stream.stream_frames``.
 
