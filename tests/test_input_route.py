@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import cv2
 import numpy as np
 import pytest
@@ -12,7 +14,7 @@ from tilewise.errors import TilewiseError
 
 
 @pytest.fixture(scope="module")
-def inputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+def inputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str | Path | None]:
     root = tmp_path_factory.mktemp("inputs")
     folder = root / "frames"
     folder.mkdir()
@@ -28,6 +30,7 @@ def inputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
         "list": str(root / "list.txt"),
         "video": str(root / "clip.mp4"),
         "stream": "rtsp://127.0.0.1:8554/cam",
+        "stream-path": Path("rtsp://127.0.0.1:8554/cam"),  # as typer hands it over
         "camera": "0",
         "image": str(folder / "0.png"),
         "big": str(big),
@@ -53,6 +56,7 @@ RULE = [
     ("video", None, ("--track",), "video"),
     ("video", "ray", (), "!is read as a video"),
     ("stream", None, (), "video"),
+    ("stream-path", None, (), "video"),
     ("camera", None, (), "video"),
     ("image", None, (), "image"),
     ("image", "local", (), "!is read as one image"),

@@ -76,10 +76,11 @@ def input_kind(
     if image is None:
         return InputKind.SAMPLE
     from tilewise.bulk.inputs import is_image_list
+    from tilewise.cli.video_cmd import restore_url
     from tilewise.sources import is_frame_input
     from tilewise.sources.sequence import is_glob
 
-    text = os.fspath(image)
+    text = restore_url(os.fspath(image))  # typer's Path collapses rtsp:// to rtsp:/
     if is_image_list(text):
         return InputKind.ARCHIVE
     if Path(text).is_dir() or (is_glob(text) and not Path(text).exists()):
