@@ -218,6 +218,28 @@ def test_mixed_boxes_pieces_and_totals():
     }
 
 
+# Tiles that are not square: a box meets exactly the tiles its span overlaps, so no pair
+# outside it is even considered (a pair with no overlap would be counted as a dropped piece).
+@pytest.mark.parametrize(
+    ("image_wh", "slice_wh", "expected"),
+    [
+        # tall tiles (10 x 20): columns start at x 0, 10, 20
+        ((30, 20), (10, 20), [(10, 0, [2.0, 2.0, 6.0, 6.0]), (0, 0, [2.0, 12.0, 6.0, 16.0])]),
+        # wide tiles (20 x 10): rows start at y 0, 10, 20
+        ((20, 30), (20, 10), [(0, 0, [12.0, 2.0, 16.0, 6.0]), (0, 10, [2.0, 2.0, 6.0, 6.0])]),
+    ],
+)
+def test_rectangular_tiles_pair_only_overlapping_tiles(image_wh, slice_wh, expected):
+    boxes = [[12, 2, 16, 6], [2, 12, 6, 16]]
+    plan = plan_tiles(
+        build(image_wh, [(box, None, None) for box in boxes]),
+        TilingConfig(slice_wh=slice_wh, overlap=0, empty_ratio=0, min_visibility=0.5),
+    )
+    got = sorted(zip(plan.piece_ann.tolist(), pieces(plan), strict=True))
+    assert [p for _, p in got] == expected
+    assert summary(plan.report) == expect([K, K], [NONE, NONE], 2, 0, tiles(3, 2))
+
+
 def test_no_images_and_no_annotations():
     plan = plan_tiles(DatasetBuilder(["a"]).build(), TilingConfig(slice_wh=10, overlap=0))
     assert plan.tile_box.shape == (0, 4)
