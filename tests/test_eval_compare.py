@@ -100,6 +100,7 @@ def test_report_files(comparison, tmp_path) -> None:
     assert "| run | bucket | GT | TP |" in md
     assert "| dLoc |" in md
     assert "(delta_ap_per_bucket.png)" in md
+    assert "- full-frame: Fix first (largest dAP50): all: " in md
     page = paths["html"].read_text()
     assert page.count("data:image/png;base64,") == 5
     assert 'src="http' not in page

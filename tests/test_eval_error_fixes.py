@@ -127,6 +127,16 @@ def test_delta_ap_table(name: str) -> None:
     for t in ErrorType:
         assert analysis.delta_ap()[t] == pytest.approx(deltas.get(t, 0.0), abs=1e-12), t
     assert b.ap_all_fixed == 1.0
+    first = max(deltas, key=deltas.__getitem__) if deltas else None
+    assert b.fix_first is first
+    assert analysis.to_dict()["buckets"][0]["fix_first"] == (first and first.value)
+    if first is None:
+        assert analysis.advice() == "Fix first: nothing - fixing any one error type gains no AP50"
+    else:
+        line = f"Fix first (largest dAP50): all: {first.label} +{deltas[first]:.3f}"
+        assert analysis.advice() == line
+        assert line in analysis.table()
+        assert line in analysis.to_markdown()
 
 
 def test_fixed_predictions_follow_the_oracles() -> None:

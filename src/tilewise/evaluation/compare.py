@@ -284,6 +284,14 @@ class Comparison:
     def _error_legend(self) -> str:
         return next((r.errors.legend() for r in self.runs if r.errors is not None), "")
 
+    def _advice(self) -> list[str]:
+        """Per run, the error type whose fix gains the most AP in each bucket."""
+        return [
+            f"{r.spec.name}: {r.errors.advice()}"
+            for r in self.runs
+            if r.errors is not None and r.errors.advice()
+        ]
+
     def _caption(self) -> str:
         ev = self.runs[0].evaluation
         return (
@@ -313,6 +321,7 @@ class Comparison:
             parts += ["", text_table(eh, er, title="TIDE-style errors per size bucket")]
             if self._error_legend():
                 parts.append(self._error_legend())
+            parts += self._advice()
         return "\n".join(parts)
 
     def to_markdown(self, images: Mapping[str, str] | None = None) -> str:
@@ -326,6 +335,8 @@ class Comparison:
             lines += ["", "### Errors per size bucket (TIDE-style)", "", markdown_table(eh, er)]
             if self._error_legend():
                 lines += ["", self._error_legend()]
+            if self._advice():
+                lines += ["", *(f"- {line}" for line in self._advice())]
         for caption, rel in (images or {}).items():
             lines += ["", f"![{caption}]({rel})"]
         lines += [f"- {n}" for n in self.notes]
@@ -350,6 +361,7 @@ class Comparison:
             body += ["<h2>Errors per size bucket (TIDE-style)</h2>", html_table(eh, er)]
             if self._error_legend():
                 body.append(f"<p>{html.escape(self._error_legend())}</p>")
+            body += [f"<p>{html.escape(line)}</p>" for line in self._advice()]
         for caption, path in (images or {}).items():
             data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
             body += [

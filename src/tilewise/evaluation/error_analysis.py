@@ -119,7 +119,28 @@ class BucketErrors:
                 else None
             ),
             "ap_all_fixed": _json_float(self.ap_all_fixed),
+            "fix_first": None if self.fix_first is None else self.fix_first.value,
         }
+
+    @property
+    def fix_first(self) -> ErrorType | None:
+        """The error type whose fix gains the most AP here (None: no gain, or not measured).
+
+        Ties go to the first type in ``ErrorType`` order.
+
+        Example:
+            >>> from tilewise.evaluation.buckets import ALL_RANGE
+            >>> b = BucketErrors(ALL_RANGE, 2, 1, 0, {}, 0.5,
+            ...                  {ErrorType.LOC: 0.1, ErrorType.MISSED: 0.25}, 1.0)
+            >>> b.fix_first
+            <ErrorType.MISSED: 'missed'>
+        """
+        best: ErrorType | None = None
+        for t in ErrorType:
+            value = self.delta_ap.get(t, math.nan)
+            if value > 1e-12 and (best is None or value > self.delta_ap[best]):
+                best = t
+        return best
 
 
 def _json_float(value: float) -> float | None:
@@ -215,6 +236,30 @@ class ErrorAnalysis:
             "gained if every X error were fixed (TIDE's oracle; - where undefined)"
         )
 
+    def advice(self) -> str:
+        """One line naming, per bucket, the error type whose fix gains the most AP.
+
+        "" when dAP was not measured.
+
+        Example:
+            >>> gt = {"images": [{"id": 1}], "categories": [{"id": 1}],
+            ...       "annotations": [{"id": 1, "image_id": 1, "category_id": 1,
+            ...                        "bbox": [0, 0, 10, 10]}]}
+            >>> preds = [{"image_id": 1, "category_id": 1, "bbox": [5, 0, 10, 10], "score": 0.9}]
+            >>> analyze_errors(gt, preds, area_ranges=[]).advice()
+            'Fix first (largest dAP50): all: Loc +1.000'
+        """
+        if self.impact is None:
+            return ""
+        items = [
+            f"{b.area_range.name}: {b.fix_first.label} +{b.delta_ap[b.fix_first]:.3f}"
+            for b in self.buckets
+            if b.fix_first is not None
+        ]
+        if not items:
+            return f"Fix first: nothing - fixing any one error type gains no {self.ap_label}"
+        return f"Fix first (largest d{self.ap_label}): " + "; ".join(items)
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
         return {
@@ -274,6 +319,8 @@ class ErrorAnalysis:
         """
         headers, rows = self._rows()
         lines = [self._caption(), "", text_table(headers, rows)]
+        if self.advice():
+            lines += ["", self.advice()]
         if self.skipped.skipped:
             lines += ["", self.skipped.summary()]
         return "\n".join(lines)
@@ -281,7 +328,10 @@ class ErrorAnalysis:
     def to_markdown(self) -> str:
         """Markdown table with a caption line."""
         headers, rows = self._rows()
-        return "\n".join([self._caption(), "", markdown_table(headers, rows)])
+        parts = [self._caption(), "", markdown_table(headers, rows)]
+        if self.advice():
+            parts += ["", self.advice()]
+        return "\n".join(parts)
 
 
 def _xywh_iou(pred: np.ndarray, gt: np.ndarray, crowd: np.ndarray) -> np.ndarray:
