@@ -32,6 +32,7 @@ from tilewise.serve.metrics import ServeMetrics
 from tilewise.serve.params import DetectParams, parse_params
 from tilewise.serve.upload import clean_filename, read_upload, record_dict, save_upload
 from tilewise.slicing import BatchModel, SliceGrid, Slicer
+from tilewise.slicing.confidence import keep_confident
 from tilewise.slicing.zoom import zoomed_wh
 
 __all__ = ["DetectionService", "Ticket"]
@@ -91,18 +92,17 @@ class _RequestModel:
     ) -> None:
         self.batcher = batcher
         self.imgsz = imgsz  # the real model's input size, for the report's model scale
-        self.conf = np.float32(params.conf)  # the ONNX decoder's comparison, in float32
+        self.conf = params.conf
         self.classes = None if params.classes is None else np.asarray(params.classes)
         self.ticket = ticket
         self.timeout_s = timeout_s
         self.submissions: list[Submission] = []
 
     def _keep(self, det: Detections) -> Detections:
-        if not len(det):
+        det = keep_confident(det, self.conf)  # predict's rule for every model kind
+        if self.classes is None or not len(det):
             return det
-        keep = det.confidence > self.conf
-        if self.classes is not None:
-            keep &= np.isin(det.class_id, self.classes)
+        keep = np.isin(det.class_id, self.classes)
         return det if keep.all() else det[keep]
 
     def __call__(self, images: list[np.ndarray]) -> list[Detections]:
