@@ -44,13 +44,16 @@ def browser():
 def test_upload_draws_detections_grid_counts_and_timings(server, browser, tmp_path):
     image = tmp_path / "scene.png"
     image.write_bytes(scene_png(5, (400, 300)))
-    expected = server.detect(image.read_bytes(), "scene.png", {"slice": "128"}).json()
+    form = {"slice": "128", "zoom": "2"}  # the page sends the zoom (30 detections without)
+    expected = server.detect(image.read_bytes(), "scene.png", form).json()
+    assert expected["zoom"] == 2.0
     page = browser.new_page()
     page.set_default_timeout(20_000)
     try:
         page.goto(server.url + "/")
         page.set_input_files("#file", str(image))
         page.fill("#slice", "128")
+        page.fill("#zoom", "2")
         page.click("#detect")
         page.wait_for_selector("#canvas[data-drawn]")
         assert page.get_attribute("#canvas", "data-drawn") == str(expected["count"])
