@@ -139,6 +139,31 @@ def test_delta_ap_table(name: str) -> None:
         assert line in analysis.to_markdown()
 
 
+def test_delta_ap_per_bucket_hand_worked() -> None:
+    # Two small objects (one missed) and two large ones (both found): in the small bucket
+    # the large hits are ignored (their objects are out of range), and vice versa.
+    small_a, small_b = box(0, 0, 10, 10), box(100, 0, 10, 10)
+    large_c, large_d = box(200, 0, 40, 40), box(0, 100, 40, 40)
+    gt, preds = scene(
+        [(small_a, 1), (small_b, 1), (large_c, 1), (large_d, 1)],
+        [(small_a, 1, 0.9), (large_c, 1, 0.8), (large_d, 1, 0.7)],
+    )
+    analysis = analyze_errors(gt, preds, area_ranges=["small:0:20", "large:20:inf"])
+    expected = {  # bucket: (AP50, dMissed)
+        "all": (76 / 101, 25 / 101),
+        "small": (51 / 101, 50 / 101),
+        "large": (1.0, 0.0),
+    }
+    for name, (ap, missed) in expected.items():
+        b = analysis.bucket(name)
+        assert b.ap == pytest.approx(ap, abs=1e-12), name
+        assert b.delta_ap[T.MISSED] == pytest.approx(missed, abs=1e-12), name
+        assert all(b.delta_ap[t] == 0.0 for t in ErrorType if t is not T.MISSED), name
+        assert b.ap_all_fixed == 1.0
+    assert analysis.counts("small")[T.MISSED] == 1
+    assert analysis.counts("large")[T.MISSED] == 0
+
+
 def test_fixed_predictions_follow_the_oracles() -> None:
     gt, preds = scene(
         [(A, 1), (B, 2)],
