@@ -19,8 +19,16 @@ recorded either way. Cases:
 AP50 is scored against the generated boxes, in 2048-px cells (one COCO image per cell,
 objects assigned by centre) so the evaluator never builds one N x N IoU matrix.
 
+Every row records per-stage seconds (``stages_s``: tilewise's read-ahead thread, model
+calls, post-processing, merge; supervision's time inside model calls), ONNX Runtime's
+intra-op thread setting and the machine's load. Both sides build the same
+``OnnxDetector`` with the same spinning setting (off, its default; ``--spin`` turns it on
+for every case).
+
 Run: ``python -m benchmarks --only raster`` or ``python -m benchmarks.bench_raster
-[--sides 16384,32768] [--cases tilewise,supervision-none]``.
+[--sides 16384,32768] [--cases tilewise,supervision-none] [--repeat 2] [--spin]``; on a
+shared machine use ``--repeat``: the cases then run in turn and rows give the median and
+minimum.
 """
 
 from __future__ import annotations
