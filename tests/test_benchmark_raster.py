@@ -42,3 +42,25 @@ def test_a_capped_case_records_its_failure(tmp_path):
     bench_raster.generate(path, 512)
     row = bench_raster._isolated("tilewise", path, tmp_path / "d.npz", cap_gb=0.05, timeout=120)
     assert row["outcome"] != "ok"  # 50 MB of address space: cannot even import numpy
+
+
+@pytest.mark.parametrize(
+    ("runs", "expected"),
+    [
+        # (outcome, time, detections, rss) per run -> (outcome, median, min, rss)
+        ([("ok", 3.0, 7, 10.0)], ("ok", 3.0, None, 10.0)),
+        ([("ok", 3.0, 7, 10.0), ("ok", 1.0, 7, 12.0)], ("ok", 2.0, 1.0, 12.0)),
+        ([("ok", 3.0, 7, 10.0), ("ok", 1.0, 7, 12.0), ("ok", 5.0, 7, 9.0)], ("ok", 3.0, 1.0, 12.0)),
+        ([("ok", 3.0, 7, 10.0), ("boom", 1.0, None, 12.0)], ("boom", 1.0, None, 12.0)),
+        ([("ok", 3.0, 7, 10.0), ("ok", 1.0, 8, 12.0)], ("detections differ", 2.0, 1.0, 12.0)),
+    ],
+)
+def test_repeated_runs_combine_into_median_and_min(runs, expected):
+    rows = [
+        {"outcome": o, "time_s": t, "detections": d, "peak_rss_mb": m, "load": [0.0, 0.0]}
+        for o, t, d, m in runs
+    ]
+    row = bench_raster._combine(rows)
+    outcome, median, minimum, rss = expected
+    assert row["outcome"].startswith(outcome)
+    assert (row["time_s"], row.get("time_min_s"), row["peak_rss_mb"]) == (median, minimum, rss)
