@@ -13,7 +13,9 @@ from hypothesis import strategies as st
 
 from tilewise.kernels import (
     _numpy,
+    _numpy_components,
     _numpy_grid,
+    _numpy_near,
     _numpy_nmm,
     _numpy_nmm_batch,
     _numpy_suppress,
@@ -235,6 +237,69 @@ def test_dense_chained_tiny_rounds(monkeypatch, seed):
     assert_same(boxes, conf, [0, 100, n], modes=[2, 3], thresholds=[0.0, 0.2, 0.5])
 
 
+def _whole_segments(monkeypatch):
+    """Every segment takes the dense path: labelled one component, straight to the rounds."""
+    monkeypatch.setattr(_numpy_components, "DENSE_ROWS", 0)
+    monkeypatch.setattr(_numpy_components, "DENSE_COVER", 0.0)
+
+
+@pytest.mark.parametrize(("boxes", "conf", "offsets"), CASES.values(), ids=CASES.keys())
+def test_exact_cases_whole_segments(monkeypatch, boxes, conf, offsets):
+    """The dense fast path (no component split) on the adversarial tables, tiny rounds."""
+    _whole_segments(monkeypatch)
+    _tiny_rounds(monkeypatch)
+    assert_same(boxes, conf, offsets, modes=[2, 3], thresholds=[*THRESHOLDS, -0.5, 1.5])
+
+
+# Ties in score, equal boxes and IoU exactly at the threshold, in a dense block of boxes
+# on a half-pixel lattice (IoU 0.5 and 1/3 occur between many pairs).
+def _lattice_scene(seed, n, span):
+    rng = np.random.default_rng(seed)
+    xy = rng.integers(0, 2 * span, (n, 2)) / 2
+    wh = rng.choice([2.0, 4.0, 6.0], (n, 2))
+    boxes = np.concatenate([xy, xy + wh], axis=1)
+    boxes[1::7] = boxes[::7][: boxes[1::7].shape[0]]  # equal boxes
+    conf = rng.choice([0.2, 0.5, 0.5, 0.9], n)  # ties in score
+    order = np.argsort(-conf, kind="stable")
+    return boxes[order], conf[order]
+
+
+@pytest.mark.parametrize("seed", range(2))
+@pytest.mark.parametrize("agnostic", [True, False], ids=["agnostic", "class-aware"])
+def test_dense_path_taken_on_dense_segments(monkeypatch, seed, agnostic):
+    """A dense segment beside a sparse one: only the dense one is taken whole."""
+    monkeypatch.setattr(_numpy_components, "DENSE_ROWS", 150)
+    dense, dconf = _lattice_scene(seed, 400, 16)
+    sparse, sconf = _lattice_scene(seed + 50, 200, 300)
+    boxes, conf = np.concatenate([dense, sparse]), np.concatenate([dconf, sconf])
+    offsets = [0, boxes.shape[0]] if agnostic else [0, 400, boxes.shape[0]]
+    if not agnostic:
+        starts = np.array(offsets[:-1])
+        assert _numpy_components.dense_segments(boxes, starts).tolist() == [True, False]
+    assert_same(boxes, conf, offsets, modes=[2, 3], thresholds=[1 / 3, 0.5, 1.0])
+
+
+@pytest.mark.parametrize("reach", [0.0, 0.1, 4.0])
+def test_nmm_candidate_cache_reach(monkeypatch, reach):
+    """Reach boxes from none (a new query at every growth) to wide (never one)."""
+    monkeypatch.setattr(_numpy_near, "REACH", reach)
+    _whole_segments(monkeypatch)
+    boxes, conf = _chained_scene(7, 120, 200.0, sigma=5.0, per=4, side=24.0)
+    boxes[::11] = boxes[::11] * [1, 1, 1.5, 1.5]
+    n = boxes.shape[0]
+    assert_same(boxes, conf, [0, 150, 151, n], modes=[2], thresholds=[0.0, 0.3, 0.5])
+
+
+def test_interleaved_keeps_rank_order_inside_segments():
+    seg = np.array([0, 0, 0, 0, 2, 2, 5, 7, 7, 7])
+    order = _numpy_components.interleaved(seg)
+    assert sorted(order.tolist()) == list(range(10))
+    assert seg[order].tolist() == [0, 2, 5, 7, 0, 2, 7, 0, 7, 0]
+    for s in np.unique(seg):
+        mine = order[seg[order] == s]
+        assert np.all(np.diff(mine) > 0)
+
+
 def test_identical_boxes_stay_linear():
     boxes = np.tile([[0.0, 0.0, 10.0, 10.0]], (1000, 1))
     assert_same(boxes, None, None, thresholds=[0.5])
@@ -287,6 +352,18 @@ def test_property_batched_rounds(scene, thr):
         mp.setattr(_numpy_nmm, "SMALL", 1)
         mp.setattr(_numpy_wbf, "SMALL", 1)
         _tiny_rounds(mp)
+        assert_same(boxes, conf, offsets, modes=[2, 3], thresholds=[thr])
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(scene=scenes(), thr=THRESHOLD, reach=st.sampled_from([0.0, 0.25, 2.0]))
+def test_property_whole_segments(scene, thr, reach):
+    """Every segment through the dense path (one component), tiny rounds, any reach."""
+    boxes, conf, offsets = scene
+    with pytest.MonkeyPatch.context() as mp:
+        _whole_segments(mp)
+        _tiny_rounds(mp)
+        mp.setattr(_numpy_near, "REACH", reach)
         assert_same(boxes, conf, offsets, modes=[2, 3], thresholds=[thr])
 
 

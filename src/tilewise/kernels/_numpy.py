@@ -19,9 +19,10 @@ intersecting pairs of every segment. The semantics are those of ``_native.c``:
 Nothing forms an N x N matrix. Candidates come from a grid index queried in rounds of
 bounded size (``_numpy_grid``); NMS and greedy NMM settle survivors per round of sources
 (``_numpy_suppress``); NMM and WBF split each segment into independent components whose
-(slightly widened) bounding boxes meet no other component's box, then run all small
-components in lockstep and the few large ones one by one over a local index
-(``_numpy_components``, ``_numpy_nmm``, ``_numpy_wbf``). The order in which candidates are
+(slightly widened) bounding boxes meet no other component's box (a dense segment is
+taken whole), then run all small components in lockstep and the large ones in rounds over
+a local index, all segments at once (``_numpy_components``, ``_numpy_nmm``,
+``_numpy_wbf``). The order in which candidates are
 found never matters: every decision is a minimum over ranks or a maximum over overlaps.
 """
 

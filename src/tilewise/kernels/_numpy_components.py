@@ -9,6 +9,12 @@ components can be processed independently, in any order, with the same result.
 Components come from a vectorised union-find: every box (exact duplicates once) is
 queried against the grid index, then the bounding boxes of the components that grew are
 queried again until no query reaches a foreign box.
+
+A segment is itself independent of the others, so labelling a whole segment as one
+component is always exact. ``components`` does so, skipping the union-find, for segments
+that are dense (``dense_segments``): their boxes cover their extent about once or more, so
+the closure would chain them into one component anyway, at the cost of many rounds of
+ever larger queries.
 """
 
 from __future__ import annotations
@@ -17,17 +23,35 @@ import numpy as np
 
 from tilewise.kernels._numpy_grid import GridIndex
 
-__all__ = ["components", "grouped"]
+__all__ = ["DENSE_COVER", "DENSE_ROWS", "components", "dense_segments", "grouped", "interleaved"]
+
+DENSE_COVER = 1.0
+"""Summed box area over the area of the segment's bounding box from which it is dense."""
+
+DENSE_ROWS = 4096
+"""Rows a segment needs before it may count as dense (smaller ones split cheaply)."""
 
 
-def components(boxes: np.ndarray, seg: np.ndarray, slack: np.ndarray) -> np.ndarray:
+def components(
+    boxes: np.ndarray, seg: np.ndarray, slack: np.ndarray, whole_dense: bool = False
+) -> np.ndarray:
     """Component label (a member's position) of each of m boxes of positive area.
 
     Args:
         boxes: (m, 4) boxes.
-        seg: (m,) segments; components never span two.
+        seg: (m,) segments (ascending with ``whole_dense``); components never span two.
         slack: (m,) widening applied to a component's bounding box (per segment).
+        whole_dense: label every dense segment (``dense_segments``) as one component.
     """
+    if whole_dense and boxes.shape[0]:
+        starts = np.flatnonzero(np.r_[True, seg[1:] != seg[:-1]])
+        sizes = np.diff(np.r_[starts, seg.shape[0]])
+        whole = np.repeat(dense_segments(boxes, starts), sizes)
+        if whole.any():
+            label = np.repeat(starts, sizes)
+            rest = np.flatnonzero(~whole)
+            label[rest] = rest[components(boxes[rest], seg[rest], slack[rest])]
+            return label
     m = boxes.shape[0]
     order = np.lexsort((boxes[:, 3], boxes[:, 2], boxes[:, 1], boxes[:, 0], seg))
     sb, ss = boxes[order], seg[order]
@@ -38,6 +62,39 @@ def components(boxes: np.ndarray, seg: np.ndarray, slack: np.ndarray) -> np.ndar
     label = np.empty(m, dtype=np.int64)
     label[order] = distinct[lab[np.cumsum(new) - 1]]
     return label
+
+
+def dense_segments(boxes: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """Which runs of rows (a segment each, from ``starts``) are dense.
+
+    A run is dense when it holds at least ``DENSE_ROWS`` boxes whose summed area reaches
+    ``DENSE_COVER`` times the area of their bounding box.
+    """
+    sizes = np.diff(np.r_[starts, boxes.shape[0]])
+    area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    cover = np.add.reduceat(area, starts)
+    width = np.maximum.reduceat(boxes[:, 2], starts) - np.minimum.reduceat(boxes[:, 0], starts)
+    height = np.maximum.reduceat(boxes[:, 3], starts) - np.minimum.reduceat(boxes[:, 1], starts)
+    return (sizes >= DENSE_ROWS) & (cover >= DENSE_COVER * (width * height))
+
+
+def interleaved(seg: np.ndarray) -> np.ndarray:
+    """Positions of ascending ``seg`` taken one per segment in turn (order kept inside each).
+
+    Segments never interact, so a routine that walks rows in this order in rounds of
+    consecutive rows works on every segment at once, each in its own rank order.
+
+    Example:
+        >>> interleaved(np.array([0, 0, 0, 1, 2, 2])).tolist()
+        [0, 3, 4, 1, 5, 2]
+    """
+    m = seg.shape[0]
+    if m == 0:
+        return np.zeros(0, dtype=np.int64)
+    starts = np.flatnonzero(np.r_[True, seg[1:] != seg[:-1]])
+    sizes = np.diff(np.r_[starts, m])
+    inside = np.arange(m, dtype=np.int64) - np.repeat(starts, sizes)
+    return np.lexsort((np.arange(m), inside))
 
 
 def grouped(label: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -41,7 +41,7 @@ def nmm(boxes: np.ndarray, seg: np.ndarray, metric: int, thr: float) -> np.ndarr
     rows = np.flatnonzero(area > 0.0)
     if rows.shape[0] < 2:
         return parent
-    label = components(boxes[rows], seg[rows], np.zeros(rows.shape[0]))
+    label = components(boxes[rows], seg[rows], np.zeros(rows.shape[0]), whole_dense=True)
     order, starts, sizes = grouped(label)
     members = rows[order]
     small = (sizes > 1) & (sizes <= SMALL)

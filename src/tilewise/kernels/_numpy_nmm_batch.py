@@ -3,12 +3,15 @@
 ``run_nmm`` of ``_native.c`` grows one group at a time: the most confident open row seeds
 ``B``; the smallest-rank open row intersecting ``B`` with area in its window and
 ``metric(B, row) >= thr`` joins, and ``B`` becomes the enclosing box. Far-apart groups do
-not interact, so here each round takes the next ``K`` open rows (rank order) as seeds:
+not interact, and segments never do, so here each round takes the next ``K`` open rows
+as seeds, the segments interleaved (each in rank order):
 
 1. Speculation: every seed grows its group alone against the rows open at round start
-   (vectorised over seeds, one step per iteration, candidates from one static grid index
-   over all rows, closed rows filtered out). Rows already in a group lie inside ``B`` and
-   can never enlarge it, so meeting them again changes nothing.
+   (vectorised over seeds, one step per iteration). Its candidates come from one static
+   grid index over all rows, queried once around the seed and reused while ``B`` stays
+   in the queried reach (``_numpy_near``); closed rows are filtered out. Rows already in
+   a group lie inside ``B`` and can never enlarge it, so meeting them again changes
+   nothing.
 2. Regions: the final speculative boxes are closed under intersection
    (``_numpy_components``); the bounding box ``U`` of each closed set of seeds is its
    region, and no two regions meet with positive area.
@@ -30,15 +33,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from tilewise.kernels._numpy_components import components, grouped
+from tilewise.kernels._numpy_components import components, grouped, interleaved
 from tilewise.kernels._numpy_grid import GridIndex, area_of, area_window, overlap_of
+from tilewise.kernels._numpy_near import NearRows
 
 __all__ = ["nmm_batched"]
 
-FIRST = 1 << 10
+FIRST = 1 << 8
 """Seeds in the first round."""
 
-MOST = 1 << 16
+MOST = 1 << 13
 """Seeds per round at most."""
 
 REGION = 32
@@ -62,7 +66,12 @@ def nmm_batched(
     thr: float,
     parent: np.ndarray,
 ) -> None:
-    """NMM over ``rows`` (ascending absolute rows of positive area): writes ``parent``."""
+    """NMM over ``rows`` (ascending absolute rows of positive area): writes ``parent``.
+
+    The rows are walked with the segments interleaved (``interleaved``), so a round takes
+    seeds from every segment: fewer, fuller rounds.
+    """
+    rows = rows[interleaved(seg[rows])]
     st = _State(boxes[rows], area[rows], seg[rows], metric, thr)
     m = rows.shape[0]
     pos, size = 0, FIRST
@@ -70,13 +79,16 @@ def nmm_batched(
         seeds = _next_open(st.open, pos, size)
         if seeds.shape[0] == 0:
             return
-        big_b, spec_g, spec_r, cut = _speculate(st, seeds)
+        near_rows = st.near_rows(seeds)
+        big_b, spec_g, spec_r, cut = _speculate(st, seeds, near_rows)
         if cut == 0:  # the first open row seeds a group that grows far: run it alone
             got_r = _alone(st, int(seeds[0]))
             got_g, cut = np.zeros(got_r.shape[0], dtype=np.int64), 1
         else:
             keep = spec_g < cut
-            got_g, got_r, cut = _settle(st, seeds[:cut], big_b[:cut], spec_g[keep], spec_r[keep])
+            got_g, got_r, cut = _settle(
+                st, seeds[:cut], big_b[:cut], spec_g[keep], spec_r[keep], near_rows
+            )
         keep = got_g < cut
         seed_row, row = seeds[got_g[keep]], got_r[keep]
         parent[rows[row]] = rows[seed_row]
@@ -115,19 +127,29 @@ class _State:
         self.index = GridIndex(boxes, seg)
         self.open = np.ones(boxes.shape[0], dtype=bool)
 
+    def near_rows(self, seeds: np.ndarray) -> NearRows:
+        """A candidate cache with one slot per seed (slot ``i``: ``seeds[i]``)."""
+        return NearRows(self.index, self.box, self.open.copy(), self.seg[seeds])
+
     def step(
-        self, big_b: np.ndarray, a_b: np.ndarray, seg: np.ndarray, is_open: np.ndarray
+        self,
+        big_b: np.ndarray,
+        a_b: np.ndarray,
+        near_rows: NearRows,
+        slots: np.ndarray,
+        is_open: np.ndarray,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """One group step for every box ``big_b`` against the rows in ``is_open``.
 
+        ``slots`` names each box's slot in ``near_rows`` (distinct), whose cached rows
+        are the candidates.
+
         Returns:
             ``(group, row, grown, by, near)``: the joining pairs (rank order per group),
-            the groups whose box grows, the row that grows each, and the rows each box
-            meets.
+            the groups whose box grows, the row that grows each, and how many rows open at
+            round start each box meets.
         """
-        found = list(self.index.query_all(big_b, seg))
-        q = np.concatenate([f[0] for f in found])
-        row = np.concatenate([f[1] for f in found])
+        q, row = near_rows.meet(slots, big_b)
         near = np.bincount(q, minlength=big_b.shape[0])
         lo, hi = area_window(a_b[q], self.metric, self.thr)
         ar = self.area[row]
@@ -135,9 +157,7 @@ class _State:
         q, row = q[ok], row[ok]
         m = overlap_of(big_b[q], a_b[q], self.box[row], self.area[row], self.metric)
         hit = m >= self.thr
-        q, row = q[hit], row[hit]
-        order = np.lexsort((row, q))
-        q, row = q[order], row[order]
+        q, row = q[hit], row[hit]  # sorted by (q, row), as ``meet`` reports them
         rb, gb = self.box[row], big_b[q]
         grows = (
             (rb[:, 0] < gb[:, 0])
@@ -145,8 +165,9 @@ class _State:
             | (rb[:, 2] > gb[:, 2])
             | (rb[:, 3] > gb[:, 3])
         )
-        grown, first = np.unique(q[grows], return_index=True)
-        by = row[grows][first]
+        gq, grow_row = q[grows], row[grows]
+        first = np.r_[True, gq[1:] != gq[:-1]] if gq.shape[0] else np.zeros(0, dtype=bool)
+        grown, by = gq[first], grow_row[first]
         limit = np.full(big_b.shape[0], _NONE)
         limit[grown] = by
         join = row <= limit[q]
@@ -159,7 +180,9 @@ def _enclose(big_b: np.ndarray, box: np.ndarray) -> np.ndarray:
     return np.concatenate([lo, np.maximum(big_b[:, 2:], box[:, 2:])], axis=1)
 
 
-def _speculate(st: _State, seeds: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+def _speculate(
+    st: _State, seeds: np.ndarray, near_rows: NearRows
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     """Each seed's group grown alone against the open rows.
 
     Returns:
@@ -169,12 +192,11 @@ def _speculate(st: _State, seeds: np.ndarray) -> tuple[np.ndarray, np.ndarray, n
     k = seeds.shape[0]
     big_b = st.box[seeds].copy()
     a_b = st.area[seeds].copy()
-    seg = st.seg[seeds]
     got_g, got_r = [np.arange(k, dtype=np.int64)], [seeds]
     active = np.arange(k, dtype=np.int64)
     cut, steps = k, 0
     while active.shape[0]:
-        g, r, grown, by, near = st.step(big_b[active], a_b[active], seg[active], st.open)
+        g, r, grown, by, near = st.step(big_b[active], a_b[active], near_rows, active, st.open)
         got_g.append(active[g])
         got_r.append(r)
         far = near > NEAR
@@ -195,12 +217,12 @@ def _alone(st: _State, seed: int) -> np.ndarray:
     """The group of the first open row (exact): every row it takes, itself included."""
     big_b = st.box[seed : seed + 1].copy()
     a_b = st.area[seed : seed + 1].copy()
-    seg = st.seg[seed : seed + 1]
+    near_rows, slot = st.near_rows(np.array([seed])), np.zeros(1, dtype=np.int64)
     is_open = st.open.copy()
     is_open[seed] = False
     got = [np.array([seed], dtype=np.int64)]
     while True:
-        _, r, grown, by, _ = st.step(big_b, a_b, seg, is_open)
+        _, r, grown, by, _ = st.step(big_b, a_b, near_rows, slot, is_open)
         is_open[r] = False
         got.append(r)
         if grown.shape[0] == 0:
@@ -210,7 +232,12 @@ def _alone(st: _State, seed: int) -> np.ndarray:
 
 
 def _settle(
-    st: _State, seeds: np.ndarray, spec_b: np.ndarray, spec_g: np.ndarray, spec_r: np.ndarray
+    st: _State,
+    seeds: np.ndarray,
+    spec_b: np.ndarray,
+    spec_g: np.ndarray,
+    spec_r: np.ndarray,
+    near_rows: NearRows,
 ) -> tuple[np.ndarray, np.ndarray, int]:
     """The true groups of the round's seeds: (seed, row) joins and the first seed not settled."""
     k = seeds.shape[0]
@@ -266,9 +293,7 @@ def _settle(
             running = np.concatenate([running, fresh])
         if running.shape[0] == 0:
             break
-        g, r, grown, by, _ = st.step(
-            big_b[running], a_b[running], st.seg[seeds[cur[running]]], is_open
-        )
+        g, r, grown, by, _ = st.step(big_b[running], a_b[running], near_rows, cur[running], is_open)
         grown_g = running[grown]
         new_b = _enclose(big_b[grown_g], st.box[by])
         u = region[grown_g]

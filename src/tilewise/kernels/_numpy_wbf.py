@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tilewise.kernels._numpy_components import components, grouped
+from tilewise.kernels._numpy_components import components, grouped, interleaved
 from tilewise.kernels._numpy_grid import (
     area_of,
     area_window,
@@ -59,6 +59,7 @@ def wbf(
     sel = expand_ranges(starts[large & ~alone], sizes[large & ~alone])
     if sel.shape[0]:
         pick = np.sort(order[sel])
+        pick = pick[interleaved(seg[rows[pick]])]  # every segment in each round
         big = rows[pick]
         cl = _Clusters(boxes[big], area[big], conf[big])
         local = wbf_batched(cl, seg[big], slack[pick], metric, thr)
@@ -81,7 +82,7 @@ def _labels(
     seg_reach = np.zeros(nseg)
     np.maximum.at(seg_reach, seg, reach)
     slack = 1e-6 * seg_reach[seg] + 1e-200
-    label = components(boxes, seg, slack)
+    label = components(boxes, seg, slack, whole_dense=True)
     first = np.full(nseg, -1, dtype=np.int64)
     first[seg[::-1]] = np.arange(seg.shape[0] - 1, -1, -1)
     return np.where(bad_seg[seg], first[seg], label), slack, bad_seg[seg]

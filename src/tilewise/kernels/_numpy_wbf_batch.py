@@ -39,7 +39,7 @@ __all__ = ["wbf_batched"]
 FIRST = 1 << 10
 """Rows in the first round."""
 
-MOST = 1 << 15
+MOST = 1 << 14
 """Rows per round at most."""
 
 REGION = 16
