@@ -18,6 +18,7 @@ declare -A PATHS=(
     [plan]=src/tilewise/datasets/tiling/plan.py
     [buckets]=src/tilewise/evaluation/buckets.py
     [ops]=src/tilewise/boxes/ops.py
+    [tide_fixes]=src/tilewise/evaluation/tide_fixes.py
     # the pure-numpy kernel twin (tilewise.kernels._numpy*), against the C extension
     [twin]=src/tilewise/kernels/_numpy.py
     [twin_grid]=src/tilewise/kernels/_numpy_grid.py
@@ -39,6 +40,7 @@ declare -A TESTS=(
     [plan]="tests/test_tiling_plan_exact.py tests/test_tiling_plan_selection.py tests/test_datasets_tiling.py src/tilewise/datasets/tiling/plan.py"
     [buckets]="tests/test_eval_buckets.py tests/test_eval_buckets_reference.py src/tilewise/evaluation/buckets.py"
     [ops]="tests/test_boxes.py src/tilewise/boxes/ops.py"
+    [tide_fixes]="tests/test_eval_error_fixes.py src/tilewise/evaluation/tide_fixes.py"
     # twin: its parts on exact tables first, then the twin against the built C extension
     # (exact cases, tiny rounds and budgets, the hypothesis property)
     [twin]="$TWIN_PARTS $TWIN_VS_NATIVE"

@@ -7,6 +7,7 @@ IoU 0.5: a class whose precision is 1 up to recall r and whose recall stops ther
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -15,11 +16,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tilewise import TilewiseError
-from tilewise.evaluation.coco import Predictions, SkipReport, load_ground_truth
-from tilewise.evaluation.error_analysis import ErrorType, analyze_errors
+from tilewise.evaluation.coco import GroundTruth, Predictions, SkipReport, load_ground_truth
+from tilewise.evaluation.error_analysis import ErrorType, _xywh_iou, analyze_errors
 from tilewise.evaluation.metrics import evaluate
 from tilewise.evaluation.synthetic import synthetic_coco
-from tilewise.evaluation.tide_fixes import ImageCase, fix_image
+from tilewise.evaluation.tide_fixes import ImageCase, fix_image, fix_impact, fixing_predictions
 from tilewise.evaluation.tide_rules import assign_image
 
 T = ErrorType
@@ -338,3 +339,74 @@ def test_delta_ap_plot(tmp_path) -> None:
         assert target.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     with pytest.raises(TilewiseError, match="no dAP"):
         plot_delta_ap({"plain": analyze_errors(gt, preds, fixes=False)}, tmp_path / "x.png")
+
+
+def test_fixing_predictions_picks_the_highest_score_first_on_ties() -> None:
+    # object 0: loc errors at input 0 (0.8), 1 (0.6), 3 (0.8, a tie: input 0 wins);
+    # object 1 is matched by input 2, so its cls error (input 4) fixes nothing;
+    # object 2 has no error aimed at it.
+    iou = np.array(
+        [[0.3, 0.0, 0.0], [0.3, 0.0, 0.0], [0.0, 0.9, 0.0], [0.3, 0.0, 0.0], [0.0, 0.8, 0.0]]
+    )
+    a = assign_image(
+        iou,
+        np.array([1, 1, 1, 1, 2]),
+        np.array([0.8, 0.6, 0.9, 0.8, 0.95]),
+        np.array([1, 1, 1]),
+        np.zeros(3),
+    )
+    assert [int(o) for o in a.pred_outcome] == [2, 2, 0, 2, 1]  # LOC LOC TP LOC CLS
+    scores = [0.8, 0.6, 0.9, 0.8, 0.95]
+    assert fixing_predictions(a, scores).tolist() == [0, -1, -1]
+
+
+def one_image_cases(gt: dict, preds: list) -> tuple[GroundTruth, list[ImageCase]]:
+    g = load_ground_truth(gt)
+    objs = g.dataset["annotations"]
+    iou = _xywh_iou(
+        np.array([p["bbox"] for p in preds]),
+        np.array([o["bbox"] for o in objs]),
+        np.zeros(len(objs), dtype=bool),
+    )
+    a = assign_image(
+        iou,
+        np.array([p["category_id"] for p in preds]),
+        np.array([p["score"] for p in preds]),
+        np.array([o["category_id"] for o in objs]),
+        np.zeros(len(objs)),
+    )
+    return g, [ImageCase(preds, objs, a)]
+
+
+def test_fix_impact_defaults_and_checks() -> None:
+    objects, preds, _, _ = CASES["missed behind a background error"]
+    gt, res = scene(objects, preds)
+    analysis = analyze_errors(gt, res, area_ranges=[])
+    g, cases = one_image_cases(gt, res)
+    impact = fix_impact(g, cases)  # t_f 0.5, maxDets 100, bbox, the all bucket
+    assert impact.ap == {"all": analysis.bucket().ap}
+    assert impact.deltas() == analysis.delta_ap()
+    assert fix_impact(g, cases, fg_iou=1.0).fg_iou == 1.0
+    for bad in (0.0, 1.5, float("nan"), float("inf")):
+        with pytest.raises(TilewiseError, match=r"fg_iou must be in \(0, 1\], got"):
+            fix_impact(g, cases, fg_iou=bad)
+
+
+def test_missed_fix_keeps_the_ground_truth_consistent() -> None:
+    from tilewise.evaluation.tide_fixes import _without_objects
+
+    g = load_ground_truth(scene([(A, 1), (B, 1), (C, 2)], [])[0])
+    kept = _without_objects(g, {2})
+    assert [a["id"] for a in kept.dataset["annotations"]] == [1, 3]
+    assert kept.original_ids == (g.original_ids[0], g.original_ids[2])
+    assert g.num_annotations == 3  # the source is not modified
+    assert _without_objects(g, set()) is g
+
+
+def test_results_are_frozen() -> None:
+    g, cases = one_image_cases(*scene([(A, 1)], [(A, 1, 0.9)]))
+    impact = fix_impact(g, cases)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        impact.fg_iou = 0.3  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cases[0].objects = []  # type: ignore[misc]
