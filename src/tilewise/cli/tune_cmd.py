@@ -6,7 +6,9 @@ arguments, loads the model with the one ``--model`` loader, holds images out of 
 
 * ``config.json``: the best setting within the budget (or, flagged, the fastest setting
   when none meets it), read by ``tilewise predict --config`` and ``Slicer.from_config``;
-  it holds no timings, so the same seed on the same data gives the same file;
+  it holds no timings, so the same seed on the same data gives the same file (with
+  ``--cost seconds``, as long as timing noise moves no setting across the budget; with
+  ``--cost model_pixels`` always);
 * ``pareto.png``: every trial's metric against seconds per image, with the Pareto front;
 * ``tune.json``: the Pareto front, every trial and the measured times;
 * ``heldout.json``: the COCO ground truth of the held-out images, never evaluated here,
