@@ -254,3 +254,13 @@ def test_min_valid_must_be_a_fraction(min_valid, shown):
     message = rf"^min_valid must be a fraction in \[0, 1\], got {shown}$"
     with pytest.raises(TilewiseError, match=message):
         plan_tiles(nodata_scene(), TilingConfig(slice_wh=10, overlap=0), min_valid=min_valid)
+
+
+def test_min_valid_defaults_to_any_valid_pixel():
+    # without min_valid only tiles with no valid pixel are kept out: 0.2 and 0.49999 are fine
+    plan = plan_tiles(
+        nodata_scene(),
+        TilingConfig(slice_wh=10, overlap=0, empty_ratio=10),
+        valid_fraction=Fractions(FRACTIONS),
+    )
+    assert plan.report.tiles == {**tiles(6, 1, 4), "empty_nodata": 1, "empty_sparse": 0}
