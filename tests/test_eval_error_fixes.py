@@ -388,7 +388,7 @@ def test_fix_impact_defaults_and_checks() -> None:
     assert impact.deltas() == analysis.delta_ap()
     assert fix_impact(g, cases, fg_iou=1.0).fg_iou == 1.0
     for bad in (0.0, 1.5, float("nan"), float("inf")):
-        with pytest.raises(TilewiseError, match=r"fg_iou must be in \(0, 1\], got"):
+        with pytest.raises(TilewiseError, match=r"^fg_iou must be in \(0, 1\], got"):
             fix_impact(g, cases, fg_iou=bad)
 
 
