@@ -364,6 +364,17 @@ HOLE = tri([3, 3], [7, 3], [7, 7], [3, 7])
             id="tightened-width-under-min-size",
         ),
         pytest.param(
+            # the same with min_size 4: the bottom piece, 3 x 6 once tightened, is too
+            # narrow though its tile box (6 x 6) and its height pass
+            (10, 20),
+            [2, 4, 8, 16],
+            [tri([2, 4], [8, 4], [2, 16])],
+            {"min_size": 4},
+            [(0, 0, [2, 4, 8, 10])],
+            expect([C], [NONE], 1, 1, tiles(2, 1), piece_drops={"too_small": 1}),
+            id="tightened-width-only-under-min-size",
+        ),
+        pytest.param(
             # the left piece is dropped for visibility (1/3 < 0.5) even though its box is
             # also under min_size: its reason stays low visibility
             (20, 10),
