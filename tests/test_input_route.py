@@ -99,3 +99,25 @@ def test_a_folder_without_engine_is_an_archive_and_with_track_a_sequence(inputs,
     assert not (tmp_path / "s" / "predictions.parquet").exists()
     assert "2 frame(s) processed" in result.output
     assert any(p.suffix == ".jsonl" for p in (tmp_path / "s").iterdir())
+
+
+def test_other_warnings_are_passed_on_once_not_recorded_again() -> None:
+    """Regression: warnings_to_console re-emitted other warnings while still recording, so
+    each one was recorded again and re-emitted forever (a Ray run under pytest's warning
+    filters grew the process by ~120 MB/s until it was killed). Run apart, with a timeout."""
+    import subprocess
+    import sys
+
+    code = (
+        "import warnings\n"
+        "from tilewise.cli.image_options import warnings_to_console\n"
+        "with warnings.catch_warnings(record=True) as outer:\n"
+        "    warnings.simplefilter('always')\n"
+        "    with warnings_to_console():\n"
+        "        warnings.warn('from a library', UserWarning)\n"
+        "print([str(w.message) for w in outer[:5]])\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout.strip() == "['from a library']"

@@ -107,13 +107,14 @@ def warnings_to_console() -> Iterator[None]:
     """Print tilewise warnings raised inside the block as ``warning: ...`` lines."""
     from tilewise.errors import TilewiseWarning
 
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", TilewiseWarning)
-        try:
+    caught: list[warnings.WarningMessage] = []
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", TilewiseWarning)
             yield
-        finally:
-            for item in caught:
-                if issubclass(item.category, TilewiseWarning):
-                    warn(str(item.message))
-                else:
-                    warnings.warn_explicit(item.message, item.category, item.filename, item.lineno)
+    finally:  # after the recording ends: a warning passed on is not recorded again
+        for item in caught:
+            if issubclass(item.category, TilewiseWarning):
+                warn(str(item.message))
+            else:
+                warnings.warn_explicit(item.message, item.category, item.filename, item.lineno)

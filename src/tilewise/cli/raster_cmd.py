@@ -38,7 +38,8 @@ def _strip_runner(
     from tilewise.distributed import run_strips
     from tilewise.sources.raster import RasterSource
 
-    source_factory = functools.partial(RasterSource, str(image), **source_options)
+    # absolute: Ray workers need not share the driver's working directory
+    source_factory = functools.partial(RasterSource, str(image.resolve()), **source_options)
 
     def runner(slicer: Any, source: Any) -> tuple[Any, dict[str, Any]]:
         report = (lambda p: echo(p.text())) if progress else None
