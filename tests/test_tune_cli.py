@@ -49,6 +49,7 @@ def test_config_is_read_by_predict_and_from_config(demo, tmp_path):
     assert config.settings == report["chosen"]["settings"]
     assert config.model == {"names": ["red", "green"]}
     assert config.tuning["budget_met"] is True
+    assert config.tuning["conf"] == 0.25  # tune's default --conf, recorded
     assert not {"seconds_per_image", "default_seconds_per_image"} & set(config.tuning)
     best = max([report["default"], *report["trials"]], key=lambda t: (t["value"], -t["trial"]))
     assert report["chosen"] == best
@@ -217,3 +218,28 @@ def test_slice_option_centres_the_default_and_the_search(demo, tmp_path):
         else:
             assert settings["slice_wh"] in space.slice_wh
             assert settings["slice_wh"] not in (48, 64, 80)  # the model's own 64 px space
+
+
+@pytest.mark.parametrize(
+    ("tuned_conf", "predict_conf", "noted"),
+    [(0.01, "0.25", True), (0.25, "0.25", False), (0.5, "0.05", True), (None, "0.25", False)],
+)
+def test_predict_notes_a_config_tuned_at_another_conf(
+    demo, tmp_path, tuned_conf, predict_conf, noted
+):
+    tuning = {} if tuned_conf is None else {"conf": tuned_conf}
+    config_path = SlicerConfig({"slice_wh": 96}, {}, tuning).save(tmp_path / "config.json")
+    image = sorted(demo[1].iterdir())[0]
+    pred = runner.invoke(
+        app,
+        [
+            *("predict", str(image), "--model", MODEL, "--config", str(config_path)),
+            *("--conf", predict_conf, "--out", str(tmp_path / "p"), "--no-progress"),
+        ],
+    )
+    assert pred.exit_code == 0, pred.output
+    if tuned_conf is None:
+        assert "tuned at" not in pred.output
+    else:
+        note = f"tuned at --conf {tuned_conf:g}; this run filters at --conf {float(predict_conf):g}"
+        assert (note in pred.output) is noted

@@ -172,6 +172,7 @@ def predict(
     slice_wh = (size, size) if size else tuple(getattr(detector, "slice_wh", (640, 640)))
     if config is not None:
         slicer = Slicer.from_config(detector, config, batch_size=batch, progress=progress)
+        _note_tuned_conf(config, conf)
         sw = slicer.slice_wh
         slice_wh = tuple(sw) if isinstance(sw, (tuple, list)) else (sw, sw)
         overlap, merge, full_frame = slicer.overlap, slicer.merge.value, slicer.full_frame  # type: ignore[assignment]
@@ -286,3 +287,19 @@ def _predict_sample(
     atomic_write_text(out / "comparison.txt", comparison.text() + "\n")
     echo(comparison.text())
     echo(f"wrote {out / 'comparison.json'}")
+
+
+def _note_tuned_conf(config: Path, conf: float) -> None:
+    """Say so when a tuned config's settings were scored at another confidence threshold.
+
+    ``tilewise tune`` records the ``--conf`` it scored with; the settings still apply at
+    any threshold, but the metric it reported holds at that one only.
+    """
+    from tilewise.slicing.config import SlicerConfig
+
+    tuned = SlicerConfig.load(config).tuning.get("conf")
+    if isinstance(tuned, (int, float)) and float(tuned) != conf:
+        echo(
+            f"note: {config} was tuned at --conf {tuned:g}; this run filters at --conf "
+            f"{conf:g} (pass --conf {tuned:g} for the threshold its metric was measured at)"
+        )

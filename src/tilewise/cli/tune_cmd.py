@@ -155,7 +155,8 @@ def tune_command(
     ] = "auto",
     batch: Annotated[int, typer.Option("--batch", help="Slices per model call.")] = 8,
     conf: Annotated[
-        float, typer.Option("--conf", help="Confidence threshold of an ONNX model.")
+        float,
+        typer.Option("--conf", help="Confidence threshold of the model (recorded in config.json)."),
     ] = 0.25,
     class_map: Annotated[
         str | None,
@@ -235,7 +236,7 @@ def tune_command(
     config = SlicerConfig(
         full.settings,
         full.model,
-        {k: v for k, v in full.tuning.items() if k not in TIMING_KEYS},
+        {**{k: v for k, v in full.tuning.items() if k not in TIMING_KEYS}, "conf": conf},
     )
     config_path = config.save(out / "config.json")
     plot_path = result.plot(out / "pareto.png")
