@@ -263,6 +263,8 @@ def fails_if_stuck():
         ([A, SMALL], [0, 0], IOU, 0.04, False, [0, 0]),
         # threshold 0: touching boxes do not intersect, so they stay apart
         ([A, FAR, RIGHT], [0, 0, 0], IOU, 0.0, False, [0, 1, 0]),
+        # the second source decides the third: no round may skip it
+        ([[100, 100, 110, 110], A, HALF_LOW], [0, 0, 0], IOU, 0.5, False, [0, 1, 1]),
         ([A], [0], IOU, 0.5, False, [0]),
         ([], [], IOU, 0.5, False, []),
     ],
