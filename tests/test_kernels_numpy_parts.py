@@ -14,7 +14,7 @@ import signal
 import numpy as np
 import pytest
 
-from tilewise.kernels import _numpy_grid, _numpy_suppress
+from tilewise.kernels import _numpy, _numpy_grid, _numpy_suppress
 from tilewise.kernels._numpy_grid import (
     GridIndex,
     area_of,
@@ -314,3 +314,39 @@ def test_survivors_table(monkeypatch, k, src, dst, survives, waves):
     monkeypatch.setattr(_numpy_suppress, "_WAVES", waves)
     got = _survivors(k, np.array(src, np.int64), np.array(dst, np.int64))
     assert got.tolist() == survives
+
+
+# ----------------------------------------------------------------------------- entry points
+
+RIGHT_PAIR = np.array([A, RIGHT], dtype=np.float64)  # IoU 1/3
+
+
+def test_group_and_pairs_take_read_only_bytes():
+    off = np.array([0, 2], np.int64)
+    parent = np.full(2, -1, np.int64)
+    conf = np.array([1.0, 0.5])
+    _numpy.group(RIGHT_PAIR.tobytes(), conf.tobytes(), off.tobytes(), parent, 1, IOU, 0.3)
+    assert parent.tolist() == [0, 0]
+    assert _numpy.pairs(RIGHT_PAIR.tobytes(), off.tobytes()).tolist() == [[0, 1]]
+
+
+def test_one_offset_and_no_boxes_is_valid():
+    # offsets [0]: no segment at all, not a size error
+    off = np.array([0], np.int64)
+    _numpy.group(np.zeros((0, 4)), np.zeros(0), off, np.zeros(0, np.int64), 0, IOU, 0.5)
+    assert _numpy.pairs(np.zeros((0, 4)), off).shape == (0, 2)
+
+
+def test_pairs_need_a_positive_intersection_area():
+    # both boxes have area, their overlap (1e-160 x 1e-170) underflows to 0: no pair
+    boxes = rows([0, 0, 1e-160, 1], [0, 0, 1, 1e-170], [0, 0, 1, 1])
+    got = _numpy.pairs(boxes, np.array([0, 3], np.int64)).tolist()
+    assert got == [[0, 2], [1, 2]]
+
+
+def test_read_only_parent_refused_with_its_message():
+    parent = np.zeros(2, np.int64)
+    parent.flags.writeable = False
+    message = "^group: parent must be a writable bytes-like object$"
+    with pytest.raises(TypeError, match=message):
+        _numpy.group(RIGHT_PAIR, np.ones(2), np.array([0, 2], np.int64), parent, 0, IOU, 0.5)
