@@ -350,3 +350,8 @@ def test_read_only_parent_refused_with_its_message():
     message = "^group: parent must be a writable bytes-like object$"
     with pytest.raises(TypeError, match=message):
         _numpy.group(RIGHT_PAIR, np.ones(2), np.array([0, 2], np.int64), parent, 0, IOU, 0.5)
+
+
+def test_pairs_skip_boxes_without_area():
+    boxes = rows(A, UNKNOWN, RIGHT, [3, 3, 3, 8])  # a NaN side and a zero width: no area
+    assert _numpy.pairs(boxes, np.array([0, 4], np.int64)).tolist() == [[0, 2]]
