@@ -17,7 +17,13 @@ from tilewise.errors import TilewiseError
 
 ray = pytest.importorskip("ray")
 
-from tilewise.distributed import RayOptions, connect, predict_images, run_ray  # noqa: E402
+from tilewise.distributed import (  # noqa: E402
+    RayOptions,
+    actor_cpus,
+    connect,
+    predict_images,
+    run_ray,
+)
 
 SLICER = {"slice_size": 32, "overlap": 0, "batch_size": 4}
 OPTIONS = RayOptions(workers=2, cpus_per_worker=0.75)
@@ -81,3 +87,51 @@ def test_ray_equals_local_also_after_an_interruption(cluster, scenes: Path, tmp_
     assert pq.read_table(tmp_path / "ray" / "predictions.parquet").equals(local)
     failures = (tmp_path / "ray" / "failures.jsonl").read_text()
     assert failures == (tmp_path / "local" / "failures.jsonl").read_text()
+
+
+@pytest.mark.parametrize(
+    ("workers", "cpus", "read", "cluster", "reads", "expected"),
+    [
+        # left out: up to 1 CPU per actor, the reading task keeps its share
+        (2, None, 0.25, 2, True, 0.875),
+        (2, None, 0.25, 8, True, 1.0),
+        (4, None, 0.25, 2, True, 0.4375),
+        (2, None, 0.25, 2, False, 1.0),  # raster strips: no reading tasks
+        (1, None, 0.5, 1, True, 0.5),
+        # given and fitting, exactly at the edge too
+        (2, 0.75, 0.25, 2, True, 0.75),
+        (2, 0.875, 0.25, 2, True, 0.875),
+        (2, 1.0, 0.25, 2, False, 1.0),
+        (3, 2.0, 0.25, 8, True, 2.0),
+    ],
+)
+def test_actor_cpus_fit_the_cluster(workers, cpus, read, cluster, reads, expected) -> None:
+    options = RayOptions(workers=workers, cpus_per_worker=cpus, read_cpus=read)
+    assert actor_cpus(options, cluster, reads=reads) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(
+    ("workers", "cpus", "cluster", "message"),
+    [
+        # the old default: 2 actors x 1 CPU on 2 CPUs left the reading tasks none (a hang)
+        (2, 1.0, 2, "--workers 2 x --cpus-per-worker 1 + a reading task's 0.25 need 2.25 CPUs"),
+        (1, 3.0, 2, "need 3.25 CPUs; the cluster has 2"),
+        (2, None, 0.25, "the cluster has 0.25 CPUs: not enough"),
+        (2, None, 0, "the cluster has 0 CPUs"),
+    ],
+)
+def test_actor_cpus_refuse_what_would_hang(workers, cpus, cluster, message) -> None:
+    with pytest.raises(TilewiseError, match=message.replace("+", r"\+")):
+        actor_cpus(RayOptions(workers=workers, cpus_per_worker=cpus), cluster)
+
+
+def test_default_options_run_on_a_two_cpu_cluster(cluster, scenes: Path) -> None:
+    # regression: RayOptions() reserved 2 x 1 CPU on this 2-CPU cluster and the reading
+    # tasks waited forever
+    images = list_images(scenes)
+    pairs = [(n, str(p)) for n, p in zip(images.names[:2], images.paths[:2], strict=True)]
+    ds = predict_images(pairs, blob_factory, slicer_options=SLICER, options=RayOptions(), chunk=1)
+    rows = [
+        r for b in ds.iter_batches(batch_size=None, batch_format="pyarrow") for r in b.to_pylist()
+    ]
+    assert sorted(r["image"] for r in rows) == sorted(images.names[:2])

@@ -63,8 +63,12 @@ def _bulk_options(
         float, typer.Option("--gpus-per-worker", help="Ray: GPUs per actor.")
     ] = 0.0,
     cpus_per_worker: Annotated[
-        float, typer.Option("--cpus-per-worker", help="Ray: CPUs per actor.")
-    ] = 1.0,
+        float | None,
+        typer.Option(
+            "--cpus-per-worker",
+            help="Ray: CPUs per actor (default: up to 1, fitted so reading keeps a share).",
+        ),
+    ] = None,
     chunk: Annotated[
         int, typer.Option(help="Many images: images per part file and per actor call.")
     ] = 8,
@@ -170,7 +174,7 @@ def predict_bulk_cli(
     address: str | None,
     workers: int,
     gpus_per_worker: float,
-    cpus_per_worker: float,
+    cpus_per_worker: float | None,
     chunk: int,
     overwrite: bool,
     strips: int | None = None,

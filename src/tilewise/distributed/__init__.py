@@ -8,11 +8,18 @@ so the result equals the whole-raster run (``predict_raster``, ``run_strips``).
 """
 
 from tilewise.distributed.raster_strips import StripRun, predict_raster, run_strips
-from tilewise.distributed.ray_engine import RayOptions, connect, predict_images, run_ray
+from tilewise.distributed.ray_engine import (
+    RayOptions,
+    actor_cpus,
+    connect,
+    predict_images,
+    run_ray,
+)
 
 __all__ = [
     "RayOptions",
     "StripRun",
+    "actor_cpus",
     "connect",
     "predict_images",
     "predict_raster",

@@ -29,7 +29,13 @@ from typing import Any, Literal
 import pyarrow as pa
 
 from tilewise.bulk.run import Progress
-from tilewise.distributed.ray_engine import RayOptions, _import_ray, connect
+from tilewise.distributed.ray_engine import (
+    RayOptions,
+    _import_ray,
+    actor_cpus,
+    cluster_cpus,
+    connect,
+)
 from tilewise.errors import TilewiseError
 from tilewise.slicing import SlicedPrediction, Slicer
 from tilewise.slicing.strips import (
@@ -134,7 +140,7 @@ def _ray_results(
             "source_factory": source_factory,
             "settings": settings,
         },
-        num_cpus=options.cpus_per_worker,
+        num_cpus=actor_cpus(options, cluster_cpus(ray), reads=False),
         num_gpus=options.gpus_per_worker or None,
     )
     for block in ds.iter_batches(batch_size=None, batch_format="pyarrow"):

@@ -35,7 +35,7 @@ from tilewise.bulk.table import IMAGE_SCHEMA, image_table
 from tilewise.errors import TilewiseError
 from tilewise.images import ReadOptions
 
-__all__ = ["RayOptions", "connect", "predict_images", "run_ray"]
+__all__ = ["RayOptions", "actor_cpus", "cluster_cpus", "connect", "predict_images", "run_ray"]
 
 _READ_SCHEMA = pa.schema(
     [
@@ -68,7 +68,8 @@ class RayOptions:
             ``"auto"`` joins the running one; ``"ray://host:10001"`` a remote one.
         workers: model actors (one model each).
         gpus_per_worker: GPUs reserved per actor (0: CPU models).
-        cpus_per_worker: CPUs reserved per actor.
+        cpus_per_worker: CPUs reserved per actor; ``None`` fits it to the cluster (up to
+            1 per actor, leaving the reading tasks their share: see ``actor_cpus``).
         read_cpus: CPUs reserved per reading task (keep it small, so reads fit beside
             the actors on a small machine).
         num_cpus: CPUs of a local cluster started for the run (None: all).
@@ -81,7 +82,7 @@ class RayOptions:
     address: str | None = None
     workers: int = 2
     gpus_per_worker: float = 0.0
-    cpus_per_worker: float = 1.0
+    cpus_per_worker: float | None = None
     read_cpus: float = 0.25
     num_cpus: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
@@ -90,9 +91,63 @@ class RayOptions:
         if isinstance(self.workers, bool) or int(self.workers) < 1:
             raise TilewiseError(f"--workers must be >= 1, got {self.workers!r}")
         for name in ("gpus_per_worker", "cpus_per_worker", "read_cpus"):
-            if float(getattr(self, name)) < 0:
+            value = getattr(self, name)
+            if value is not None and not float(value) >= 0:
                 flag = "--" + name.replace("_", "-")
                 raise TilewiseError(f"{flag} must be >= 0, got {getattr(self, name)!r}")
+
+
+def actor_cpus(options: RayOptions, cluster_cpus: float, *, reads: bool = True) -> float:
+    """CPUs to reserve per model actor, so that every actor and a reading task fit.
+
+    Actors hold their CPUs for the whole run; a reading task that finds no free CPU waits
+    for one forever. So ``workers x cpus_per_worker`` plus one reading task's share
+    (``read_cpus``, when the run has reading tasks) must fit in the cluster's CPUs.
+    ``cpus_per_worker=None`` picks up to 1 CPU per actor within that; a given value that
+    does not fit is refused rather than left to hang.
+
+    Args:
+        options: the run's Ray options.
+        cluster_cpus: the cluster's CPUs (``ray.cluster_resources()["CPU"]``).
+        reads: whether reading tasks run beside the actors.
+
+    Raises:
+        TilewiseError: the actors and a reading task cannot fit.
+
+    Example:
+        >>> actor_cpus(RayOptions(workers=2), cluster_cpus=2)
+        0.875
+        >>> actor_cpus(RayOptions(workers=2), cluster_cpus=8)
+        1.0
+        >>> actor_cpus(RayOptions(workers=2, cpus_per_worker=0.5), cluster_cpus=2)
+        0.5
+    """
+    read = float(options.read_cpus) if reads else 0.0
+    free = float(cluster_cpus) - read
+    workers = int(options.workers)
+    if options.cpus_per_worker is not None:
+        want = float(options.cpus_per_worker)
+        if want * workers <= free + 1e-9:
+            return want
+        need = f"--workers {workers} x --cpus-per-worker {want:g}" + (
+            f" + a reading task's {read:g}" if reads else ""
+        )
+        raise TilewiseError(
+            f"{need} need {want * workers + read:g} CPUs; the cluster has {cluster_cpus:g}: "
+            "the actors would hold every CPU and the run would wait forever. Lower "
+            "--cpus-per-worker or --workers, or leave --cpus-per-worker out to fit it"
+        )
+    if free <= 0:
+        raise TilewiseError(
+            f"the cluster has {cluster_cpus:g} CPUs: not enough for a reading task "
+            f"({read:g}) and {workers} model actor(s)"
+        )
+    return min(1.0, free / workers)
+
+
+def cluster_cpus(ray: Any) -> float:
+    """The connected cluster's CPUs (0 when it reports none)."""
+    return float(ray.cluster_resources().get("CPU", 0.0))
 
 
 @contextmanager
@@ -240,7 +295,7 @@ def predict_images(
             "model_factory": model_factory,
             "slicer_options": dict(slicer_options or {}),
         },
-        num_cpus=opts.cpus_per_worker,
+        num_cpus=actor_cpus(opts, cluster_cpus(ray)),
         num_gpus=opts.gpus_per_worker or None,
     )
 
