@@ -30,22 +30,45 @@ def test_quick_tracking_benchmark_rows() -> None:
     assert len(bench_tracking.targets(rows)) == 1
 
 
-def test_quick_real_detector_tracking_rows() -> None:
+def test_quick_real_detector_tracking_rows(tmp_path) -> None:
     pytest.importorskip("trackers")
     pytest.importorskip("onnxruntime")
     from benchmarks import bench_tracking
 
     from tilewise.synth.video import FRAME_KEY
 
-    gt, dets = bench_tracking.make_real_case(101, quick=True, frames=3)
+    gt, dets = bench_tracking.make_real_case(101, quick=True, frames=3, cache=tmp_path)
     assert len(dets) == 3  # one Detections per rendered frame, from the bundled model
     assert set(np.asarray(gt.data[FRAME_KEY]).tolist()) <= {0, 1, 2}
-    rows = bench_tracking.run_real(quick=True, log=lambda _line: None, frames=3)
-    assert [r["library"] for r in rows] == [
-        "tilewise",
-        "trackers bytetrack",
-        "trackers ocsort",
-        "trackers sort",
-    ]
+    _, again = bench_tracking.make_real_case(101, quick=True, frames=3, cache=tmp_path)
+    for a, b in zip(dets, again, strict=True):  # the cache gives the same detections back
+        np.testing.assert_array_equal(a.xyxy, b.xyxy)
+        np.testing.assert_array_equal(a.confidence, b.confidence)
+    rows = bench_tracking.run_real(quick=True, log=lambda _line: None, frames=3, cache=tmp_path)
+    libraries = ["tilewise", "trackers bytetrack", "trackers ocsort", "trackers sort"]
+    assert [r["library"] for r in rows] == libraries
     assert all(r["detector"] == "bundled ONNX, sliced" and r["frames"] == 3 for r in rows)
     assert rows[0]["detections"] == sum(len(d) for d in dets)  # the same detections for all
+
+
+def test_dev_sweep_gives_every_tracker_a_dev_chosen_row(tmp_path) -> None:
+    pytest.importorskip("trackers")
+    pytest.importorskip("onnxruntime")
+    from benchmarks import bench_tracking
+
+    log: list[str] = []
+    rows = bench_tracking.run_real(quick=True, log=log.append, frames=3, cache=tmp_path,
+                                   dev_sweep=True)  # fmt: skip
+    libraries = ["tilewise", "trackers bytetrack", "trackers ocsort", "trackers sort"]
+    assert [r["library"] for r in rows] == [lib for lib in libraries for _ in range(2)]
+    grids = [bench_tracking.REAL_SWEEP, *bench_tracking.REAL_PEER_SWEEP.values()]
+    for defaults, chosen, grid in zip(rows[::2], rows[1::2], grids, strict=True):
+        assert defaults["variant"] == "defaults"
+        assert chosen["variant"] == "chosen on dev (12 settings)"
+        assert len(bench_tracking._settings(grid)) == 12  # the same sweep size for everyone
+        assert set(dict(kv.split("=") for kv in chosen["params"].split(", "))) == set(grid)
+    sweeps = [line for line in log if "dev sweep" in line]
+    assert len(sweeps) == 4 * 12  # every setting of every tracker was tried on dev
+    verdicts = [r for r in rows if "met" in r]
+    assert verdicts == [rows[1]]  # the target compares the dev-chosen rows only
+    assert rows[1]["best_peer"].endswith("(chosen on dev (12 settings))")
