@@ -116,3 +116,8 @@ def blob_model_factory():
     from tests.conftest import blob_model
 
     return blob_model
+
+
+def failing_model_factory():
+    """A model factory that fails on the worker (a strip run must name the strip)."""
+    raise RuntimeError("no weights on this worker")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -149,3 +151,70 @@ def test_cli_refuses_options_that_do_not_apply_to_strips(raster: Path, tmp_path:
         result = _cli(str(raster), "--out", str(tmp_path), *ARGS, *extra)
         assert result.exit_code != 0, extra
         assert message in result.output, (extra, result.output)
+
+
+def test_ray_resumes_a_local_record_and_names_a_failing_strip(
+    cluster, raster: Path, tmp_path: Path
+) -> None:
+    from tests.geo_rasters import failing_model_factory
+    from tilewise.distributed import StripStore
+    from tilewise.errors import TilewiseError
+    from tilewise.slicing.strips import plan_strips, run_strip
+
+    whole = _whole(raster)
+    with RasterSource(raster) as src:  # the windows strip 0 reads (the others are nodata)
+        plan = plan_strips(Slicer(blob_model, **SLICER).grid_for(src.image_wh), strips=3)
+        strip_0 = run_strip(Slicer(blob_model, **SLICER), src, plan[0]).windows.read
+    seen = {"images": 0}
+
+    def dies_in_strip_1(images):
+        seen["images"] += len(images)
+        if seen["images"] > strip_0:
+            raise RuntimeError("device lost")
+        return blob_model(images)
+
+    store = functools.partial(StripStore, tmp_path, {"raster": str(raster)})
+    with RasterSource(raster) as src:
+        with pytest.raises(TilewiseError, match=r"strip 1 \(slice rows 2-3, .*device lost"):
+            run_strips(Slicer(dies_in_strip_1, **SLICER), src, engine="local", strips=3,
+                       store=store())  # fmt: skip
+        src_factory = functools.partial(RasterSource, str(raster))
+        with pytest.raises(TilewiseError) as err:
+            run_strips(
+                Slicer(blob_model, **SLICER), src, source_factory=src_factory,
+                model_factory=failing_model_factory, options=OPTIONS, strips=3, store=store(),
+            )  # fmt: skip
+        assert re.search(
+            r"strip [12] \(slice rows \d-\d, pixel rows \d+-\d+\) failed: on its worker, "
+            r"building the model or opening the raster: RuntimeError: no weights",
+            str(err.value),
+        ), str(err.value)
+        run = run_strips(
+            Slicer(blob_model, **SLICER), src, source_factory=src_factory,
+            model_factory=blob_model_factory, options=OPTIONS, strips=3, store=store(),
+        )  # fmt: skip
+    assert (run.engine, run.resumed) == ("ray", 1)
+    _assert_same(run.prediction, whole)
+
+
+def test_cli_strip_run_resumes_and_refuses_other_settings(raster: Path, tmp_path: Path) -> None:
+    args = [str(raster), "--out", str(tmp_path), "--engine", "local", *ARGS]
+    first = _cli(*args, "--strips", "2")
+    assert first.exit_code == 0, first.output
+    assert sorted(p.name for p in (tmp_path / "scene.strips" / "parts").iterdir()) == [
+        "strip-000000.part",
+        "strip-000001.part",
+    ]
+    before = gpd.read_parquet(tmp_path / "scene.parquet")
+    again = _cli(*args, "--strips", "2")
+    assert again.exit_code == 0, again.output
+    assert "resumed: 2 of 2 strip(s) recorded by an earlier run" in again.output
+    assert before.equals(gpd.read_parquet(tmp_path / "scene.parquet"))
+    other = _cli(*args, "--strips", "3")
+    assert other.exit_code != 0
+    assert "holds a run with other settings (strips: [[0, 3], [3, 5]] ->" in other.output
+    assert "--overwrite" in other.output
+    replaced = _cli(*args, "--strips", "3", "--overwrite")
+    assert replaced.exit_code == 0, replaced.output
+    assert "resumed" not in replaced.output
+    assert before.equals(gpd.read_parquet(tmp_path / "scene.parquet"))

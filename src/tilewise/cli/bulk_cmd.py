@@ -80,7 +80,11 @@ def _bulk_options(
         ),
     ] = None,
     overwrite: Annotated[
-        bool, typer.Option("--overwrite", help="Many images: replace a run with other settings.")
+        bool,
+        typer.Option(
+            "--overwrite",
+            help="Many images, or a raster with --engine: replace a run with other settings.",
+        ),
     ] = False,
 ) -> None:
     """The bulk options (their signature is merged into ``predict``'s)."""
@@ -98,7 +102,8 @@ BULK_HELP = """
     DIR/json/<image>.json, DIR/failures.jsonl and DIR/summary.json. A rerun skips the
     images done; other settings in DIR are refused unless --overwrite. A raster with
     --engine runs in strips of slice rows across --workers (--strips), with the same
-    outputs as without.
+    outputs as without; each finished strip is recorded in DIR/<stem>.strips, so a rerun
+    runs only the strips not done (other settings refused unless --overwrite).
     """
 
 
@@ -291,7 +296,7 @@ def predict_raster_strips_cli(kwargs: dict[str, Any], bulk: dict[str, Any]) -> N
     """``predict RASTER --engine local|ray``: ``predict``'s arguments and the bulk options.
 
     Options that do not apply to a raster in strips (``--zoom``, ``--config``, video
-    options, ``--chunk``, ``--overwrite``) are refused, naming them.
+    options, ``--chunk``) are refused, naming them.
     """
     from tilewise.cli.image_options import read_options
     from tilewise.cli.raster_cmd import predict_raster_cli
@@ -300,7 +305,7 @@ def predict_raster_strips_cli(kwargs: dict[str, Any], bulk: dict[str, Any]) -> N
     from tilewise.distributed import RayOptions
 
     refused = {"zoom": 1.0, "config": None, **VIDEO_DEFAULTS}
-    bulk_only = {"chunk": 8, "overwrite": False}
+    bulk_only = {"chunk": 8}
     changed = [
         "--" + k.replace("_", "-")
         for k, v in [*kwargs.items(), *bulk.items()]
@@ -328,7 +333,7 @@ def predict_raster_strips_cli(kwargs: dict[str, Any], bulk: dict[str, Any]) -> N
         batch=kwargs["batch"], labels=kwargs["labels"], format_=kwargs["format_"],
         bands=kwargs["bands"], nodata=kwargs["nodata"], min_valid=kwargs["min_valid"],
         progress=kwargs["progress"], full_frame=kwargs["full_frame"], engine=engine.value,
-        ray_options=options, strips=bulk["strips"],
+        ray_options=options, strips=bulk["strips"], overwrite=bulk["overwrite"],
     )  # fmt: skip
 
 

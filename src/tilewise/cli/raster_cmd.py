@@ -8,7 +8,10 @@ predict_raster`` for both ways a raster runs:
   one after another here (``local``) or on Ray actors (``ray``), and merged once on
   this machine (``tilewise.distributed.run_strips``). The outputs are the same files
   with the same detections; the report adds an ``engine`` section (strips, workers,
-  windows and detections per second).
+  windows and detections per second). Each finished strip is recorded in
+  ``DIR/<stem>.strips`` (``tilewise.distributed.StripStore``): a rerun of the same
+  command runs only the strips not recorded; a folder recorded with other settings is
+  refused, naming them, unless ``--overwrite``.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ def _strip_runner(
     ray_options: Any,
     strips: int | None,
     progress: bool,
+    store: Any = None,
 ) -> Any:
     """``runner(slicer, source)`` for ``predict_raster``: the raster in strips."""
     from tilewise.distributed import run_strips
@@ -45,8 +49,10 @@ def _strip_runner(
         report = (lambda p: echo(p.text())) if progress else None
         run = run_strips(
             slicer, source, source_factory=source_factory, model_factory=factory,
-            engine=engine, strips=strips, options=ray_options, progress=report,
+            engine=engine, strips=strips, options=ray_options, progress=report, store=store,
         )  # fmt: skip
+        if run.resumed:
+            echo(f"resumed: {run.resumed} of {len(run.strips)} strip(s) recorded by an earlier run")
         return run.prediction, run.to_dict()
 
     return runner
@@ -74,8 +80,13 @@ def predict_raster_cli(
     engine: str | None = None,
     ray_options: Any = None,
     strips: int | None = None,
+    overwrite: bool = False,
 ) -> None:
-    """Run a raster window by window (in strips with ``engine``) and write its outputs."""
+    """Run a raster window by window (in strips with ``engine``) and write its outputs.
+
+    With ``engine`` the finished strips are recorded in ``out/<stem>.strips`` and a
+    rerun resumes (``overwrite`` replaces a record made with other settings).
+    """
     from tilewise.cli.predict_raster import parse_bands, parse_nodata, predict_raster
     from tilewise.sources.raster import import_rasterio
 
@@ -97,8 +108,18 @@ def predict_raster_cli(
     factory = functools.partial(build_model, model, conf, iou)
     runner = None
     if engine is not None:
+        from tilewise.distributed import StripStore, raster_fingerprint
+
+        settings = {
+            "raster": raster_fingerprint(image),
+            "source": source_options,
+            "model": model,
+            "conf": conf,
+            "iou": iou,
+        }
+        store = StripStore(out / f"{image.stem}.strips", settings, overwrite=overwrite)
         runner = _strip_runner(
-            image, factory, source_options, engine, ray_options, strips, progress
+            image, factory, source_options, engine, ray_options, strips, progress, store
         )
     with warnings_to_console():
         detector = factory()

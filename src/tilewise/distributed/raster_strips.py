@@ -16,6 +16,12 @@ The driver gathers every strip's per-slice detections and counts and runs the
 slicer's merge once on their union in grid order (``merge_strips``), so the result is
 ``Slicer.run`` on the whole raster: the same boxes, scores, classes and order, the same
 windows skipped and detections dropped, whatever the number of strips or workers.
+
+With a ``StripStore`` (``tilewise.distributed.strip_store``) each finished strip is
+recorded in the output folder as it reaches the driver, and a rerun with the same
+settings runs only the strips not recorded. A strip whose model call (or whose reading)
+fails stops the run with a ``TilewiseError`` naming the strip, its rows and the error;
+the strips finished before it stay recorded.
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ from tilewise.distributed.ray_engine import (
     cluster_cpus,
     connect,
 )
+from tilewise.distributed.strip_store import StripStore
 from tilewise.errors import TilewiseError
 from tilewise.slicing import SlicedPrediction, Slicer
 from tilewise.slicing.strips import (
@@ -53,7 +60,33 @@ __all__ = ["StripRun", "predict_raster", "run_strips"]
 
 Engine = Literal["local", "ray"]
 
-_STRIP_SCHEMA = pa.schema([("strip", pa.int64()), ("result", pa.large_binary())])
+_STRIP_SCHEMA = pa.schema(
+    [("strip", pa.int64()), ("result", pa.large_binary()), ("error", pa.string())]
+)
+
+
+def _reason(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _strip_failed(strip: Strip, reason: str, store: StripStore | None) -> TilewiseError:
+    """The error for a strip that failed: the strip, its rows, the error, what is kept.
+
+    Example:
+        >>> from tilewise.slicing import SliceGrid
+        >>> strip = plan_strips(SliceGrid((100, 300), 100, 0.2), strips=2)[1]
+        >>> str(_strip_failed(strip, "ValueError: boom", None))
+        'strip 1 (slice rows 2-3, pixel rows 160-299) failed: ValueError: boom'
+    """
+    r0, r1 = strip.rows
+    y0, y1 = strip.window.y, strip.window.y + strip.window.h
+    kept = ""
+    if store is not None:
+        kept = f"; the strips finished are recorded in {store.folder}: rerun to resume"
+    return TilewiseError(
+        f"strip {strip.index} (slice rows {r0}-{r1 - 1}, pixel rows {y0}-{y1 - 1}) failed: "
+        f"{reason}{kept}"
+    )
 
 
 @dataclass
@@ -67,6 +100,7 @@ class StripRun:
         strips: the strips run, top to bottom.
         seconds: wall time, planning to merge.
         progress: the last progress figures (windows done, detections/s...).
+        resumed: strips loaded from the ``StripStore`` (finished by an earlier run).
     """
 
     prediction: SlicedPrediction
@@ -75,6 +109,7 @@ class StripRun:
     strips: list[Strip]
     seconds: float
     progress: Progress
+    resumed: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready account for the run's report.
@@ -90,6 +125,7 @@ class StripRun:
             "engine": self.engine,
             "workers": self.workers,
             "strips": len(self.strips),
+            "strips_resumed": self.resumed,
             "strip_rows": [list(s.rows) for s in self.strips],
             "halo_px": max((s.halo for s in self.strips), default=0),
             "seconds": round(self.seconds, 4),
@@ -98,7 +134,12 @@ class StripRun:
 
 
 class _StripPredictor:
-    """A Ray actor: the model and the raster, opened once, then strip after strip."""
+    """A Ray actor: the model and the raster, opened once, then strip after strip.
+
+    A failure (building the model, opening the raster, a strip's reading or model call)
+    comes back as the strip's ``error`` so the driver can name the strip; Ray's own
+    exception would name neither.
+    """
 
     def __init__(
         self,
@@ -106,14 +147,30 @@ class _StripPredictor:
         source_factory: Callable[[], ImageSource],
         settings: dict[str, Any],
     ) -> None:
-        self.slicer = Slicer(model_factory(), **settings)
-        self.source = source_factory()
+        self.setup_error: str | None = None
+        try:
+            self.slicer = Slicer(model_factory(), **settings)
+            self.source = source_factory()
+        except Exception as exc:
+            self.setup_error = (
+                f"on its worker, building the model or opening the raster: {_reason(exc)}"
+            )
+
+    def _run(self, strip: Strip) -> tuple[bytes | None, str | None]:
+        if self.setup_error is not None:
+            return None, self.setup_error
+        try:
+            return pickle.dumps(run_strip(self.slicer, self.source, strip)), None
+        except Exception as exc:
+            return None, _reason(exc)
 
     def __call__(self, batch: pa.Table) -> pa.Table:
         rows = batch.column("strip").to_pylist()
-        strips = [pickle.loads(b) for b in batch.column("plan").to_pylist()]
-        results = [pickle.dumps(run_strip(self.slicer, self.source, s)) for s in strips]
-        return pa.Table.from_pydict({"strip": rows, "result": results}, schema=_STRIP_SCHEMA)
+        runs = [self._run(pickle.loads(b)) for b in batch.column("plan").to_pylist()]
+        return pa.Table.from_pydict(
+            {"strip": rows, "result": [r for r, _ in runs], "error": [e for _, e in runs]},
+            schema=_STRIP_SCHEMA,
+        )
 
 
 def _ray_results(
@@ -122,8 +179,11 @@ def _ray_results(
     source_factory: Callable[[], ImageSource],
     settings: dict[str, Any],
     options: RayOptions,
-) -> Iterator[StripResult]:
-    """The strips' results as the actors finish them (in no set order)."""
+) -> Iterator[StripResult | tuple[int, str]]:
+    """The strips' results as the actors finish them (in no set order).
+
+    A strip that failed comes as ``(strip index, error)``.
+    """
     ray = _import_ray()
     table = pa.table(
         {"strip": [s.index for s in plan], "plan": [pickle.dumps(s) for s in plan]},
@@ -144,8 +204,9 @@ def _ray_results(
         num_gpus=options.gpus_per_worker or None,
     )
     for block in ds.iter_batches(batch_size=None, batch_format="pyarrow"):
-        for blob in block.column("result").to_pylist():
-            yield pickle.loads(blob)
+        cols = (block.column(c).to_pylist() for c in ("strip", "result", "error"))
+        for index, blob, error in zip(*cols, strict=True):
+            yield pickle.loads(blob) if error is None else (index, error)
 
 
 def run_strips(
@@ -158,6 +219,7 @@ def run_strips(
     strips: int | None = None,
     options: RayOptions | None = None,
     progress: Callable[[Progress], None] | None = None,
+    store: StripStore | None = None,
 ) -> StripRun:
     """Run ``slicer`` over ``source`` strip by strip; the result equals ``slicer.run(source)``.
 
@@ -174,10 +236,14 @@ def run_strips(
         options: workers and resources per worker (``RayOptions``).
         progress: called on the driver as each strip finishes (windows done of the
             grid's, detections, detections/s, ETA).
+        store: records each finished strip; the strips it holds from an earlier run
+            with the same settings are not run again (``StripStore``).
 
     Raises:
         TilewiseError: an unknown engine, a factory missing for Ray, a slicer with
-            scales or a full-frame pass, or an unreachable cluster.
+            scales or a full-frame pass, an unreachable cluster, a store holding a run
+            with other settings, or a strip that failed (named, with its rows and error;
+            the strips finished are recorded in ``store``).
     """
     if engine not in ("local", "ray"):
         raise TilewiseError(f"engine must be 'local' or 'ray', got {engine!r}")
@@ -200,21 +266,47 @@ def run_strips(
             progress(figures)
         return figures
 
+    if engine == "ray" and (source_factory is None or model_factory is None):
+        raise TilewiseError("engine='ray' needs source_factory and model_factory")
     last = Progress(0, len(grid), 0, 0, 0.0, unit="window")
-    results: list[StripResult] = []
+    done = store.claim(settings, plan) if store is not None else {}
+    results: list[StripResult] = [done[k] for k in sorted(done)]
+    for result in results:
+        last = finished(result)
+    todo = [s for s in plan if s.index not in done]
+
+    def keep(result: StripResult) -> None:
+        nonlocal last
+        if store is not None:
+            store.record(result)
+        results.append(result)
+        last = finished(result)
+
     if engine == "local":
-        for strip in plan:
-            results.append(run_strip(slicer, source, strip))
-            last = finished(results[-1])
-    else:
-        if source_factory is None or model_factory is None:
-            raise TilewiseError("engine='ray' needs source_factory and model_factory")
+        for strip in todo:
+            try:
+                result = run_strip(slicer, source, strip)
+            except Exception as exc:
+                raise _strip_failed(strip, _reason(exc), store) from exc
+            keep(result)
+    elif todo:
+        by_index = {s.index: s for s in todo}
         with connect(opts):
-            for result in _ray_results(plan, model_factory, source_factory, settings, opts):
-                results.append(result)
-                last = finished(result)
+            try:
+                for got in _ray_results(todo, model_factory, source_factory, settings, opts):  # type: ignore[arg-type]
+                    if isinstance(got, tuple):
+                        raise _strip_failed(by_index[got[0]], got[1], store)
+                    keep(got)
+            except TilewiseError:
+                raise
+            except Exception as exc:
+                raise TilewiseError(
+                    f"the Ray strip run stopped after {len(results)} of {len(plan)} "
+                    f"strip(s): {_reason(exc)}"
+                ) from exc
     prediction = merge_strips(slicer, source, results, t_start=t0)
-    return StripRun(prediction, engine, workers, plan, time.perf_counter() - t0, last)
+    seconds = time.perf_counter() - t0
+    return StripRun(prediction, engine, workers, plan, seconds, last, resumed=len(done))
 
 
 def predict_raster(

@@ -1,0 +1,151 @@
+"""A raster run in strips that resumes: each finished strip recorded in the output folder.
+
+``StripStore(folder, settings)`` claims ``folder`` (``DIR/<stem>.strips`` for
+``tilewise predict RASTER --engine local|ray --out DIR``) through the bulk runs' own
+``RunStore``: ``folder/run.json`` records the settings that decide the strips' results
+(the raster's fingerprint, the source and model options given, the slicer's settings
+and the strip plan, added by ``run_strips``), and a folder holding a run with other
+settings is refused, naming them, unless ``overwrite`` (which clears it).
+
+Each finished strip's raw result (``StripResult``: per-slice detections and counts,
+nothing merged) is pickled to ``folder/parts/strip-KKKKKK.part`` through a temporary
+file, fsync'd and renamed into place (then the folder is fsync'd), so a part is whole
+or absent. A rerun of the same command loads the recorded strips, runs only the
+others, and merges all of them once: the same output as an uninterrupted run. An
+unreadable part is set aside as ``.corrupt`` with a warning and its strip is run again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from tilewise.bulk.store import RunStore, _fsync_dir
+from tilewise.errors import TilewiseError, TilewiseWarning
+from tilewise.fileio import atomic_write_bytes
+from tilewise.slicing.strips import Strip, StripResult
+
+__all__ = ["StripStore", "raster_fingerprint"]
+
+
+def raster_fingerprint(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """What identifies a raster file without reading it: its absolute path, size and mtime.
+
+    A GDAL URL (``/vsis3/...``) or another path that is not a local file is kept as given.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "a.tif"
+        >>> _ = p.write_bytes(b"1234")
+        >>> raster_fingerprint(p)["bytes"]
+        4
+    """
+    p = Path(path)
+    if not p.is_file():
+        return {"path": str(path)}
+    stat = p.stat()
+    return {"path": str(p.resolve()), "bytes": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+
+
+def _json_ready(value: Any) -> Any:
+    """``value`` as JSON (anything JSON cannot hold as its ``repr``), to compare settings."""
+    return json.loads(json.dumps(value, default=repr))
+
+
+class StripStore:
+    """The record of one raster's strip run (see the module docstring).
+
+    Args:
+        folder: where the run is recorded (created).
+        settings: JSON-ready settings that decide the strips' results besides the
+            slicer's and the plan's (e.g. the raster's fingerprint, bands, model, conf).
+        overwrite: replace a run with other settings instead of refusing it.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> import numpy as np
+        >>> from tilewise import Detections
+        >>> from tilewise.slicing import Slicer
+        >>> from tilewise.slicing.strips import plan_strips, run_strip
+        >>> from tilewise.sources import ArraySource
+        >>> model = lambda ims: [Detections(np.array([[0, 0, 8, 8]]), [0.9]) for _ in ims]
+        >>> slicer = Slicer(model, slice_wh=32, overlap=0)
+        >>> plan = plan_strips(slicer.grid_for((64, 96)), strips=3)
+        >>> store = StripStore(pathlib.Path(tempfile.mkdtemp()), {"raster": "a.tif"})
+        >>> store.claim({"slice_wh": 32}, plan)
+        {}
+        >>> image = ArraySource(np.zeros((96, 64, 3), np.uint8))
+        >>> _ = store.record(run_strip(slicer, image, plan[1]))
+        >>> sorted(StripStore(store.folder, {"raster": "a.tif"}).claim({"slice_wh": 32}, plan))
+        [1]
+    """
+
+    def __init__(
+        self,
+        folder: str | os.PathLike[str],
+        settings: Mapping[str, Any],
+        *,
+        overwrite: bool = False,
+    ) -> None:
+        self.folder = Path(folder)
+        self.settings = _json_ready(dict(settings))
+        self.overwrite = overwrite
+        self.corrupt = 0
+        self._run: RunStore | None = None
+
+    @property
+    def parts(self) -> Path:
+        """The folder of the strips' part files."""
+        return self.folder / "parts"
+
+    def _path(self, index: int) -> Path:
+        return self.parts / f"strip-{index:06d}.part"
+
+    def claim(
+        self, slicer_settings: Mapping[str, Any], plan: list[Strip]
+    ) -> dict[int, StripResult]:
+        """Claim the folder for this run; the strips already recorded, by strip index.
+
+        Raises:
+            TilewiseError: the folder holds a run with other settings (named) and
+                ``overwrite`` is off, or part files without the run's settings.
+        """
+        settings = {
+            **self.settings,
+            "slicer": _json_ready(dict(slicer_settings)),
+            "strips": [[s.rows[0], s.rows[1]] for s in plan],
+        }
+        self._run = RunStore(self.folder, settings, overwrite=self.overwrite)
+        done: dict[int, StripResult] = {}
+        by_index = {s.index: s for s in plan}
+        for path in sorted(self.parts.glob("strip-*.part")):
+            try:
+                result = pickle.loads(path.read_bytes())
+                if not isinstance(result, StripResult) or by_index.get(result.strip.index) != (
+                    result.strip
+                ):
+                    raise ValueError("not a strip of this run's plan")
+            except Exception as exc:  # set aside; its strip is run again
+                path.rename(path.with_suffix(".corrupt"))
+                self.corrupt += 1
+                warnings.warn(
+                    f"set aside unreadable strip part {path.name}: {exc}",
+                    TilewiseWarning,
+                    stacklevel=2,
+                )
+                continue
+            done[result.strip.index] = result
+        return done
+
+    def record(self, result: StripResult) -> Path:
+        """Record a finished strip atomically (temporary file, fsync, rename); its path."""
+        if self._run is None:
+            raise TilewiseError("StripStore.record before claim")
+        path = atomic_write_bytes(self._path(result.strip.index), pickle.dumps(result))
+        _fsync_dir(self.parts)
+        return path
