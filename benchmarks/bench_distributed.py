@@ -25,7 +25,8 @@ Sections, each on generated data (nothing downloaded):
   with the bundled detector in 1, 2, 3 and 5 strips (``run_strips``, local engine):
   whether every strip count gives the whole run's detections exactly.
 
-Run: ``python -m benchmarks.bench_distributed [--quick] [--json FILE] [--only SECTION]``
+Run: ``python -m benchmarks.bench_distributed [--quick] [--json FILE] [--only SECTION]
+[--images N]`` (``--images``: the engines section's scene count, default 32)
 (about 8 minutes on 2 busy cores, most of it starting Ray actors; ``--quick`` fewer
 and smaller inputs). Timings on a shared machine are noisy:
 compare the ratios of one run, and record ``uptime``'s load beside them.
@@ -381,8 +382,15 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--quick", action="store_true", help="fewer and smaller inputs")
     p.add_argument("--json", type=Path, default=None, help="write the results here")
     p.add_argument("--only", choices=["engines", "overheads", "actors", "raster"], default=None)
+    p.add_argument(
+        "--images", type=int, default=None,
+        help="scenes in the engines section (default 32, 8 with --quick): more images "
+        "weigh Ray's actor start-up less in the wall-clock ratio",
+    )  # fmt: skip
     args = p.parse_args(argv)
-    n = 8 if args.quick else 32
+    if args.images is not None and args.images < 2:
+        p.error(f"--images must be >= 2, got {args.images}")
+    n = args.images if args.images is not None else (8 if args.quick else 32)
     t0 = time.perf_counter()
     work = Path(tempfile.mkdtemp(prefix="tilewise-bench-distributed-"))
     try:
