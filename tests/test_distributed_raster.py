@@ -189,10 +189,10 @@ def test_ray_resumes_a_local_record_and_names_a_failing_strip(
             r"building the model or opening the raster: RuntimeError: no weights",
             str(err.value),
         ), str(err.value)
-        run = run_strips(
-            Slicer(blob_model, **SLICER), src, source_factory=src_factory,
-            model_factory=blob_model_factory, options=OPTIONS, strips=3, store=store(),
-        )  # fmt: skip
+    run = predict_raster(
+        str(raster), blob_model_factory, slicer_options=SLICER, strips=3, options=OPTIONS,
+        store=store(),
+    )  # fmt: skip
     assert (run.engine, run.resumed) == ("ray", 1)
     _assert_same(run.prediction, whole)
 

@@ -319,6 +319,7 @@ def predict_raster(
     strips: int | None = None,
     options: RayOptions | None = None,
     progress: Callable[[Progress], None] | None = None,
+    store: StripStore | None = None,
 ) -> StripRun:
     """Detect over a raster with its strips spread over workers; equal to the local run.
 
@@ -334,6 +335,8 @@ def predict_raster(
         strips: how many strips (default: 4 per worker).
         options: the Ray cluster and workers.
         progress: called on the driver as each strip finishes.
+        store: records each finished strip and resumes from it (``StripStore``; e.g.
+            ``StripStore(out_dir, {"raster": raster_fingerprint(path)})``).
 
     Returns:
         ``StripRun``: ``.prediction`` is what ``Slicer(model, **slicer_options).run(
@@ -353,5 +356,5 @@ def predict_raster(
     with source_factory() as source:
         return run_strips(
             slicer, source, source_factory=source_factory, model_factory=model_factory,
-            engine=engine, strips=strips, options=options, progress=progress,
+            engine=engine, strips=strips, options=options, progress=progress, store=store,
         )  # fmt: skip
