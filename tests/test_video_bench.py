@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -53,3 +54,26 @@ def test_simulated_gpu_cost_and_device_lock() -> None:
     assert pytest.approx(0.9, abs=0.01) == (GPU_CALL_MS + 32 * GPU_IMAGE_MS) / 32
     with pytest.raises(ValueError, match="unknown callback"):
         Detector("tpu")
+
+
+def test_decoder_settings_give_identical_frames(tmp_path: Path) -> None:
+    """bench_video_decoders: every PyAV threading / conversion setting decodes the same RGB
+    frames (the hash the benchmark compares), and tilewise's source gives those frames too."""
+    from benchmarks import bench_video_decoders
+
+    from tilewise.sources import VideoFileSource
+    from tilewise.video import write_video
+
+    rng = np.random.default_rng(3)
+    frames = [rng.integers(0, 256, (72, 128, 3), dtype=np.uint8) for _ in range(5)]
+    path = write_video(tmp_path / "v.mp4", iter(frames), 25)
+    runs = bench_video_decoders.run(path, repeat=1)
+    assert set(runs) == {*bench_video_decoders.SETTINGS, "OpenCV VideoCapture"}
+    assert all(r[0]["frames"] == 5 for r in runs.values())
+    hashes = {name: r[0]["sha256"] for name, r in runs.items() if r[0]["sha256"] != "-"}
+    assert len(hashes) == len(bench_video_decoders.SETTINGS) - 1  # all but decode-only
+    assert len(set(hashes.values())) == 1
+    for threads in (True, False):
+        pixels = b"".join(f.pixels.tobytes() for f in VideoFileSource(path, threads=threads))
+        assert hashlib.sha256(pixels).hexdigest()[:16] in set(hashes.values())
+    assert "| AUTO |" in bench_video_decoders.render(runs)
