@@ -425,7 +425,7 @@ def targets(rows: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
         return []
     measured = (
         f"IDF1 {tw['IDF1']:.3f} vs {tw['best_peer']} "
-        f"{tw['IDF1'] - tw['idf1_margin']:.3f}: +{tw['idf1_margin']:.3f}"
+        f"{tw['IDF1'] - tw['idf1_margin']:.3f}: {tw['idf1_margin']:+.3f}"
     )
     return [("Tracking tiny movers: IDF1 ≥ best peer + 0.10", measured,
              "yes" if tw["met"] else "NO")]  # fmt: skip
