@@ -17,4 +17,5 @@ python -m ruff check src tests benchmarks examples
 python -m ruff format --check src tests benchmarks examples
 # Layer contracts (pyproject.toml [tool.importlinter]): imports only go down, no cycles.
 lint-imports
-python -m pytest -n 2 -q "$@"
+# loadgroup: tests marked xdist_group("ray") share one worker (one Ray cluster at a time)
+python -m pytest -n 2 --dist loadgroup -q "$@"

@@ -16,6 +16,9 @@ from tilewise.bulk.store import RunStore
 from tilewise.errors import TilewiseError
 
 ray = pytest.importorskip("ray")
+# Every Ray test runs on one xdist worker (scripts/test.sh: --dist loadgroup): Ray's
+# address="auto" finds any cluster running on the machine, including another worker's.
+pytestmark = pytest.mark.xdist_group("ray")
 
 from tilewise.distributed import (  # noqa: E402
     RayOptions,

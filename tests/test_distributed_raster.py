@@ -17,6 +17,9 @@ from tests.geo_rasters import blob_model_factory, scene_with_nodata, write_raste
 from tilewise import Slicer
 
 ray = pytest.importorskip("ray")
+# Every Ray test runs on one xdist worker (scripts/test.sh: --dist loadgroup): Ray's
+# address="auto" finds any cluster running on the machine, including another worker's.
+pytestmark = pytest.mark.xdist_group("ray")
 pytest.importorskip("rasterio")
 gpd = pytest.importorskip("geopandas")
 
