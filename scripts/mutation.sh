@@ -82,8 +82,13 @@ export PYTHONDONTWRITEBYTECODE=1
 # fails with MemoryError instead of taking a shared machine's memory.
 # Plugins are not auto-loaded (xdist and anyio alone doubled pytest's start-up CPU, paid
 # once per mutant); hypothesis' plugin is loaded by name.
-printf '#!/bin/sh\nulimit -v %s\nPYTEST_DISABLE_PLUGIN_AUTOLOAD=1 python -m pytest -x -q -p no:cacheprovider -p _hypothesis_pytestplugin "$@" >/dev/null 2>&1 || exit 1\n' \
-    "${MUTATION_MEM_KB:-8000000}" > run_tests.sh
+# Every test run is bounded in time too (MUTATION_RUN_S, default 600 s): mutmut 2 kills the
+# shell on its timeout but not pytest under it, and the survivor recheck below has no timer
+# of its own, so a mutant that makes a test loop forever would otherwise run on after the
+# script (seen: a twin_grid mutant at 6.7 GB and 36 min). A run killed there exits 124 and
+# counts as tests failed (the mutant made them hang).
+printf '#!/bin/sh\nulimit -v %s\nPYTEST_DISABLE_PLUGIN_AUTOLOAD=1 timeout -k 10 %s python -m pytest -x -q -p no:cacheprovider -p _hypothesis_pytestplugin "$@" >/dev/null 2>&1 || exit 1\n' \
+    "${MUTATION_MEM_KB:-8000000}" "${MUTATION_RUN_S:-600}" > run_tests.sh
 
 for m in "${modules[@]}"; do
     path=${PATHS[$m]:?unknown module $m (choose from ${!PATHS[*]})}
