@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -33,20 +32,6 @@ OPTIONS = RayOptions(workers=2, cpus_per_worker=0.75)
 
 
 @pytest.fixture(scope="module")
-def cluster():
-    root = str(Path(__file__).resolve().parents[1])
-    path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)
-    ray.init(
-        num_cpus=2,
-        include_dashboard=False,
-        log_to_driver=False,
-        runtime_env={"env_vars": {"PYTHONPATH": path}},
-    )
-    yield ray
-    ray.shutdown()
-
-
-@pytest.fixture(scope="module")
 def scenes(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("scenes")
     write_scenes(folder, 9)
@@ -68,7 +53,7 @@ def test_unreachable_address_is_a_clear_error(tmp_path: Path) -> None:
         pass
 
 
-def test_ray_equals_local_also_after_an_interruption(cluster, scenes: Path, tmp_path: Path):
+def test_ray_equals_local_also_after_an_interruption(ray_cluster, scenes: Path, tmp_path: Path):
     _local(scenes, tmp_path / "local")
     images = list_images(scenes)
     # an interrupted Ray run: the first 4 images are recorded, the rest is not
@@ -128,7 +113,7 @@ def test_actor_cpus_refuse_what_would_hang(workers, cpus, cluster, message) -> N
         actor_cpus(RayOptions(workers=workers, cpus_per_worker=cpus), cluster)
 
 
-def test_default_options_run_on_a_two_cpu_cluster(cluster, scenes: Path) -> None:
+def test_default_options_run_on_a_two_cpu_cluster(ray_cluster, scenes: Path) -> None:
     # regression: RayOptions() reserved 2 x 1 CPU on this 2-CPU cluster and the reading
     # tasks waited forever
     images = list_images(scenes)

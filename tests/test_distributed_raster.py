@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import re
 from pathlib import Path
 
@@ -34,20 +33,6 @@ ARGS = ["--model", "tests.geo_rasters:blob_model_factory", "--slice", "64", "--o
 
 
 @pytest.fixture(scope="module")
-def cluster():
-    root = str(Path(__file__).resolve().parents[1])
-    path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)
-    ray.init(
-        num_cpus=2,
-        include_dashboard=False,
-        log_to_driver=False,
-        runtime_env={"env_vars": {"PYTHONPATH": path}},
-    )
-    yield ray
-    ray.shutdown()
-
-
-@pytest.fixture(scope="module")
 def raster(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A nodata-edged scene with a blob across the seam of two strips (rows 0-2 | 3-4)."""
     image, valid = scene_with_nodata()
@@ -73,7 +58,7 @@ def _assert_same(got, whole) -> None:
     assert got.detections.georef == whole.detections.georef
 
 
-def test_ray_strips_equal_the_whole_raster(cluster, raster: Path) -> None:
+def test_ray_strips_equal_the_whole_raster(ray_cluster, raster: Path) -> None:
     whole = _whole(raster)
     strips = 3  # rows 2, 2, 1: uneven strips, more strips than actors
     seen: list[Progress] = []
@@ -118,7 +103,7 @@ def _cli(*args: str):
 
 @pytest.mark.parametrize("engine", ["local", "ray"])
 def test_cli_engine_writes_what_the_local_raster_path_writes(
-    cluster, raster: Path, tmp_path: Path, engine: str
+    ray_cluster, raster: Path, tmp_path: Path, engine: str
 ) -> None:
     plain = _cli(str(raster), "--out", str(tmp_path / "plain"), *ARGS)
     assert plain.exit_code == 0, plain.output
@@ -157,7 +142,7 @@ def test_cli_refuses_options_that_do_not_apply_to_strips(raster: Path, tmp_path:
 
 
 def test_ray_resumes_a_local_record_and_names_a_failing_strip(
-    cluster, raster: Path, tmp_path: Path
+    ray_cluster, raster: Path, tmp_path: Path
 ) -> None:
     from tests.geo_rasters import failing_model_factory
     from tilewise.distributed import StripStore
