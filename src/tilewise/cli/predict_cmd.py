@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -34,6 +34,9 @@ from tilewise.cli.pixel_json import detections_json
 from tilewise.cli.slice_option import parse_slice
 from tilewise.cli.video_cmd import with_video
 from tilewise.errors import TilewiseError
+
+if TYPE_CHECKING:
+    from tilewise.slicing.config import SlicerConfig
 
 __all__ = ["detections_json", "parse_slice", "predict"]
 
@@ -171,8 +174,11 @@ def predict(
     detector = _model(model, conf, iou)
     slice_wh = (size, size) if size else tuple(getattr(detector, "slice_wh", (640, 640)))
     if config is not None:
-        slicer = Slicer.from_config(detector, config, batch_size=batch, progress=progress)
-        _note_tuned_conf(config, conf)
+        from tilewise.slicing.config import SlicerConfig
+
+        settings = SlicerConfig.load(config)  # read once: the Slicer and the note
+        slicer = Slicer.from_config(detector, settings, batch_size=batch, progress=progress)
+        _note_tuned_conf(config, settings, conf)
         sw = slicer.slice_wh
         slice_wh = tuple(sw) if isinstance(sw, (tuple, list)) else (sw, sw)
         overlap, merge, full_frame = slicer.overlap, slicer.merge.value, slicer.full_frame  # type: ignore[assignment]
@@ -289,15 +295,13 @@ def _predict_sample(
     echo(f"wrote {out / 'comparison.json'}")
 
 
-def _note_tuned_conf(config: Path, conf: float) -> None:
+def _note_tuned_conf(config: Path, settings: SlicerConfig, conf: float) -> None:
     """Say so when a tuned config's settings were scored at another confidence threshold.
 
     ``tilewise tune`` records the ``--conf`` it scored with; the settings still apply at
     any threshold, but the metric it reported holds at that one only.
     """
-    from tilewise.slicing.config import SlicerConfig
-
-    tuned = SlicerConfig.load(config).tuning.get("conf")
+    tuned = settings.tuning.get("conf")
     if isinstance(tuned, (int, float)) and float(tuned) != conf:
         echo(
             f"note: {config} was tuned at --conf {tuned:g}; this run filters at --conf "
