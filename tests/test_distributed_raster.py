@@ -190,8 +190,8 @@ def test_cli_strip_run_resumes_and_refuses_other_settings(raster: Path, tmp_path
     first = _cli(*args, "--strips", "2")
     assert first.exit_code == 0, first.output
     assert sorted(p.name for p in (tmp_path / "scene.strips" / "parts").iterdir()) == [
-        "strip-000000.part",
-        "strip-000001.part",
+        "strip-000000.npz",
+        "strip-000001.npz",
     ]
     before = gpd.read_parquet(tmp_path / "scene.parquet")
     again = _cli(*args, "--strips", "2")

@@ -70,8 +70,8 @@ def test_a_failed_strip_is_named_and_a_rerun_resumes_equal_to_one_run(
     assert message in str(err.value)
     assert f"recorded in {tmp_path}: rerun to resume" in str(err.value)
     assert isinstance(err.value.__cause__, RuntimeError)
-    parts = sorted(p.name for p in (tmp_path / "parts").glob("strip-*.part"))
-    assert parts == [f"strip-{k:06d}.part" for k in range(strip)]
+    parts = sorted(p.name for p in (tmp_path / "parts").glob("strip-*.npz"))
+    assert parts == [f"strip-{k:06d}.npz" for k in range(strip)]
     again = FailingModel()
     run = run_strips(
         Slicer(again, **SLICER), source, engine="local", strips=3,
@@ -82,7 +82,7 @@ def test_a_failed_strip_is_named_and_a_rerun_resumes_equal_to_one_run(
     assert run.to_dict()["strips_resumed"] == strip
     done_before = sum(s.count for s in run.strips[:strip])
     assert again.images == len(whole.report.grid) - done_before  # only the strips not recorded
-    assert len(list((tmp_path / "parts").glob("strip-*.part"))) == 3
+    assert len(list((tmp_path / "parts").glob("strip-*.npz"))) == 3
 
 
 def test_a_finished_run_reruns_nothing(source: ArraySource, tmp_path: Path) -> None:
@@ -121,8 +121,8 @@ def test_other_settings_are_refused_naming_them_unless_overwrite(
     )  # fmt: skip
     assert run.resumed == 0
     assert sorted(p.name for p in (tmp_path / "parts").iterdir()) == [
-        "strip-000000.part",
-        "strip-000001.part",
+        "strip-000000.npz",
+        "strip-000001.npz",
     ]
 
 
@@ -132,13 +132,13 @@ def test_an_unreadable_part_is_set_aside_and_its_strip_redone(
     slicer = Slicer(blob_model, **SLICER)
     whole = slicer.run(source)
     run_strips(slicer, source, engine="local", strips=3, store=StripStore(tmp_path, {}))
-    (tmp_path / "parts" / "strip-000001.part").write_bytes(b"not a pickle")
+    (tmp_path / "parts" / "strip-000001.npz").write_bytes(b"not a pickle")
     with warnings.catch_warnings(record=True) as seen:
         warnings.simplefilter("always")
         store = StripStore(tmp_path, {})
         run = run_strips(slicer, source, engine="local", strips=3, store=store)
     assert any(
-        issubclass(w.category, TilewiseWarning) and "strip-000001.part" in str(w.message)
+        issubclass(w.category, TilewiseWarning) and "strip-000001.npz" in str(w.message)
         for w in seen
     )
     assert (run.resumed, store.corrupt) == (2, 1)

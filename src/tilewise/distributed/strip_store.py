@@ -8,29 +8,39 @@ and the strip plan, added by ``run_strips``), and a folder holding a run with ot
 settings is refused, naming them, unless ``overwrite`` (which clears it).
 
 Each finished strip's raw result (``StripResult``: per-slice detections and counts,
-nothing merged) is pickled to ``folder/parts/strip-KKKKKK.part`` through a temporary
+nothing merged) is written to ``folder/parts/strip-KKKKKK.npz`` through a temporary
 file, fsync'd and renamed into place (then the folder is fsync'd), so a part is whole
-or absent. A rerun of the same command loads the recorded strips, runs only the
-others, and merges all of them once: the same output as an uninterrupted run. An
-unreadable part is set aside as ``.corrupt`` with a warning and its strip is run again.
+or absent. A part holds arrays only (its slices' detections concatenated, through
+``tilewise.detections.arrays``, the slice index and length of each, and a JSON header
+with the strip and its counts) and is read with ``allow_pickle=False``: loading a
+folder never runs code from it. A rerun of the same command loads the recorded strips,
+runs only the others, and merges all of them once: the same output as an
+uninterrupted run. An unreadable part, or one that is not a strip of this run's plan,
+is set aside as ``.corrupt`` with a warning and its strip is run again.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import io
 import json
 import os
-import pickle
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from tilewise.bulk.store import RunStore, _fsync_dir
+from tilewise.detections import Detections
+from tilewise.detections.arrays import detections_from_arrays, detections_to_arrays
 from tilewise.errors import TilewiseError, TilewiseWarning
 from tilewise.fileio import atomic_write_bytes
+from tilewise.slicing.batches import WindowStats
 from tilewise.slicing.strips import Strip, StripResult
 
-__all__ = ["StripStore", "raster_fingerprint"]
+__all__ = ["PART_FORMAT", "StripStore", "decode_strip", "encode_strip", "raster_fingerprint"]
 
 
 def raster_fingerprint(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -50,6 +60,77 @@ def raster_fingerprint(path: str | os.PathLike[str]) -> dict[str, Any]:
         return {"path": str(path)}
     stat = p.stat()
     return {"path": str(p.resolve()), "bytes": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+
+
+PART_FORMAT = "tilewise.strip/1"
+"""The ``format`` in a strip part's header."""
+
+
+def encode_strip(result: StripResult) -> bytes:
+    """``result`` as the bytes of an ``.npz`` file of plain arrays (no pickle).
+
+    Example:
+        >>> import numpy as np
+        >>> from tilewise.slicing.strips import Strip, StripResult
+        >>> from tilewise.sources import Window
+        >>> strip = Strip(0, (0, 1), (0, 2), Window(0, 0, 64, 32), 0)
+        >>> det = Detections(np.array([[1, 2, 3, 4]]), [0.5])
+        >>> result = StripResult(strip, [det, det], [0, 1], {"model_detections": 2})
+        >>> back = decode_strip(encode_strip(result), {0: strip})
+        >>> back.part_slices, back.parts == [det, det], back.counts
+        ([0, 1], True, {'model_detections': 2})
+    """
+    lengths = [len(p) for p in result.parts]
+    header = {
+        "format": PART_FORMAT,
+        "strip": _json_ready(dataclasses.asdict(result.strip)),
+        "counts": result.counts,
+        "windows": dataclasses.asdict(result.windows),
+        "timings": result.timings,
+        "seconds": result.seconds,
+    }
+    arrays = detections_to_arrays(Detections.concatenate(result.parts), "parts_")
+    buf = io.BytesIO()
+    np.savez(
+        buf,
+        header=np.frombuffer(json.dumps(header).encode(), dtype=np.uint8),
+        part_slices=np.asarray(result.part_slices, dtype=np.int64),
+        part_lengths=np.asarray(lengths, dtype=np.int64),
+        **arrays,
+    )
+    return buf.getvalue()
+
+
+def decode_strip(data: bytes, plan: Mapping[int, Strip]) -> StripResult:
+    """The ``StripResult`` that ``encode_strip`` wrote, checked against the run's ``plan``.
+
+    Raises:
+        ValueError: the bytes are not a strip part of this format, or its strip is not
+            the plan's strip of the same index.
+    """
+    with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+        arrays = {name: npz[name] for name in npz.files}
+    header = json.loads(arrays["header"].tobytes().decode())
+    if header.get("format") != PART_FORMAT:
+        raise ValueError(f"format {header.get('format')!r}, expected {PART_FORMAT!r}")
+    stored = header["strip"]
+    strip = plan.get(stored["index"])
+    if strip is None or _json_ready(dataclasses.asdict(strip)) != stored:
+        raise ValueError("not a strip of this run's plan")
+    det = detections_from_arrays(arrays, "parts_")
+    ends = np.cumsum(arrays["part_lengths"]).tolist()
+    starts = [0, *ends][: len(ends)]
+    if (ends[-1] if ends else 0) != len(det) or len(ends) != len(arrays["part_slices"]):
+        raise ValueError("part lengths do not add up to the stored detections")
+    return StripResult(
+        strip,
+        [det[a:b] for a, b in zip(starts, ends, strict=True)],
+        arrays["part_slices"].tolist(),
+        {k: int(v) for k, v in header["counts"].items()},
+        WindowStats(**header["windows"]),
+        {k: float(v) for k, v in header["timings"].items()},
+        float(header["seconds"]),
+    )
 
 
 def _json_ready(value: Any) -> Any:
@@ -104,7 +185,7 @@ class StripStore:
         return self.folder / "parts"
 
     def _path(self, index: int) -> Path:
-        return self.parts / f"strip-{index:06d}.part"
+        return self.parts / f"strip-{index:06d}.npz"
 
     def claim(
         self, slicer_settings: Mapping[str, Any], plan: list[Strip]
@@ -123,13 +204,9 @@ class StripStore:
         self._run = RunStore(self.folder, settings, overwrite=self.overwrite)
         done: dict[int, StripResult] = {}
         by_index = {s.index: s for s in plan}
-        for path in sorted(self.parts.glob("strip-*.part")):
+        for path in sorted(self.parts.glob("strip-*.npz")):
             try:
-                result = pickle.loads(path.read_bytes())
-                if not isinstance(result, StripResult) or by_index.get(result.strip.index) != (
-                    result.strip
-                ):
-                    raise ValueError("not a strip of this run's plan")
+                result = decode_strip(path.read_bytes(), by_index)
             except Exception as exc:  # set aside; its strip is run again
                 path.rename(path.with_suffix(".corrupt"))
                 self.corrupt += 1
@@ -146,6 +223,6 @@ class StripStore:
         """Record a finished strip atomically (temporary file, fsync, rename); its path."""
         if self._run is None:
             raise TilewiseError("StripStore.record before claim")
-        path = atomic_write_bytes(self._path(result.strip.index), pickle.dumps(result))
+        path = atomic_write_bytes(self._path(result.strip.index), encode_strip(result))
         _fsync_dir(self.parts)
         return path

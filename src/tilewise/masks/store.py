@@ -514,6 +514,22 @@ class CompactMasks:
             return self._data, start
         return self._data[ragged_range(self._start, sizes)], start
 
+    def to_arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """``(data, start, origin, shape)``: the constructor's arrays, holding only these masks.
+
+        A store indexed out of a larger one shares its buffer; this gives just its own
+        bytes, so ``CompactMasks(*masks.to_arrays(), image_wh=masks.image_wh)`` is an equal,
+        self-contained copy (what ``.npz`` files store).
+
+        Example:
+            >>> import numpy as np
+            >>> masks = CompactMasks.from_crops([np.ones((2, 9), bool)] * 3, [(0, 0)] * 3)
+            >>> masks.to_arrays()[0].size, [a.tolist() for a in masks[1:2].to_arrays()]
+            (12, [[255, 128, 255, 128], [0], [[0, 0]], [[2, 9]]])
+        """
+        data, start = self._packed()
+        return data, start, self._origin, self._shape
+
     def with_image_wh(self, image_wh: tuple[int, int] | None) -> CompactMasks:
         """The same masks, declared to belong to an image of ``image_wh`` (width, height).
 
