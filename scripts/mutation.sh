@@ -38,21 +38,25 @@ TWIN_PARTS=tests/test_kernels_numpy_parts.py
 TWIN_VS_NATIVE="$twin::test_exact_cases $twin::test_group_errors_match_native \
 $twin::test_pairs_errors_match_native $twin::test_parent_must_be_writable"
 TWIN_ROUNDS="$twin::test_small_rounds_and_budgets $twin::test_dense_chained_tiny_rounds"
+# NMM (with the components it runs on) and WBF parts on hand-worked tables, through every
+# route (lockstep, rounds, tiny rounds, whole segments, WBF's unbounded segments alone)
+TWIN_NMM_PARTS=tests/test_kernels_numpy_nmm_parts.py
+TWIN_WBF_PARTS=tests/test_kernels_numpy_wbf_parts.py
 declare -A TESTS=(
     [grid]="tests/test_grid.py src/tilewise/slicing/grid.py"
     [plan]="tests/test_tiling_plan_exact.py tests/test_tiling_plan_selection.py tests/test_datasets_tiling.py src/tilewise/datasets/tiling/plan.py"
     [buckets]="tests/test_eval_buckets.py tests/test_eval_buckets_reference.py src/tilewise/evaluation/buckets.py"
     [ops]="tests/test_boxes.py src/tilewise/boxes/ops.py"
     [tide_fixes]="tests/test_eval_error_fixes.py src/tilewise/evaluation/tide_fixes.py"
-    # the twin (see TWIN_* above); nmm/wbf/components have no parts tests yet
+    # the twin (see TWIN_* above)
     [twin]="$TWIN_PARTS $TWIN_VS_NATIVE"
     [twin_grid]="$TWIN_PARTS $TWIN_VS_NATIVE"
     [twin_suppress]="$TWIN_PARTS $TWIN_VS_NATIVE"
-    [twin_components]="$TWIN_VS_NATIVE $TWIN_ROUNDS"
-    [twin_nmm]="$TWIN_VS_NATIVE $TWIN_ROUNDS"
-    [twin_nmm_batch]="$TWIN_VS_NATIVE $TWIN_ROUNDS"
-    [twin_wbf]="$TWIN_VS_NATIVE $TWIN_ROUNDS"
-    [twin_wbf_batch]="$TWIN_VS_NATIVE $TWIN_ROUNDS"
+    [twin_components]="$TWIN_NMM_PARTS $TWIN_WBF_PARTS $TWIN_VS_NATIVE $TWIN_ROUNDS"
+    [twin_nmm]="$TWIN_NMM_PARTS $TWIN_VS_NATIVE $TWIN_ROUNDS"
+    [twin_nmm_batch]="$TWIN_NMM_PARTS $TWIN_VS_NATIVE $TWIN_ROUNDS"
+    [twin_wbf]="$TWIN_WBF_PARTS $TWIN_VS_NATIVE $TWIN_ROUNDS"
+    [twin_wbf_batch]="$TWIN_WBF_PARTS $TWIN_VS_NATIVE $TWIN_ROUNDS"
 )
 modules=("$@")
 [ ${#modules[@]} -eq 0 ] && modules=(grid plan buckets ops)

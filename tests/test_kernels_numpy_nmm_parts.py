@@ -1,0 +1,352 @@
+"""The numpy twin's NMM and its components, on hand-worked cases.
+
+``_numpy_components`` (union-find labels, dense segments, interleaving), ``_numpy_nmm``
+(small components in lockstep) and ``_numpy_nmm_batch`` (large components in rounds of
+seeds) each get exact tables here, so that a mutant in one of them fails a test of its own
+contract. ``test_kernels_twin.py`` compares the whole twin with the C extension. (Added for
+the mutation scores of the kernel twin; see docs/testing.md.)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tilewise.kernels import _numpy_components, _numpy_nmm, _numpy_nmm_batch
+from tilewise.kernels._numpy_components import (
+    _bounds,
+    _compress,
+    _union,
+    _widen,
+    components,
+    dense_segments,
+    grouped,
+    interleaved,
+)
+from tilewise.kernels._numpy_nmm import _grows, _next_seeds, nmm
+from tilewise.kernels._numpy_nmm_batch import _enclose, _next_open
+
+IOU, IOS = 0, 1
+
+
+def rows(*boxes):
+    return np.array(boxes, dtype=np.float64).reshape(-1, 4)
+
+
+def ints(values):
+    return np.array(values, dtype=np.int64)
+
+
+A = [0, 0, 10, 10]
+HALF_LOW = [0, 0, 10, 5]  # IoU with A 0.5
+HALF_HIGH = [0, 5, 10, 10]  # IoU with A 0.5, touches HALF_LOW
+RIGHT = [5, 0, 15, 10]  # IoU with A 1/3; A + RIGHT encloses [0, 0, 15, 10]
+FAR = [10, 0, 20, 10]  # touches A; IoU 0.25 with [0, 0, 15, 10]
+FARTHER = [15, 0, 25, 10]  # touches [0, 0, 15, 10]; IoU 1/3 with FAR
+NINE = [0, 0, 10, 9]  # IoU with A 0.9; with [0, 0, 10, 12] 0.75
+TALL = [0, 0, 10, 12]  # IoU with A 100 / 120 = 0.833..., reaches past A
+SMALL = [0, 0, 2, 2]  # IoU with A 0.04, IoS 1
+FLAT = [0, 0, 0, 10]  # no area: never in a group
+
+
+# ----------------------------------------------------------------------------- components
+
+
+@pytest.mark.parametrize(
+    ("boxes", "seg", "slack", "label"),
+    [
+        ([A, [5, 5, 15, 15], [30, 30, 40, 40]], [0, 0, 0], 0.0, [0, 0, 2]),
+        ([A, FAR], [0, 0], 0.0, [0, 1]),  # touching: apart
+        ([A, FAR], [0, 0], 0.5, [0, 0]),  # within the slack: together
+        ([A, [10.5, 0, 20, 10]], [0, 0], 0.5, [0, 1]),  # exactly at the slack: apart
+        ([A, A], [0, 1], 0.0, [0, 1]),  # another segment
+        # the label is the member whose (segment, x1, y1, x2, y2) is smallest, duplicates
+        # included (the first of equal boxes)
+        ([[5, 5, 15, 15], A], [0, 0], 0.0, [1, 1]),
+        ([[5, 5, 15, 15], A, A], [0, 0, 0], 0.0, [1, 1, 1]),
+        ([[30, 30, 40, 40], [30, 30, 40, 40], A], [0, 0, 0], 0.0, [0, 0, 2]),
+        # [5, 5, 6, 6] meets neither arm of the L, only the bounding box [0, 0, 10, 10]
+        # of their component: a second round of queries takes it in
+        ([[0, 0, 10, 1], [0, 0, 1, 10], [5, 5, 6, 6]], [0, 0, 0], 0.0, [1, 1, 1]),
+        ([[0, 0, 10, 1], [0, 0, 1, 10], [5, 5, 6, 6]], [0, 0, 1], 0.0, [1, 1, 2]),
+        # a closure over three rounds: L, then the box in its corner, then one further on
+        (
+            [[0, 0, 10, 1], [0, 0, 1, 10], [8, 8, 12, 12], [11, 0, 12, 9]],
+            [0, 0, 0, 0],
+            0.0,
+            [1, 1, 1, 1],
+        ),
+        # a chain joined through a row in the middle, found from both sides
+        ([[0, 0, 2, 1], [4, 0, 6, 1], [1, 0, 5, 1]], [0, 0, 0], 0.0, [0, 0, 0]),
+        ([A], [0], 0.0, [0]),
+        ([], [], 0.0, []),
+    ],
+)
+def test_components_table(boxes, seg, slack, label):
+    b = rows(*boxes)
+    got = components(b, ints(seg), np.full(b.shape[0], slack))
+    assert got.tolist() == label
+    assert got.dtype == np.int64
+
+
+def test_components_whole_dense_labels_each_dense_segment_as_one(monkeypatch):
+    # segment 0 (two boxes apart, covering 2/3 of their extent) is dense at cover 0.5 and
+    # is one component; segment 1 has one row, too few; segment 2 covers little of its
+    # extent and splits as usual
+    monkeypatch.setattr(_numpy_components, "DENSE_ROWS", 2)
+    monkeypatch.setattr(_numpy_components, "DENSE_COVER", 0.5)
+    boxes = rows(A, [20, 0, 30, 10], A, [5, 5, 8, 8], [6, 6, 9, 9], [50, 50, 51, 51])
+    seg = ints([0, 0, 1, 2, 2, 2])
+    slack = np.zeros(6)
+    assert components(boxes, seg, slack, whole_dense=True).tolist() == [0, 0, 2, 3, 3, 5]
+    assert components(boxes, seg, slack).tolist() == [0, 1, 2, 3, 3, 5]
+    monkeypatch.setattr(_numpy_components, "DENSE_COVER", 0.7)  # segment 0 no longer
+    assert components(boxes, seg, slack, whole_dense=True).tolist() == [0, 1, 2, 3, 3, 5]
+
+
+def test_components_whole_dense_with_no_rows():
+    got = components(np.zeros((0, 4)), ints([]), np.zeros(0), whole_dense=True)
+    assert got.tolist() == []
+
+
+@pytest.mark.parametrize(
+    ("boxes", "starts", "min_rows", "cover", "dense"),
+    [
+        ([A, A], [0], 2, 1.0, [True]),  # cover 200 over 100
+        ([A, A], [0], 3, 1.0, [False]),  # too few rows
+        ([A, FAR], [0], 2, 1.0, [True]),  # cover 200 over [0, 0, 20, 10]: exactly 1
+        ([A, [11, 0, 21, 10]], [0], 2, 1.0, [False]),  # 200 over 210
+        ([A, [11, 0, 21, 10]], [0], 2, 200 / 210, [True]),
+        ([A, [0, 5, 10, 15]], [0], 2, 1.0, [True]),  # extent from y too: 200 over 150
+        ([A, [0, 20, 10, 30]], [0], 2, 1.0, [False]),  # 200 over 300
+        ([A, [-5, -5, 5, 5]], [0], 2, 1.0, [False]),  # 200 over [-5, -5, 10, 10]: 225
+        ([A, A, FAR, [30, 0, 40, 10]], [0, 2], 2, 1.0, [True, False]),  # 200 over 300
+        ([A, [30, 0, 40, 10], A, A], [0, 2], 2, 1.0, [False, True]),
+    ],
+)
+def test_dense_segments_table(monkeypatch, boxes, starts, min_rows, cover, dense):
+    monkeypatch.setattr(_numpy_components, "DENSE_ROWS", min_rows)
+    monkeypatch.setattr(_numpy_components, "DENSE_COVER", cover)
+    b = rows(*boxes)
+    assert dense_segments(b, ints(starts)).tolist() == dense
+
+
+@pytest.mark.parametrize(
+    ("seg", "expected"),
+    [
+        ([0, 0, 0, 1, 2, 2], [0, 3, 4, 1, 5, 2]),
+        ([0, 1, 1, 1, 2], [0, 1, 4, 2, 3]),
+        ([3, 3], [0, 1]),
+        ([5], [0]),
+        ([], []),
+    ],
+)
+def test_interleaved_table(seg, expected):
+    got = interleaved(ints(seg))
+    assert got.tolist() == expected
+    assert got.dtype == np.int64
+
+
+@pytest.mark.parametrize(
+    ("label", "order", "starts", "sizes"),
+    [
+        ([2, 0, 2, 1, 0], [1, 4, 3, 0, 2], [0, 2, 3], [2, 1, 2]),
+        ([7, 7, 7], [0, 1, 2], [0], [3]),
+        ([3], [0], [0], [1]),
+    ],
+)
+def test_grouped_table(label, order, starts, sizes):
+    got = grouped(ints(label))
+    assert [g.tolist() for g in got] == [order, starts, sizes]
+
+
+def test_widen_and_bounds():
+    boxes = rows([0, 0, 1, 1], [2, -1, 3, 4], [5, 5, 6, 6])
+    assert _widen(boxes, np.array([0.5, 0.0, 2.0])).tolist() == [
+        [-0.5, -0.5, 1.5, 1.5],
+        [2, -1, 3, 4],
+        [3, 3, 8, 8],
+    ]
+    # rows 0 and 1 under root 0, row 2 its own root
+    assert _bounds(boxes, ints([0, 0, 2]))[[0, 2]].tolist() == [[0, -1, 3, 4], [5, 5, 6, 6]]
+    assert _bounds(boxes, ints([1, 1, 1]))[1].tolist() == [0, -1, 6, 6]
+
+
+def test_union_joins_to_the_smallest_root_and_reports_the_roots():
+    lab = np.arange(6, dtype=np.int64)
+    touched = _union(lab, ints([0, 4]), ints([1, 3]))
+    assert lab.tolist() == [0, 0, 2, 3, 3, 5]
+    assert sorted(set(touched.tolist())) == [0, 1, 3, 4]
+    touched = _union(lab, ints([4, 1]), ints([1, 0]))  # roots 3 and 0 meet; 1-0 already one
+    assert lab.tolist() == [0, 0, 2, 0, 0, 5]
+    assert sorted(set(touched.tolist())) == [0, 3]
+    assert _union(lab, ints([3]), ints([1])).tolist() == []  # nothing to join
+    assert _union(lab, ints([]), ints([])).tolist() == []
+
+
+def test_union_follows_a_chain_of_roots():
+    # 5 -> 4 and 4 -> 2 in one call: every row ends at the smallest root
+    lab = np.arange(6, dtype=np.int64)
+    _union(lab, ints([5, 4, 2]), ints([4, 2, 1]))
+    assert lab.tolist() == [0, 1, 1, 3, 1, 1]
+
+
+def test_compress_points_every_row_at_its_root():
+    lab = ints([0, 0, 1, 2, 3, 5])
+    _compress(lab)
+    assert lab.tolist() == [0, 0, 0, 0, 0, 5]
+
+
+# ----------------------------------------------------------------------------- NMM
+
+# (boxes, metric, threshold, parent): one segment, rows in rank order
+NMM_TABLE = {
+    "at-threshold-joins": ([A, HALF_LOW, HALF_HIGH], IOU, 0.5, [0, 0, 0]),
+    "below-threshold": ([A, HALF_LOW, HALF_HIGH], IOU, 0.51, [0, 1, 2]),
+    "grown-box-reaches-next": ([A, RIGHT, FAR], IOU, 0.25, [0, 0, 0]),
+    "grown-box-not-enough": ([A, RIGHT, FAR], IOU, 0.3, [0, 0, 2]),
+    # FAR fails against A (touching) but passes once RIGHT has grown the box
+    "earlier-row-passes-after-growth": ([A, FAR, RIGHT], IOU, 0.25, [0, 0, 0]),
+    # TALL grows the box; NINE passed against A (0.9) but fails against it (0.75)
+    "growth-stops-later-rows": ([A, TALL, NINE], IOU, 0.8, [0, 0, 2]),
+    "rows-before-growth-join-together": ([A, NINE, TALL], IOU, 0.8, [0, 0, 0]),
+    "ios": ([A, SMALL], IOS, 1.0, [0, 0]),
+    "iou-small": ([A, SMALL], IOU, 0.05, [0, 1]),
+    "iou-small-at-threshold": ([A, SMALL], IOU, 0.04, [0, 0]),
+    "second-group-seeds-next-open": ([A, RIGHT, FAR, FARTHER], IOU, 0.3, [0, 0, 2, 2]),
+    "rank-decides-the-seed": ([FAR, A, RIGHT], IOU, 0.3, [0, 1, 0]),  # not to A
+    "threshold-zero-touching-apart": ([A, FAR, [30, 0, 40, 10]], IOU, 0.0, [0, 1, 2]),
+    "zero-area-rows": ([FLAT, A, FLAT, A], IOU, 0.0, [0, 1, 2, 1]),
+    "only-zero-area": ([FLAT, FLAT], IOU, 0.0, [0, 1]),
+    "one-row": ([A], IOU, 0.5, [0]),
+    "no-rows": ([], IOU, 0.5, []),
+    "chain-thirds": (
+        [[5 * i, 0, 5 * i + 10, 10] for i in range(12)],
+        IOU,
+        0.3,
+        [0, 0, 2, 2, 4, 4, 6, 6, 8, 8, 10, 10],
+    ),
+    "chain-quarters": (
+        [[5 * i, 0, 5 * i + 10, 10] for i in range(12)],
+        IOU,
+        0.25,
+        [0, 0, 0, 3, 3, 3, 6, 6, 6, 9, 9, 9],
+    ),
+    "chain-threshold-zero": ([[5 * i, 0, 5 * i + 10, 10] for i in range(7)], IOU, 0.0, [0] * 7),
+}
+
+
+def _paths(monkeypatch, path):
+    """Send the components through one of NMM's routes."""
+    if path == "lockstep":
+        return
+    monkeypatch.setattr(_numpy_nmm, "SMALL", 1)  # every component of 2+ rows is large
+    if path == "tiny-rounds":  # seeds one or two at a time, regions cut, short speculation
+        monkeypatch.setattr(_numpy_nmm_batch, "FIRST", 1)
+        monkeypatch.setattr(_numpy_nmm_batch, "MOST", 2)
+        monkeypatch.setattr(_numpy_nmm_batch, "REGION", 1)
+        monkeypatch.setattr(_numpy_nmm_batch, "STEPS", 1)
+    if path == "near-one":  # a seed meeting more than one row is cut / runs alone
+        monkeypatch.setattr(_numpy_nmm_batch, "NEAR", 1)
+    if path == "whole-segments":  # no split: one component per segment
+        monkeypatch.setattr(_numpy_components, "DENSE_ROWS", 0)
+        monkeypatch.setattr(_numpy_components, "DENSE_COVER", 0.0)
+
+
+PATHS = ["lockstep", "batched", "tiny-rounds", "near-one", "whole-segments"]
+
+
+@pytest.mark.parametrize(
+    ("boxes", "metric", "thr", "parent"), NMM_TABLE.values(), ids=NMM_TABLE.keys()
+)
+@pytest.mark.parametrize("path", PATHS)
+def test_nmm_table(monkeypatch, path, boxes, metric, thr, parent):
+    _paths(monkeypatch, path)
+    b = rows(*boxes)
+    got = nmm(b, np.zeros(b.shape[0], np.int64), metric, thr)
+    assert got.tolist() == parent
+    assert got.dtype == np.int64
+
+
+def _side_by_side(cases, segments):
+    """``cases`` ((boxes, parent) each) in one call: far apart in one segment with their
+    rows interleaved by rank, or each in its own segment. Returns boxes, seg, parent."""
+    keys = [(k, i) for k, (boxes, _) in enumerate(cases) for i in range(len(boxes))]
+    keys.sort(key=lambda key: key if segments else (key[1], key[0]))
+    pos = {key: p for p, key in enumerate(keys)}
+    shift = 0.0 if segments else 1000.0
+    boxes = [np.add(cases[k][0][i], [shift * k, 0, shift * k, 0]) for k, i in keys]
+    parent = [pos[(k, cases[k][1][i])] for k, i in keys]
+    return rows(*boxes), ints([k if segments else 0 for k, _ in keys]), parent
+
+
+# the parents at IoU 0.3 of cases of 4, 3, 3, 2 and 1 rows
+AT_0_3 = [
+    ([A, RIGHT, FAR, FARTHER], [0, 0, 2, 2]),
+    ([A, TALL, NINE], [0, 0, 0]),  # TALL 0.833 joins, then NINE 0.75
+    ([A, FAR, RIGHT], [0, 1, 0]),  # FAR 0.25 with [0, 0, 15, 10] fails
+    ([A, SMALL], [0, 1]),
+    ([A], [0]),
+]
+
+
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("segments", [False, True], ids=["far-apart", "segments"])
+def test_nmm_many_components_at_once(monkeypatch, path, segments):
+    _paths(monkeypatch, path)
+    b, seg, parent = _side_by_side(AT_0_3, segments)
+    assert nmm(b, seg, IOU, 0.3).tolist() == parent
+
+
+# ----------------------------------------------------------------------------- NMM parts
+
+
+@pytest.mark.parametrize(
+    ("box", "big", "grows"),
+    [
+        ([0, 0, 10, 10], A, False),
+        ([2, 2, 8, 8], A, False),
+        ([-1, 0, 10, 10], A, True),
+        ([0, -1, 10, 10], A, True),
+        ([0, 0, 11, 10], A, True),
+        ([0, 0, 10, 11], A, True),
+    ],
+)
+def test_grows_table(box, big, grows):
+    assert _grows(rows(box), rows(big)).tolist() == [grows]
+
+
+def test_next_seeds_points_idle_components_at_their_first_open_member():
+    # three active components (0, 1, 2) of sizes 3, 2, 2 laid out flat; 1 is not idle,
+    # 2 has no open member left
+    active = ints([0, 1, 2])
+    idle = np.array([True, False, True])
+    owner = ints([0, 0, 0, 1, 1, 2, 2])
+    flat = ints([0, 1, 2, 3, 4, 5, 6])
+    taken = np.array([True, False, False, True, False, True, True])
+    seed = ints([0, 3, 5])
+    chosen = _next_seeds(active, idle, owner, flat, taken, seed)
+    assert chosen.tolist() == [0]
+    assert seed.tolist() == [1, 3, 5]
+
+
+def test_enclose():
+    got = _enclose(rows(A, A), rows([5, -2, 12, 8], [1, 1, 2, 2]))
+    assert got.tolist() == [[0, -2, 12, 10], A]
+
+
+@pytest.mark.parametrize(
+    ("is_open", "pos", "count", "expected"),
+    [
+        ([1, 1, 1, 1], 0, 2, [0, 1]),
+        ([0, 1, 0, 1, 1], 0, 2, [1, 3]),
+        ([0, 1, 0, 1, 1], 2, 5, [3, 4]),
+        ([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1], 0, 1, [10]),  # past the first 4 * count window
+        ([1, 1, 1], 3, 2, []),
+        ([0, 0], 0, 3, []),
+        ([], 0, 1, []),
+    ],
+)
+def test_next_open_table(is_open, pos, count, expected):
+    got = _next_open(np.array(is_open, dtype=bool), pos, count)
+    assert got.tolist() == expected

@@ -1,0 +1,242 @@
+"""The numpy twin's WBF, on hand-worked cases.
+
+``_numpy_wbf`` (component labels with their slack, cluster sums and fused boxes, small
+components in lockstep, unbounded segments alone) and ``_numpy_wbf_batch`` (large
+components in rounds of regions) each get exact tables here. ``test_kernels_twin.py``
+compares the whole twin with the C extension. (Added for the mutation scores of the kernel
+twin; see docs/testing.md.)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tests.test_kernels_numpy_nmm_parts import _side_by_side
+from tilewise.kernels import _numpy_components, _numpy_wbf, _numpy_wbf_batch
+from tilewise.kernels._numpy_grid import area_of
+from tilewise.kernels._numpy_wbf import _Clusters, _labels, wbf
+
+IOU, IOS = 0, 1
+NAN, INF = float("nan"), float("inf")
+
+
+def rows(*boxes):
+    return np.array(boxes, dtype=np.float64).reshape(-1, 4)
+
+
+def ints(values):
+    return np.array(values, dtype=np.int64)
+
+
+A = [0, 0, 10, 10]
+RIGHT = [5, 0, 15, 10]  # IoU with A 1/3
+PAST = [20, 0, 30, 10]  # apart from A
+BRIDGE = [5, 0, 25, 10]  # IoU 0.2 with A and with PAST: a tie
+BRIDGE_A = [4, 0, 25, 10]  # IoU 60/250 = 0.24 with A, 50/260 with PAST
+BRIDGE_P = [5, 0, 26, 10]  # IoU 50/260 with A, 60/250 = 0.24 with PAST
+R4 = [4, 0, 14, 10]  # IoU with A 60/140; fused with A (weights 1, 1): [2, 0, 12, 10]
+NEXT = [11, 0, 21, 10]  # apart from A; IoU 10/190 with [2, 0, 12, 10]
+WIDE = [0, 0, 20, 10]  # IoU with A 0.5
+SMALL = [0, 0, 2, 2]  # IoS with A 1
+FLAT = [0, 0, 0, 10]
+
+# (boxes, confidence, metric, threshold, parent): one segment, rows in rank order
+WBF_TABLE = {
+    "above-threshold": ([A, RIGHT], [1, 1], IOU, 0.3, [0, 0]),
+    "at-threshold-apart": ([A, RIGHT], [1, 1], IOU, 1 / 3, [0, 1]),
+    "tie-to-smallest-rank": ([A, PAST, BRIDGE], [1, 1, 1], IOU, 0.1, [0, 1, 0]),
+    "best-overlap-first": ([A, PAST, BRIDGE_A], [1, 1, 1], IOU, 0.1, [0, 1, 0]),
+    "best-overlap-second": ([A, PAST, BRIDGE_P], [1, 1, 1], IOU, 0.1, [0, 1, 1]),
+    # NEXT misses A but meets the fused box [2, 0, 12, 10]
+    "fused-box-reaches": ([A, R4, NEXT], [1, 1, 1], IOU, 0.05, [0, 0, 0]),
+    # weights 3 and 1 fuse to [1, 0, 11, 10], which NEXT only touches
+    "weights-move-the-box": ([A, R4, NEXT], [3, 1, 1], IOU, 0.05, [0, 0, 2]),
+    "zero-weights-plain-mean": ([A, R4, NEXT], [0, 0, 0], IOU, 0.05, [0, 0, 0]),
+    # weights 1 and -0.5 fuse to (A - 0.5 WIDE) / 0.5 = [0, 0, 0, 10]: the cluster retires
+    "fused-zero-area-retires": ([A, WIDE, A], [1, -0.5, 1], IOU, 0.4, [0, 0, 2]),
+    "positive-weights-keep-it": ([A, WIDE, A], [1, 0.5, 1], IOU, 0.4, [0, 0, 0]),
+    # weights 1 and -1 sum to 0: the plain mean [0, 0, 15, 10], which [12, 0, 22, 10] meets
+    "weight-sum-zero-plain-mean": ([A, WIDE, [12, 0, 22, 10]], [1, -1, 1], IOU, 0.1, [0, 0, 0]),
+    "ios": ([A, SMALL], [1, 1], IOS, 0.9, [0, 0]),
+    "ios-at-threshold-apart": ([A, SMALL], [1, 1], IOS, 1.0, [0, 1]),
+    "zero-area-rows": ([FLAT, A, FLAT, A], [1, 1, 1, 1], IOU, 0.0, [0, 1, 2, 1]),
+    "one-row": ([A], [1], IOU, 0.5, [0]),
+    "no-rows": ([], [], IOU, 0.5, []),
+}
+
+PATHS = ["lockstep", "batched", "tiny-rounds", "whole-segments", "alone"]
+
+
+def _paths(monkeypatch, path):
+    """Send the components through one of WBF's routes."""
+    if path == "lockstep":
+        return
+    monkeypatch.setattr(_numpy_wbf, "SMALL", 1)  # every component of 2+ rows is large
+    if path == "tiny-rounds":  # rounds of one or two rows, regions cut, index rebuilt
+        monkeypatch.setattr(_numpy_wbf_batch, "FIRST", 1)
+        monkeypatch.setattr(_numpy_wbf_batch, "MOST", 2)
+        monkeypatch.setattr(_numpy_wbf_batch, "REGION", 1)
+        monkeypatch.setattr(_numpy_wbf_batch, "REBUILD", 1)
+    if path == "whole-segments":
+        monkeypatch.setattr(_numpy_components, "DENSE_ROWS", 0)
+        monkeypatch.setattr(_numpy_components, "DENSE_COVER", 0.0)
+
+
+def _conf(conf, path):
+    # weights times 2**400 (exact) break the bound on weights: every segment with a
+    # positive weight is one component, large ones run alone, with the same parents
+    c = np.array(conf, dtype=np.float64)
+    return c * 2.0**400 if path == "alone" else c
+
+
+@pytest.mark.parametrize(
+    ("boxes", "conf", "metric", "thr", "parent"), WBF_TABLE.values(), ids=WBF_TABLE.keys()
+)
+@pytest.mark.parametrize("path", PATHS)
+def test_wbf_table(monkeypatch, path, boxes, conf, metric, thr, parent):
+    _paths(monkeypatch, path)
+    b = rows(*boxes)
+    got = wbf(b, _conf(conf, path), np.zeros(b.shape[0], np.int64), metric, thr)
+    assert got.tolist() == parent
+    assert got.dtype == np.int64
+
+
+# parents at IoU 0.05 (weights 1) of cases of 3, 3, 2, 2 and 1 rows
+AT_0_05 = [
+    ([A, R4, NEXT], [0, 0, 0]),
+    ([A, PAST, BRIDGE_P], [0, 1, 1]),  # 50/260 and 0.24 both pass: the best wins
+    ([A, RIGHT], [0, 0]),
+    ([A, SMALL], [0, 1]),  # IoU 0.04
+    ([A], [0]),
+]
+
+
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("segments", [False, True], ids=["far-apart", "segments"])
+def test_wbf_many_components_at_once(monkeypatch, path, segments):
+    _paths(monkeypatch, path)
+    b, seg, parent = _side_by_side(AT_0_05, segments)
+    conf = _conf(np.ones(b.shape[0]), path)
+    assert wbf(b, conf, seg, IOU, 0.05).tolist() == parent
+
+
+# ----------------------------------------------------------------------------- parts
+
+
+@pytest.mark.parametrize(
+    ("conf", "reach", "bad", "label"),
+    [
+        (1.0, 20.0, False, [0, 1]),
+        (0.0, 20.0, False, [0, 1]),
+        (1e-100, 20.0, False, [0, 1]),
+        (9.99e-101, 20.0, True, [0, 0]),
+        (1e100, 20.0, False, [0, 1]),
+        (1.0000001e100, 20.0, True, [0, 0]),
+        (-0.5, 20.0, True, [0, 0]),
+        (NAN, 20.0, True, [0, 0]),
+        (INF, 20.0, True, [0, 0]),
+        (1.0, 9.9e199, False, [0, 1]),  # a slack of 9.9e193: still apart
+        (1.0, 1e200, True, [0, 0]),
+    ],
+)
+def test_labels_bound_on_weights_and_coordinates(conf, reach, bad, label):
+    # segment 0: a box reaching ``reach`` on the left and A, apart; segment 1: A, A
+    boxes = rows([-reach, 0, -reach + 1, 1], A, A, A)
+    got, slack, is_bad = _labels(boxes, np.array([conf, 1.0, 1.0, 1.0]), ints([0, 0, 1, 1]))
+    assert is_bad.tolist() == [bad, bad, False, False]
+    assert got.tolist() == [*label, 2, 2]
+    want = 1e-6 * reach + 1e-200
+    assert slack.tolist() == [want, want, 1e-6 * 10.0 + 1e-200, 1e-6 * 10.0 + 1e-200]
+
+
+def test_labels_slack_from_the_farthest_coordinate_of_the_segment():
+    boxes = rows([0, 0, 10, 10], [0, -30, 10, -25], [0, 0, 4, 4])
+    label, slack, bad = _labels(boxes, np.ones(3), ints([0, 0, 1]))
+    assert slack.tolist() == [1e-6 * 30 + 1e-200, 1e-6 * 30 + 1e-200, 1e-6 * 4 + 1e-200]
+    assert (label.tolist(), bad.tolist()) == ([0, 1, 2], [False, False, False])
+
+
+def test_labels_first_row_of_a_bad_segment_after_a_good_one():
+    # segment 1 (rows 2..4) is bad: all its rows carry its first row, 2
+    boxes = rows(A, [50, 50, 60, 60], A, [50, 50, 60, 60], [80, 80, 90, 90])
+    conf = np.array([1.0, 1.0, 1.0, -1.0, 1.0])
+    label, _, bad = _labels(boxes, conf, ints([0, 0, 1, 1, 1]))
+    assert label.tolist() == [0, 1, 2, 2, 2]
+    assert bad.tolist() == [False, False, True, True, True]
+
+
+def test_clusters_start_and_join_keep_exact_sums():
+    boxes = rows(A, R4, [0, 0, 8, 8])
+    cl = _Clusters(boxes, area_of(boxes), np.array([3.0, 1.0, 2.0]))
+    assert cl.live.tolist() == [False, False, False]
+    cl.start(ints([0, 2]))
+    assert cl.live.tolist() == [True, False, True]
+    assert cl.sums[0].tolist() == [0, 0, 30, 30, 0, 0, 10, 10, 3]
+    assert (cl.fused[2].tolist(), cl.fused_area[2], cl.count[2]) == ([0, 0, 8, 8], 64.0, 1.0)
+    cl.join(ints([0]), ints([1]))
+    assert cl.sums[0].tolist() == [4, 0, 44, 40, 4, 0, 24, 20, 4]
+    assert cl.count.tolist() == [2.0, 0.0, 1.0]
+    assert cl.fused[0].tolist() == [1, 0, 11, 10]  # (3 A + R4) / 4
+    assert cl.fused_area[0] == 100.0
+    assert cl.live.tolist() == [True, False, True]
+
+
+def test_clusters_join_without_positive_weight_takes_the_mean():
+    boxes = rows(A, R4, NEXT)
+    cl = _Clusters(boxes, area_of(boxes), np.array([1.0, -1.0, 0.0]))
+    cl.start(ints([0]))
+    cl.join(ints([0]), ints([1]))  # weights sum to 0: the mean of A and R4
+    assert cl.fused[0].tolist() == [2, 0, 12, 10]
+    assert cl.fused_area[0] == 100.0
+    cl.join(ints([0]), ints([2]))  # still 0
+    assert cl.fused[0].tolist() == [5, 0, 15, 10]
+    assert cl.count[0] == 3.0
+
+
+def test_clusters_join_to_zero_area_retires_and_keeps_the_last_box():
+    boxes = rows(A, WIDE)
+    cl = _Clusters(boxes, area_of(boxes), np.array([1.0, -0.5]))
+    cl.start(ints([0]))
+    cl.join(ints([0]), ints([1]))  # (A - 0.5 WIDE) / 0.5 = [0, 0, 0, 10]
+    assert cl.live.tolist() == [False, False]
+    assert (cl.fused[0].tolist(), cl.fused_area[0]) == (A, 100.0)
+
+
+def test_clusters_join_several_at_once():
+    boxes = rows(A, PAST, RIGHT, [25, 0, 35, 10])
+    cl = _Clusters(boxes, area_of(boxes), np.ones(4))
+    cl.start(ints([0, 1]))
+    cl.join(ints([1, 0]), ints([3, 2]))
+    assert cl.fused[:2].tolist() == [[2.5, 0, 12.5, 10], [22.5, 0, 32.5, 10]]
+    assert cl.count.tolist() == [2.0, 2.0, 0.0, 0.0]
+
+
+@pytest.mark.parametrize(
+    ("cand", "metric", "thr", "choice"),
+    [
+        ([[0, 1]], IOU, 0.1, [0]),  # BRIDGE: 0.2 with both, tie to the first column
+        ([[1, 0]], IOU, 0.1, [0]),  # the first column, whichever cluster it names
+        ([[0, 1]], IOU, 0.2, [-1]),  # 0.2 > 0.2 fails
+        ([[0, 1]], IOU, 0.19, [0]),
+        ([[0, 1]], IOS, 0.5, [-1]),  # IoS 0.5 with both
+        ([[0, 1]], IOS, 0.5 - 1e-9, [0]),
+        ([[0, 3], [1, 0]], IOU, 0.1, [0, 0]),  # cluster 3 is not live
+        ([[3, 3]], IOU, -1.0, [-1]),
+    ],
+)
+def test_clusters_best_table(cand, metric, thr, choice):
+    boxes = rows(A, PAST, BRIDGE, [5, 0, 25, 10])
+    cl = _Clusters(boxes, area_of(boxes), np.ones(4))
+    cl.start(ints([0, 1]))
+    j = ints([2] * len(cand))
+    assert cl.best(ints(cand), j, metric, thr).tolist() == choice
+
+
+def test_clusters_best_picks_the_highest_overlap():
+    boxes = rows(A, PAST, BRIDGE_P, BRIDGE_A)
+    cl = _Clusters(boxes, area_of(boxes), np.ones(4))
+    cl.start(ints([0, 1]))
+    assert cl.best(ints([[0, 1], [0, 1]]), ints([2, 3]), IOU, 0.1).tolist() == [1, 0]
+    assert cl.best(ints([[0, 1], [0, 1]]), ints([2, 3]), IOU, 0.2).tolist() == [1, 0]
+    assert cl.best(ints([[0, 1], [0, 1]]), ints([2, 3]), IOU, 0.24).tolist() == [-1, -1]
