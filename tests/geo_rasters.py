@@ -121,3 +121,17 @@ def blob_model_factory():
 def failing_model_factory():
     """A model factory that fails on the worker (a strip run must name the strip)."""
     raise RuntimeError("no weights on this worker")
+
+
+def raster_failing_rows(path: str, y0: int, y1: int):
+    """A ``RasterSource`` factory whose reads of windows starting at rows ``[y0, y1)`` fail
+    (one strip of a Ray strip run fails; the factory pickles, the class is built there)."""
+    from tilewise.sources.raster import RasterSource
+
+    class FailingRows(RasterSource):
+        def read(self, window):
+            if y0 <= window.y < y1:
+                raise OSError(f"bad block at row {window.y}")
+            return super().read(window)
+
+    return FailingRows(path)

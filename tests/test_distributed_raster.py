@@ -174,7 +174,8 @@ def test_ray_resumes_a_local_record_and_names_a_failing_strip(
             )  # fmt: skip
         assert re.search(
             r"strip [12] \(slice rows \d-\d, pixel rows \d+-\d+\) failed: on its worker, "
-            r"building the model or opening the raster: RuntimeError: no weights",
+            r"building the model or opening the raster: RuntimeError: no weights.*; "
+            r"2 strips failed: 1, 2; the strips finished are recorded",
             str(err.value),
         ), str(err.value)
     run = predict_raster(
@@ -182,6 +183,39 @@ def test_ray_resumes_a_local_record_and_names_a_failing_strip(
         store=store(),
     )  # fmt: skip
     assert (run.engine, run.resumed) == ("ray", 1)
+    _assert_same(run.prediction, whole)
+
+
+def test_a_failed_ray_strip_does_not_lose_the_others(
+    ray_cluster, raster: Path, tmp_path: Path
+) -> None:
+    """Regression: the first failed strip used to stop the run, dropping the strips in
+    flight; now every other strip finishes and is recorded, and a rerun does only it."""
+    from tests.geo_rasters import raster_failing_rows
+    from tilewise.distributed import StripStore
+    from tilewise.errors import TilewiseError
+    from tilewise.slicing.strips import plan_strips
+
+    whole = _whole(raster)
+    with RasterSource(raster) as src:
+        plan = plan_strips(Slicer(blob_model, **SLICER).grid_for(src.image_wh), strips=3)
+        y0, y1 = plan[1].window.y, plan[2].window.y  # strip 1's slices start in here
+        with pytest.raises(TilewiseError) as err:
+            run_strips(
+                Slicer(blob_model, **SLICER), src, strips=3, options=OPTIONS,
+                source_factory=functools.partial(raster_failing_rows, str(raster), y0, y1),
+                model_factory=blob_model_factory, store=StripStore(tmp_path, {"r": 1}),
+            )  # fmt: skip
+        assert re.search(r"strip 1 \(.*\) failed: OSError: bad block at row \d+", str(err.value))
+        assert "strips failed" not in str(err.value)
+        parts = sorted(p.name for p in (tmp_path / "parts").iterdir())
+        assert parts == ["strip-000000.npz", "strip-000002.npz"]
+        run = run_strips(
+            Slicer(blob_model, **SLICER), src, strips=3, options=OPTIONS,
+            source_factory=functools.partial(RasterSource, str(raster)),
+            model_factory=blob_model_factory, store=StripStore(tmp_path, {"r": 1}),
+        )  # fmt: skip
+    assert run.resumed == 2
     _assert_same(run.prediction, whole)
 
 

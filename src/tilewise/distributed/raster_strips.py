@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import pickle
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -69,17 +69,25 @@ def _reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def _strip_failed(strip: Strip, reason: str, store: StripStore | None) -> TilewiseError:
+def _strip_failed(
+    strip: Strip, reason: str, store: StripStore | None, failed: Sequence[int] = ()
+) -> TilewiseError:
     """The error for a strip that failed: the strip, its rows, the error, what is kept.
+
+    ``failed`` lists every strip that failed in the run, when more than this one did.
 
     Example:
         >>> from tilewise.slicing import SliceGrid
         >>> strip = plan_strips(SliceGrid((100, 300), 100, 0.2), strips=2)[1]
         >>> str(_strip_failed(strip, "ValueError: boom", None))
         'strip 1 (slice rows 2-3, pixel rows 160-299) failed: ValueError: boom'
+        >>> str(_strip_failed(strip, "ValueError: boom", None, [1, 3])).split(": ", 1)[1]
+        'ValueError: boom; 2 strips failed: 1, 3'
     """
     r0, r1 = strip.rows
     y0, y1 = strip.window.y, strip.window.y + strip.window.h
+    if len(failed) > 1:
+        reason += f"; {len(failed)} strips failed: {', '.join(map(str, failed))}"
     kept = ""
     if store is not None:
         kept = f"; the strips finished are recorded in {store.folder}: rerun to resume"
@@ -243,7 +251,10 @@ def run_strips(
         TilewiseError: an unknown engine, a factory missing for Ray, a slicer with
             scales or a full-frame pass, an unreachable cluster, a store holding a run
             with other settings, or a strip that failed (named, with its rows and error;
-            the strips finished are recorded in ``store``).
+            the strips finished are recorded in ``store``). With ``engine="ray"`` the
+            other strips run on after a failure and are recorded; the error names the
+            first strip that failed and lists them all. ``"local"`` stops at the
+            failed strip.
     """
     if engine not in ("local", "ray"):
         raise TilewiseError(f"engine must be 'local' or 'ray', got {engine!r}")
@@ -291,12 +302,14 @@ def run_strips(
             keep(result)
     elif todo:
         by_index = {s.index: s for s in todo}
+        failures: dict[int, str] = {}
         with connect(opts):
-            try:
+            try:  # a failed strip does not stop the others: each one finished is kept
                 for got in _ray_results(todo, model_factory, source_factory, settings, opts):  # type: ignore[arg-type]
                     if isinstance(got, tuple):
-                        raise _strip_failed(by_index[got[0]], got[1], store)
-                    keep(got)
+                        failures[got[0]] = got[1]
+                    else:
+                        keep(got)
             except TilewiseError:
                 raise
             except Exception as exc:
@@ -304,6 +317,9 @@ def run_strips(
                     f"the Ray strip run stopped after {len(results)} of {len(plan)} "
                     f"strip(s): {_reason(exc)}"
                 ) from exc
+        if failures:
+            first = min(failures)
+            raise _strip_failed(by_index[first], failures[first], store, sorted(failures))
     prediction = merge_strips(slicer, source, results, t_start=t0)
     seconds = time.perf_counter() - t0
     return StripRun(prediction, engine, workers, plan, seconds, last, resumed=len(done))
