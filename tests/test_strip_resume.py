@@ -96,6 +96,31 @@ def test_a_finished_run_reruns_nothing(source: ArraySource, tmp_path: Path) -> N
     _assert_same(run.prediction, first.prediction)
 
 
+@pytest.mark.parametrize(
+    "change",
+    [{"batch_size": 1}, {"batch_size": 7, "workers": 2}, {"pipeline": False, "contiguous": True}],
+)
+def test_a_rerun_may_change_how_strips_run(
+    source: ArraySource, tmp_path: Path, change: dict
+) -> None:
+    """Regression: a rerun with a smaller --batch (after running out of memory) was refused
+    as a run with other settings; batch size, workers and pipelining leave the results be."""
+    whole = Slicer(blob_model, **SLICER).run(source)
+    with pytest.raises(TilewiseError, match="strip 1 "):
+        run_strips(
+            Slicer(FailingModel(fail_on=5), **SLICER), source, engine="local", strips=3,
+            store=StripStore(tmp_path, SETTINGS),
+        )  # fmt: skip
+    again = FailingModel()
+    run = run_strips(
+        Slicer(again, **{**SLICER, **change}), source, engine="local", strips=3,
+        store=StripStore(tmp_path, SETTINGS),
+    )  # fmt: skip
+    assert run.resumed == 1
+    assert again.images > 0
+    _assert_same(run.prediction, whole)
+
+
 def test_other_settings_are_refused_naming_them_unless_overwrite(
     source: ArraySource, tmp_path: Path
 ) -> None:

@@ -69,6 +69,12 @@ def _reason(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+EXECUTION_SETTINGS = frozenset({"batch_size", "workers", "pipeline", "contiguous"})
+"""Slicer settings that change how a strip runs, not its detections: a resumed run may
+change them (a smaller batch after running out of memory), and the strip store does not
+record them among the settings a rerun must repeat."""
+
+
 def _strip_failed(
     strip: Strip, reason: str, store: StripStore | None, failed: Sequence[int] = ()
 ) -> TilewiseError:
@@ -280,7 +286,8 @@ def run_strips(
     if engine == "ray" and (source_factory is None or model_factory is None):
         raise TilewiseError("engine='ray' needs source_factory and model_factory")
     last = Progress(0, len(grid), 0, 0, 0.0, unit="window")
-    done = store.claim(settings, plan) if store is not None else {}
+    identity = {k: v for k, v in settings.items() if k not in EXECUTION_SETTINGS}
+    done = store.claim(identity, plan) if store is not None else {}
     results: list[StripResult] = [done[k] for k in sorted(done)]
     for result in results:
         last = finished(result)

@@ -4,7 +4,8 @@
 ``tilewise predict RASTER --engine local|ray --out DIR``) through the bulk runs' own
 ``RunStore``: ``folder/run.json`` records the settings that decide the strips' results
 (the raster's fingerprint, the source and model options given, the slicer's settings
-and the strip plan, added by ``run_strips``), and a folder holding a run with other
+that decide detections and the strip plan, added by ``run_strips``; batch size, workers
+and pipelining may change between runs), and a folder holding a run with other
 settings is refused, naming them, unless ``overwrite`` (which clears it).
 
 Each finished strip's raw result (``StripResult``: per-slice detections and counts,
