@@ -51,7 +51,7 @@ declare -A TESTS=(
     # the twin (see TWIN_* above)
     [twin]="$TWIN_PARTS $TWIN_VS_NATIVE"
     [twin_grid]="$TWIN_PARTS $TWIN_VS_NATIVE"
-    [twin_suppress]="$TWIN_PARTS $TWIN_VS_NATIVE"
+    [twin_suppress]="$TWIN_PARTS $TWIN_NMM_PARTS::test_greedy_nmm_admits_both_area_window_edges $TWIN_VS_NATIVE"
     [twin_components]="$TWIN_NMM_PARTS $TWIN_WBF_PARTS $TWIN_VS_NATIVE $TWIN_ROUNDS"
     [twin_nmm]="$TWIN_NMM_PARTS $TWIN_VS_NATIVE $TWIN_ROUNDS"
     [twin_nmm_batch]="$TWIN_NMM_PARTS $TWIN_VS_NATIVE $TWIN_ROUNDS"

@@ -25,6 +25,7 @@ from tilewise.kernels._numpy_components import (
 )
 from tilewise.kernels._numpy_nmm import _grows, _next_seeds, nmm
 from tilewise.kernels._numpy_nmm_batch import _enclose, _next_open
+from tilewise.kernels._numpy_suppress import suppress
 
 IOU, IOS = 0, 1
 
@@ -47,6 +48,12 @@ NINE = [0, 0, 10, 9]  # IoU with A 0.9; with [0, 0, 10, 12] 0.75
 TALL = [0, 0, 10, 12]  # IoU with A 100 / 120 = 0.833..., reaches past A
 SMALL = [0, 0, 2, 2]  # IoU with A 0.04, IoS 1
 FLAT = [0, 0, 0, 10]  # no area: never in a group
+# areas of 1 and 2 subnormal steps (2**-1074): the area window of the first at IoU 0.5 is
+# [0, 2 steps], of the second [1, 4 steps] (the 1e-9 margins round away), and their IoU is
+# 1 / (3 - 1) = 0.5: the second lies on the first's upper edge, the first on the second's
+# lower edge, and both edges admit
+SUB_1 = [0, 0, 2.0**-537, 2.0**-537]
+SUB_2 = [0, 0, 2.0**-536, 2.0**-537]
 
 
 # ----------------------------------------------------------------------------- components
@@ -218,6 +225,8 @@ NMM_TABLE = {
     "threshold-zero-touching-apart": ([A, FAR, [30, 0, 40, 10]], IOU, 0.0, [0, 1, 2]),
     "zero-area-rows": ([FLAT, A, FLAT, A], IOU, 0.0, [0, 1, 2, 1]),
     "only-zero-area": ([FLAT, FLAT], IOU, 0.0, [0, 1]),
+    "subnormal-on-upper-window-edge": ([SUB_1, SUB_2], IOU, 0.5, [0, 0]),
+    "subnormal-on-lower-window-edge": ([SUB_2, SUB_1], IOU, 0.5, [0, 0]),
     "one-row": ([A], IOU, 0.5, [0]),
     "no-rows": ([], IOU, 0.5, []),
     "chain-thirds": (
@@ -296,6 +305,12 @@ def test_nmm_many_components_at_once(monkeypatch, path, segments):
     _paths(monkeypatch, path)
     b, seg, parent = _side_by_side(AT_0_3, segments)
     assert nmm(b, seg, IOU, 0.3).tolist() == parent
+
+
+@pytest.mark.parametrize("boxes", [[SUB_1, SUB_2], [SUB_2, SUB_1]], ids=["upper", "lower"])
+def test_greedy_nmm_admits_both_area_window_edges(boxes):
+    # greedy NMM (``_numpy_suppress``) shares the window: IoU 0.5 >= 0.5 on either edge
+    assert suppress(rows(*boxes), ints([0, 0]), IOU, 0.5, False).tolist() == [0, 0]
 
 
 # ----------------------------------------------------------------------------- NMM parts

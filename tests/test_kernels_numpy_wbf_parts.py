@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.test_kernels_numpy_nmm_parts import _side_by_side
+from tests.test_kernels_numpy_nmm_parts import SUB_1, SUB_2, _side_by_side
 from tilewise.kernels import _numpy_components, _numpy_wbf, _numpy_wbf_batch
 from tilewise.kernels._numpy_grid import area_of
 from tilewise.kernels._numpy_wbf import _Clusters, _labels, wbf
@@ -61,6 +61,9 @@ WBF_TABLE = {
     "ios": ([A, SMALL], [1, 1], IOS, 0.9, [0, 0]),
     "ios-at-threshold-apart": ([A, SMALL], [1, 1], IOS, 1.0, [0, 1]),
     "zero-area-rows": ([FLAT, A, FLAT, A], [1, 1, 1, 1], IOU, 0.0, [0, 1, 2, 1]),
+    # on the area window's edges at IoU 0.49 too (see SUB_1): IoU 0.5 > 0.49
+    "subnormal-on-upper-window-edge": ([SUB_1, SUB_2], [1, 1], IOU, 0.49, [0, 0]),
+    "subnormal-on-lower-window-edge": ([SUB_2, SUB_1], [1, 1], IOU, 0.49, [0, 0]),
     "one-row": ([A], [1], IOU, 0.5, [0]),
     "no-rows": ([], [], IOU, 0.5, []),
 }
