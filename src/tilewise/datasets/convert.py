@@ -13,13 +13,14 @@ from tilewise.datasets.dataset import Dataset, DatasetFormatError
 from tilewise.datasets.formats.coco import read_coco, write_coco
 from tilewise.datasets.formats.layout import (
     ImageTransfer,
+    check_unique,
     layout_name,
     split_names,
     transfer_images,
 )
 from tilewise.datasets.formats.policy import OnError, WriteSummary
 from tilewise.datasets.formats.voc import read_voc, write_voc
-from tilewise.datasets.formats.yolo import YoloTask, read_yolo, write_yolo
+from tilewise.datasets.formats.yolo import YoloTask, read_yolo, write_yolo, yolo_label_paths
 
 __all__ = [
     "DatasetFormat",
@@ -144,6 +145,7 @@ def layout_paths(
             paths.append(out / "JPEGImages" / name)
         else:
             paths.append(out / "images" / split / name if split else out / "images" / name)
+    check_unique(paths, [str(n) for n in ds.images.file_name], "image path")
     return paths
 
 
@@ -172,7 +174,10 @@ def write_dataset(
     """
     fmt = DatasetFormat(format)
     out = Path(root)
-    transfer_images(ds, layout_paths(ds, out, fmt), images)
+    targets = layout_paths(ds, out, fmt)
+    if fmt is DatasetFormat.YOLO:
+        yolo_label_paths(ds, out)  # refuses shared label files before any image is placed
+    transfer_images(ds, targets, images)
     if fmt is DatasetFormat.YOLO:
         return write_yolo(ds, out, task=yolo_task)
     if fmt is DatasetFormat.VOC:

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Sequence
 from enum import Enum
-from pathlib import Path, PurePosixPath
+from pathlib import Path, PurePath, PurePosixPath
 
 from tilewise.datasets.dataset import Dataset
 from tilewise.errors import TilewiseError
 from tilewise.fileio import atomic_path, same_content
 
-__all__ = ["ImageTransfer", "layout_name", "split_names", "transfer_images"]
+__all__ = ["ImageTransfer", "check_unique", "layout_name", "split_names", "transfer_images"]
 
 
 class ImageTransfer(str, Enum):
@@ -51,6 +52,29 @@ def layout_name(file_name: str, split: str) -> PurePosixPath:
     if not parts:
         raise TilewiseError(f"cannot place image {file_name!r} in a dataset layout")
     return PurePosixPath(*parts)
+
+
+def check_unique(paths: Sequence[PurePath], sources: Sequence[str], what: str) -> None:
+    """Refuse two images written to one path, naming the path and both images.
+
+    Without it the second would replace the first without a word (YOLO labels of
+    ``a.png`` and ``a.jpg``; ``../a/x.png`` and ``a/x.png`` once ``..`` is dropped).
+
+    Example:
+        >>> from pathlib import PurePosixPath as P  # doctest: +ELLIPSIS
+        >>> check_unique([P("a.txt"), P("a.txt")], ["a.png", "a.jpg"], "label file")
+        Traceback (most recent call last):
+        ...
+        tilewise.errors.TilewiseError: images 'a.png' and 'a.jpg' would share one label ...
+    """
+    seen: dict[PurePath, int] = {}
+    for i, path in enumerate(paths):
+        first = seen.setdefault(path, i)
+        if first != i:
+            raise TilewiseError(
+                f"images {sources[first]!r} and {sources[i]!r} would share one {what}, "
+                f"{path.as_posix()}: rename one of them"
+            )
 
 
 def transfer_images(

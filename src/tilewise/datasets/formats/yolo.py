@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from tilewise.datasets.dataset import Dataset, DatasetBuilder, DatasetFormatError
-from tilewise.datasets.formats.layout import layout_name, split_names
+from tilewise.datasets.formats.layout import check_unique, layout_name, split_names
 from tilewise.datasets.formats.policy import OnError, RecordPolicy, WriteSummary
 from tilewise.datasets.imagesize import IMAGE_SUFFIXES, image_size
 from tilewise.datasets.segments import SegmentKind
@@ -317,6 +317,29 @@ def _fmt(values: np.ndarray) -> str:
     return " ".join(f"{v:.8g}" for v in values.tolist())
 
 
+def yolo_label_paths(ds: Dataset, root: str | os.PathLike[str]) -> list[Path]:
+    """Where ``write_yolo`` puts each image's label file: ``labels/<split>/<stem>.txt``.
+
+    Raises:
+        TilewiseError: two images of a split share a label file (``a.png`` and
+            ``a.jpg``), named, before anything is written.
+
+    Example:
+        >>> from tilewise.datasets import DatasetBuilder
+        >>> b = DatasetBuilder(["a"]); _ = b.add_image("x/y.png", 4, 4, split="val")
+        >>> [p.as_posix() for p in yolo_label_paths(b.build(), "out")]
+        ['out/labels/val/x/y.txt']
+    """
+    out = Path(root)
+    labels = []
+    for i in range(ds.num_images):
+        split = str(ds.images.split[i])
+        name = layout_name(str(ds.images.file_name[i]), split).with_suffix(".txt")
+        labels.append(out / "labels" / split / name if split else out / "labels" / name)
+    check_unique(labels, [str(n) for n in ds.images.file_name], "label file")
+    return labels
+
+
 def write_yolo(
     ds: Dataset,
     root: str | os.PathLike[str],
@@ -353,14 +376,9 @@ def write_yolo(
     task = YoloTask(task)
     summary = WriteSummary()
     clipped = dropped = rectangles = merged = converted = 0
+    labels = yolo_label_paths(ds, out)
     for i in range(ds.num_images):
-        split = str(ds.images.split[i])
-        name = layout_name(str(ds.images.file_name[i]), split)
-        label = (
-            out / "labels" / split / name.with_suffix(".txt")
-            if split
-            else (out / "labels" / name.with_suffix(".txt"))
-        )
+        label = labels[i]
         w, h = int(ds.images.width[i]), int(ds.images.height[i])
         sl = ds.annotations_of(i)
         boxes = ds.boxes[sl]
