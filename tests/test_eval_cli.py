@@ -194,6 +194,16 @@ def test_compare_command(full_app, demo, tmp_path) -> None:
         assert name in result.output
     assert "TIDE-style errors per size bucket" in result.output
     assert (tmp_path / "report" / "comparison.html").is_file()
+    before = json.loads((tmp_path / "report" / "comparison.json").read_text())["runs"]
+    strict = runner.invoke(
+        full_app, [*args[:-2], "--out", str(tmp_path / "strict"), "--conf", "0.999"]
+    )
+    assert strict.exit_code == 0, strict.output
+    after = json.loads((tmp_path / "strict" / "comparison.json").read_text())["runs"]
+    assert [r["name"] for r in after] == [r["name"] for r in before]
+    assert all(
+        a["num_detections"] < b["num_detections"] for a, b in zip(after, before, strict=True)
+    )
 
 
 def test_sweep_command(full_app, demo, tmp_path) -> None:
@@ -221,6 +231,17 @@ def test_sweep_command(full_app, demo, tmp_path) -> None:
     again = runner.invoke(full_app, args)
     assert "all settings (0 computed now)" in again.output
     assert (tmp_path / "out" / "sweep.md").is_file()
+    # --conf is part of the cache key (by the default model id) and filters the model
+    before = json.loads((tmp_path / "out" / "sweep.json").read_text())
+    strict = runner.invoke(full_app, [*args, "--conf", "0.999"])
+    assert strict.exit_code == 0, strict.output
+    assert "all settings (4 computed now)" in strict.output
+    after = json.loads((tmp_path / "out" / "sweep.json").read_text())
+    assert 0 <= _detections(after) < _detections(before)
+
+
+def _detections(sweep_json: dict) -> float:
+    return sum(p["detections_per_image"] for p in sweep_json["points"])
 
 
 @pytest.mark.parametrize(

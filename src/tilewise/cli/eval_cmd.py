@@ -193,6 +193,16 @@ def _parse_values(text: str, kind: type, option: str) -> list[Any]:
     return values
 
 
+ConfOption = Annotated[
+    float | None,
+    typer.Option(
+        "--conf",
+        help="Confidence threshold, for every model kind (default: the model's own). "
+        "AP is measured over the detections kept, so a low value (e.g. 0.01) suits it.",
+    ),
+]
+
+
 def compare_command(
     ground_truth: Annotated[Path, typer.Argument(help="COCO ground-truth JSON.")],
     images: Annotated[Path, typer.Argument(help="Folder of the images named in the GT.")],
@@ -218,6 +228,7 @@ def compare_command(
         ),
     ] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Slices per model call.")] = 1,
+    conf: ConfOption = None,
     max_dets: Annotated[
         str, typer.Option("--max-dets", help="Detection caps, comma-separated.")
     ] = "100,300",
@@ -247,7 +258,7 @@ def compare_command(
     from tilewise.evaluation.compare import compare_runs, standard_runs
     from tilewise.evaluation.dataset import EvalDataset
 
-    batch_model = load_model(model)
+    batch_model = load_model(model, conf=conf)
     read = read_options(exif, allow_truncated, scale, value_range, background, max_pixels)
     dataset = EvalDataset.from_coco(ground_truth, images, read=read)
     runs = standard_runs(
@@ -283,8 +294,8 @@ def sweep_command(
         str | None,
         typer.Option(
             "--model-id",
-            help="Identifies the model in the cache (default: the --model value); change "
-            "it when the weights change.",
+            help="Identifies the model in the cache (default: the --model value, with "
+            "--conf when given); change it when the weights change.",
         ),
     ] = None,
     class_map: Annotated[
@@ -304,6 +315,7 @@ def sweep_command(
         str, typer.Option("--full-frame", help="Full-frame pass: 'false', 'true' or both.")
     ] = "false",
     batch_size: Annotated[int, typer.Option("--batch-size", help="Slices per model call.")] = 1,
+    conf: ConfOption = None,
     max_dets: Annotated[
         str, typer.Option("--max-dets", help="Detection caps, comma-separated.")
     ] = "100,300",
@@ -338,9 +350,9 @@ def sweep_command(
     read = read_options(exif, allow_truncated, scale, value_range, background, max_pixels)
     result = sweep(
         EvalDataset.from_coco(ground_truth, images, read=read),
-        load_model(model),
+        load_model(model, conf=conf),
         grid,
-        model_id=model_id or model,
+        model_id=model_id or (model if conf is None else f"{model} conf={conf}"),
         cache_dir=cache,
         base_settings={"batch_size": batch_size},
         class_to_category=_parse_class_map(class_map),
