@@ -448,7 +448,7 @@ def test_metrics_text():
         (["--max-pixels", "lots"], "--max-pixels must be a number of pixels"),
         (["--api-key-file", "{tmp}/missing"], "--api-key-file"),
         (["--api-key-file", "{tmp}/empty"], "is empty"),
-        (["--model", "no.such.module:model"], "cannot import 'no.such.module' for --model"),
+        (["--model", "no.such.module:model"], "cannot import 'no.such.module' for model 'no.such"),
     ],
 )
 def test_serve_command_refuses_bad_settings_before_serving(tmp_path, args, message):
