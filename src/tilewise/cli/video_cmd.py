@@ -221,6 +221,9 @@ def predict_video_cli(
         )
     if frames.get("seek_fallback"):
         echo(f"--start: decoded from the beginning, no exact seek ({frames['seek_fallback']})")
+    if frames.get("rgb_fallback"):
+        pyav = (frames.get("rgb") or {}).get("pyav", 0)
+        echo(f"RGB conversion: PyAV's for {pyav} frame(s), not OpenCV's ({frames['rgb_fallback']})")
     echo("wrote " + ", ".join(str(p) for p in result.outputs.values()))
     if result.interrupted:
         echo("interrupted: the files hold the frames processed before Ctrl-C")

@@ -158,6 +158,10 @@ class FrameStats:
             start, or a source that cannot seek), ``"keyframe"`` (seeked, then decoded
             forward) or ``"fallback"`` (decoded from the beginning instead).
         seek_fallback: why seeking was given up, when it was.
+        rgb: frames converted to RGB, by conversion (video files: ``"opencv"``,
+            ``"pyav"``; see ``tilewise.sources.video_rgb``); empty for other sources.
+        rgb_fallback: why frames asked for the OpenCV conversion went to PyAV's (a pixel
+            format, colour range or matrix the OpenCV kernel would get wrong), else None.
     """
 
     decoded: int = 0
@@ -175,6 +179,8 @@ class FrameStats:
     skipped_by_seek: int = 0
     seek: str | None = None
     seek_fallback: str | None = None
+    rgb: dict[str, int] = field(default_factory=dict)
+    rgb_fallback: str | None = None
     _last_time: float | None = field(default=None, repr=False)
 
     def drop(self, reason: str, count: int = 1) -> None:
@@ -207,6 +213,7 @@ class FrameStats:
         """JSON-ready counts."""
         out = {k: v for k, v in asdict(self).items() if not k.startswith("_")}
         out["dropped"] = dict(sorted(self.dropped.items()))
+        out["rgb"] = dict(sorted(self.rgb.items()))
         for key in ("interval_min", "interval_max"):
             out[key] = None if out[key] is None else round(out[key], 6)
         out["vfr"] = self.vfr

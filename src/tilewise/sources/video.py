@@ -20,6 +20,7 @@ from tilewise.sources.frames import (
     FrameSelection,
     FrameSelector,
 )
+from tilewise.sources.video_rgb import RGB_CONVERSIONS, RgbConversion, RgbConverter
 from tilewise.sources.video_seek import SeekStart, seek_start
 
 __all__ = ["VideoFileSource", "import_av"]
@@ -46,8 +47,11 @@ class VideoFileSource(BaseFrameSource):
     from the beginning; ``stats.skipped_by_seek`` counts the frames jumped over, and
     ``stats.seek_fallback`` says why when it had to decode from the beginning instead).
     From there every frame is decoded (``stride`` skips by decoding, never by seeking),
-    but only kept frames are converted to RGB. Times are the frames' presentation
-    timestamps, so a variable-frame-rate file gives its real times (``stats.vfr`` says so).
+    but only kept frames are converted to RGB (``rgb``: OpenCV's BT.601 kernel where it is
+    exact, else PyAV's swscale; ``tilewise.sources.video_rgb``; ``stats.rgb`` counts the
+    frames of each and ``stats.rgb_fallback`` says why PyAV's was used). Times are the
+    frames' presentation timestamps, so a variable-frame-rate file gives its real times
+    (``stats.vfr`` says so).
 
     A truncated or damaged file gives its frames up to the damage: ``stats.damaged``
     names the error (or the shortfall) and ``stats.lost_frames`` counts the frames the
@@ -60,6 +64,9 @@ class VideoFileSource(BaseFrameSource):
         queue_size: frames decoded ahead of the consumer.
         threads: let FFmpeg decode with several threads (frame and slice threading).
         seek: seek to ``start`` (default); False decodes from the beginning.
+        rgb: ``"opencv"`` (default: 8-bit BT.601 limited-range yuv420p frames through
+            ``cv2.cvtColor``, anything else through PyAV) or ``"pyav"`` (always PyAV's
+            conversion). The two differ by rounding (a few levels at most).
 
     Example:
         >>> import tempfile, pathlib, numpy as np
@@ -81,12 +88,16 @@ class VideoFileSource(BaseFrameSource):
         queue_size: int = 4,
         threads: bool = True,
         seek: bool = True,
+        rgb: RgbConversion = "opencv",
     ) -> None:
         super().__init__(selection, queue_size)
         self.path = Path(path)
         self.name = str(path)
         self.threads = bool(threads)
         self.seek = bool(seek)
+        if rgb not in RGB_CONVERSIONS:
+            raise TilewiseError(f"rgb must be one of {', '.join(RGB_CONVERSIONS)}, got {rgb!r}")
+        self.rgb: RgbConversion = rgb
         self.codec: str | None = None
         self.expected_frames: int | None = None
         self.expected_exact = False  # the header counts frames (else: duration x rate)
@@ -169,6 +180,7 @@ class VideoFileSource(BaseFrameSource):
             if frames is None:
                 frames = container.decode(stream)
             last: float | None = None
+            to_rgb = RgbConverter(self.rgb, stats.rgb)
             try:
                 for frame in frames:
                     if frame.pts is None or frame.time is None:
@@ -189,7 +201,8 @@ class VideoFileSource(BaseFrameSource):
                     last = time
                     if decision is Decision.SKIP:
                         continue
-                    pixels = frame.to_ndarray(format="rgb24")
+                    pixels = to_rgb(frame)
+                    stats.rgb_fallback = to_rgb.fallback
                     pixels.flags.writeable = False
                     if self.frame_wh is None:
                         self.frame_wh = (int(pixels.shape[1]), int(pixels.shape[0]))
@@ -237,4 +250,5 @@ class VideoFileSource(BaseFrameSource):
             "codec": self.codec,
             "expected_frames": self.expected_frames,
             "duration": self.duration,
+            "rgb": self.rgb,
         }
