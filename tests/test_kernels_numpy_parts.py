@@ -9,6 +9,7 @@ kernel twin; see docs/testing.md.)
 from __future__ import annotations
 
 import itertools
+import re
 import signal
 
 import numpy as np
@@ -272,8 +273,8 @@ def fails_if_stuck():
 @pytest.mark.parametrize("rounds", ["one", "default", "tiny"])
 @pytest.mark.usefixtures("fails_if_stuck")
 def test_suppress_table(monkeypatch, boxes, seg, metric, thr, strict, parent, rounds):
-    if rounds != "one":  # the path in rounds (taken past _ONE_ROUND rows)
-        monkeypatch.setattr(_numpy_suppress, "_ONE_ROUND", 0)
+    if rounds != "one":  # the path in rounds (taken past _ONE_PASS_EDGES edges)
+        monkeypatch.setattr(_numpy_suppress, "_ONE_PASS_EDGES", -1)
     if rounds == "tiny":  # every source in a round of its own; waves give way to the loop
         monkeypatch.setattr(_numpy_grid, "BUDGET", 1)
         monkeypatch.setattr(_numpy_suppress, "_ROUND", 1)
@@ -294,7 +295,7 @@ def test_suppress_chain_in_rounds(monkeypatch):
         monkeypatch.setattr(_numpy_suppress, "_ROUND", round_size)
         monkeypatch.setattr(_numpy_grid, "BUDGET", budget)
         assert suppress(chain, seg, IOU, 0.3, False).tolist() == expected
-    monkeypatch.setattr(_numpy_suppress, "_ONE_ROUND", 0)  # never the one-round path
+    monkeypatch.setattr(_numpy_suppress, "_ONE_PASS_EDGES", -1)  # never the one-round path
     assert suppress(chain, seg, IOU, 0.3, False).tolist() == expected
 
 
@@ -345,11 +346,58 @@ def test_pairs_need_a_positive_intersection_area():
 
 
 def test_read_only_parent_refused_with_its_message():
+    # worded as the C extension's ``w*`` argument words it
     parent = np.zeros(2, np.int64)
     parent.flags.writeable = False
-    message = "^group: parent must be a writable bytes-like object$"
+    message = "^argument 4 must be read-write bytes-like object, not numpy.ndarray$"
     with pytest.raises(TypeError, match=message):
         _numpy.group(RIGHT_PAIR, np.ones(2), np.array([0, 2], np.int64), parent, 0, IOU, 0.5)
+
+
+STRIDED = np.zeros(8)[::2]  # four float64, every second one: not C-contiguous
+
+
+@pytest.mark.parametrize(
+    ("arg", "bad", "error", "message"),
+    [
+        (0, np.zeros((2, 8))[:, ::2], ValueError, "ndarray is not C-contiguous"),
+        (1, STRIDED[:2], ValueError, "ndarray is not C-contiguous"),
+        (2, np.zeros(4, np.int64)[::2], ValueError, "ndarray is not C-contiguous"),
+        (
+            1,
+            memoryview(np.zeros(4))[::2],
+            BufferError,
+            "memoryview: underlying buffer is not C-contiguous",
+        ),
+        (1, [1.0, 1.0], TypeError, "a bytes-like object is required, not 'list'"),
+        (
+            3,
+            np.zeros(4, np.int64)[::2],
+            TypeError,
+            "argument 4 must be read-write bytes-like object, not numpy.ndarray",
+        ),
+        (3, bytes(16), TypeError, "argument 4 must be read-write bytes-like object, not bytes"),
+        (3, None, TypeError, "argument 4 must be read-write bytes-like object, not None"),
+    ],
+)
+def test_group_refuses_bad_buffers_as_the_c_extension_does(arg, bad, error, message):
+    # regression: a non-contiguous buffer raised TypeError from memoryview.cast
+    args = [RIGHT_PAIR, np.ones(2), np.array([0, 2], np.int64), np.zeros(2, np.int64)]
+    args[arg] = bad
+    with pytest.raises(error, match=f"^{re.escape(message)}$"):
+        _numpy.group(*args, 0, IOU, 0.5)
+
+
+@pytest.mark.parametrize(
+    ("boxes", "offsets"),
+    [
+        (np.zeros((2, 8))[:, ::2], np.array([0, 2], np.int64)),
+        (np.zeros((2, 4)), np.zeros(4, np.int64)[::2]),
+    ],
+)
+def test_pairs_refuses_a_non_contiguous_ndarray(boxes, offsets):
+    with pytest.raises(ValueError, match=r"^ndarray is not C-contiguous$"):
+        _numpy.pairs(boxes, offsets)
 
 
 def test_pairs_skip_boxes_without_area():

@@ -433,3 +433,52 @@ def test_parent_must_be_writable():
     parent.flags.writeable = False
     with pytest.raises(TypeError):
         _numpy.group(b, c, off, parent, 0, 0, 0.5)
+
+
+class _Frozen(bytes):
+    """A read-only buffer type defined in Python: errors name it without its module."""
+
+
+@pytest.mark.parametrize(
+    ("position", "bad"),
+    [
+        (0, np.zeros((2, 8))[:, ::2]),
+        (1, np.ones(4)[::2]),
+        (2, np.array([0, 9, 2, 9], np.int64)[::2]),
+        (3, np.zeros(4, np.int64)[::2]),
+        (0, np.asfortranarray(np.zeros((2, 4)))),
+        (1, memoryview(np.ones(4))[::2]),
+        (3, memoryview(np.zeros(4, np.int64))[::2]),
+        (3, bytes(16)),
+        (3, _Frozen(16)),
+        (3, int),
+        (3, "ab"),
+        (1, None),
+        (3, None),
+    ],
+)
+def test_bad_buffers_raise_what_native_raises(position, bad):
+    # regression: the twin raised TypeError (memoryview.cast) on non-contiguous buffers
+    args = list(_good())
+    args[position] = bad
+    with pytest.raises(Exception) as want:  # noqa: PT011 - the type is what we compare
+        native.group(*args, 0, 0, 0.5)
+    with pytest.raises(Exception) as got:  # noqa: PT011
+        _numpy.group(*args, 0, 0, 0.5)
+    assert (type(got.value), str(got.value)) == (type(want.value), str(want.value))
+
+
+@pytest.mark.parametrize(
+    ("boxes", "offsets"),
+    [
+        (np.zeros((2, 8))[:, ::2], np.array([0, 2], np.int64)),
+        (np.zeros((2, 4)), np.array([0, 9, 2, 9], np.int64)[::2]),
+        (memoryview(np.zeros(16))[::2], np.array([0, 2], np.int64)),
+    ],
+)
+def test_pairs_bad_buffers_raise_what_native_raises(boxes, offsets):
+    with pytest.raises(Exception) as want:  # noqa: PT011
+        native.pairs(boxes, offsets)
+    with pytest.raises(Exception) as got:  # noqa: PT011
+        _numpy.pairs(boxes, offsets)
+    assert (type(got.value), str(got.value)) == (type(want.value), str(want.value))

@@ -16,8 +16,10 @@ intersecting pairs of every segment. The semantics are those of ``_native.c``:
 - NMS takes ``> thr``, greedy NMM and NMM ``>= thr``, WBF ``> thr`` with ties to the
   smallest rank, its sums accumulated in rank order.
 
-Nothing forms an N x N matrix. Candidates come from a grid index queried in rounds of
-bounded size (``_numpy_grid``); NMS and greedy NMM settle survivors per round of sources
+Nothing forms an N x N matrix. ``pairs`` and the one-pass NMS and greedy NMM take every
+intersecting pair at once from grids of cells, in chunks of bounded size (``_numpy_cells``);
+other candidates come from a grid index queried in rounds of bounded size
+(``_numpy_grid``). NMS and greedy NMM settle survivors per round of sources
 (``_numpy_suppress``); NMM and WBF split each segment into independent components whose
 (slightly widened) bounding boxes meet no other component's box (a dense segment is
 taken whole), then run all small components in lockstep and the large ones in rounds over
@@ -33,7 +35,8 @@ from typing import Any
 
 import numpy as np
 
-from tilewise.kernels._numpy_grid import GridIndex, area_of, inter_of
+from tilewise.kernels._numpy_cells import intersecting_pairs
+from tilewise.kernels._numpy_grid import area_of, inter_of
 from tilewise.kernels._numpy_nmm import nmm
 from tilewise.kernels._numpy_suppress import suppress
 from tilewise.kernels._numpy_wbf import wbf
@@ -48,6 +51,7 @@ METRIC_IOU = 0
 METRIC_IOS = 1
 
 _INT32_MAX = 2**31 - 1
+_HEAP_TYPE = 1 << 9  # Py_TPFLAGS_HEAPTYPE
 
 
 def group(
@@ -71,12 +75,13 @@ def group(
         threshold: overlap threshold.
 
     Raises:
-        ValueError: buffer sizes that do not match, an unknown mode or metric, or bad
-            segment offsets (same messages as ``_native.group``).
+        ValueError: buffer sizes that do not match, an unknown mode or metric, bad
+            segment offsets, or a non-contiguous ndarray (same messages as ``_native.group``).
+        TypeError: ``parent`` not a writable contiguous buffer, or an argument without one.
     """
-    mode, metric, thr = operator.index(mode), operator.index(metric), float(threshold)
     bx, cf, of = _raw(boxes), _raw(confidence), _raw(offsets)
-    pa = _raw(parent, writable=True)
+    pa = _raw(parent, writable=4)
+    mode, metric, thr = operator.index(mode), operator.index(metric), float(threshold)
     n = bx.shape[0] // 32
     if (
         bx.shape[0] % 32
@@ -113,7 +118,8 @@ def pairs(boxes: Any, offsets: Any) -> np.ndarray:
         (P, 2) int64 pairs sorted lexicographically (the rows of ``_native.pairs``' bytes).
 
     Raises:
-        ValueError: buffer sizes that do not match or bad segment offsets.
+        ValueError: buffer sizes that do not match, bad segment offsets or a
+            non-contiguous ndarray (same messages as ``_native.pairs``).
     """
     bx, of = _raw(boxes), _raw(offsets)
     if bx.shape[0] % 32 or of.shape[0] % 8 or of.shape[0] < 8:
@@ -125,24 +131,50 @@ def pairs(boxes: Any, offsets: Any) -> np.ndarray:
     b = bx.view(np.float64).reshape(n, 4)
     rows = np.flatnonzero(area_of(b) > 0.0)
     seg = _segment_ids(off, n)[rows]
-    found = []
-    index = GridIndex(b[rows], seg, rows)
-    for qpos, other in index.query_all(b[rows], seg, own_levels=True):
-        i, j = np.minimum(rows[qpos], other), np.maximum(rows[qpos], other)
-        keep = (i < j) & (inter_of(b[i], b[j]) > 0.0)
+    found = [np.zeros(0, dtype=np.int64)]
+    for i, j in intersecting_pairs(b[rows], seg):
+        i, j = rows[i], rows[j]
+        keep = inter_of(b[i], b[j]) > 0.0
         found.append(i[keep] * n + j[keep])
-    key = np.unique(np.concatenate(found)) if found else np.zeros(0, dtype=np.int64)
+    key = np.sort(np.concatenate(found))
     return np.ascontiguousarray(np.stack([key // max(n, 1), key % max(n, 1)], axis=1))
 
 
-def _raw(obj: Any, writable: bool = False) -> np.ndarray:
-    """The bytes of a C-contiguous buffer as a uint8 array (a view, writable when asked)."""
-    view = memoryview(obj)
-    if writable and view.readonly:
-        raise TypeError("group: parent must be a writable bytes-like object")
-    if view.nbytes == 0:
-        return np.zeros(0, dtype=np.uint8)
-    return np.frombuffer(view.cast("B") if view.format != "B" or view.ndim != 1 else view, np.uint8)
+def _raw(obj: Any, writable: int = 0) -> np.ndarray:
+    """The bytes of a C-contiguous buffer as a uint8 array (a view).
+
+    The buffer is requested as ``_native``'s ``y*`` does (``np.frombuffer`` asks for a
+    simple, C-contiguous one), so a bad argument raises what the C extension raises: a
+    non-contiguous ndarray ``ValueError: ndarray is not C-contiguous``, a non-contiguous
+    memoryview ``BufferError``, an object without a buffer ``TypeError``. With
+    ``writable`` (the argument's position) the buffer must be writable and contiguous,
+    else ``TypeError``, worded as ``w*`` words it.
+    """
+    try:
+        arr = np.frombuffer(obj, np.uint8)
+    except (ValueError, BufferError, TypeError):
+        if not writable:
+            raise
+        arr = None
+    if writable and (arr is None or not arr.flags.writeable):
+        raise TypeError(
+            f"argument {writable} must be read-write bytes-like object, not {_type_name(obj)}"
+        )
+    return arr
+
+
+def _type_name(obj: Any) -> str:
+    """The type's C ``tp_name`` as CPython's argument errors print it (``numpy.ndarray``).
+
+    A type defined in C carries its module in ``tp_name`` (builtins excepted: ``bytes``); a
+    class defined in Python (a heap type) carries its bare name; None is ``None``.
+    """
+    if obj is None:
+        return "None"
+    cls = type(obj)
+    if cls.__flags__ & _HEAP_TYPE or cls.__module__ == "builtins":
+        return cls.__name__
+    return f"{cls.__module__}.{cls.__name__}"
 
 
 def _good_offsets(off: np.ndarray, n: int) -> bool:

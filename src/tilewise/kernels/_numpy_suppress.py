@@ -5,9 +5,12 @@ row that intersects it, lies in its area window and reaches the threshold (``>``
 ``>=`` for greedy NMM). Equivalently: the survivors are the rows no earlier survivor takes,
 and each taken row belongs to the first survivor that takes it.
 
-Here the open rows are handled in rounds of consecutive sources. A round gathers every
-edge (source, later open row) that passes the prefilter and the threshold, with the
-arithmetic of the C code, vectorised. Which sources of the round survive is settled in
+Usually one pass does it all: every intersecting pair comes from ``_numpy_cells`` at once,
+and the edges (earlier row, later row) that pass the prefilter and the threshold, with the
+arithmetic of the C code, vectorised, form a single round of all rows. When more than
+``_ONE_PASS_EDGES`` edges pass (memory stays bounded), the open rows are handled in rounds
+of consecutive sources queried against a grid index (``_numpy_grid``) instead, each round
+gathering the edges of its sources to open rows. Which sources of a round survive is settled in
 waves (a source whose in-edges all come from taken sources survives, its targets are taken)
 and, past a few waves, by a plain loop over the few undecided sources. Each taken row then
 gets the smallest surviving source as its parent and is closed, so later rounds neither
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from tilewise.kernels._numpy_cells import intersecting_pairs
 from tilewise.kernels._numpy_grid import GridIndex, area_of, area_window, overlap_of
 
 __all__ = ["suppress"]
@@ -25,8 +29,8 @@ __all__ = ["suppress"]
 _ROUND = 1 << 15
 """Sources looked at per round."""
 
-_ONE_ROUND = 1 << 17
-"""Up to this many rows, all edges are first tried in one round (each pair found once)."""
+_ONE_PASS_EDGES = 1 << 22
+"""Edges passing the threshold the one-pass path may hold; past that, rows go in rounds."""
 
 _WAVES = 8
 """Vectorised waves before the remaining undecided sources are settled one by one."""
@@ -46,14 +50,13 @@ def suppress(
     rows = np.flatnonzero(area > 0.0)
     if rows.shape[0] < 2:
         return parent
-    index = GridIndex(boxes[rows], seg[rows], rows)
     is_open = area > 0.0
     decide = _Decide(boxes, area, metric, thr, strict, parent, is_open)
-    if rows.shape[0] <= _ONE_ROUND:
-        edges = _all_edges(index, rows, boxes, seg)
-        if edges is not None:
-            decide(rows, *edges)
-            return parent
+    edges = _all_edges(decide, rows, boxes, seg)
+    if edges is not None:
+        _settle(rows, *edges, parent, is_open)
+        return parent
+    index = GridIndex(boxes[rows], seg[rows], rows)
     pos = 0
     while pos < rows.shape[0]:
         block = rows[pos : pos + _ROUND]
@@ -66,28 +69,28 @@ def suppress(
         pos = int(np.searchsorted(rows, sources[-1])) + 1
         source = sources[src_pos]
         keep = (target > source) & is_open[target]
-        decide(sources, source[keep], target[keep])
+        _settle(sources, *decide.passing(source[keep], target[keep]), parent, is_open)
     return parent
 
 
 def _all_edges(
-    index: GridIndex, rows: np.ndarray, boxes: np.ndarray, seg: np.ndarray
+    decide: _Decide, rows: np.ndarray, boxes: np.ndarray, seg: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray] | None:
-    """Every intersecting pair ``(s, t)``, ``s < t``, from one query of all rows, if in budget.
+    """Every edge ``(s, t)``, ``s < t``, passing the threshold, if no more than ``_ONE_PASS_EDGES``.
 
-    Each row meets only the levels up to its own, so a pair is found from its larger box
-    (from both when they share a level: one copy is dropped).
+    The pairs come from one pass over all rows (``_numpy_cells``), each pair once.
     """
-    qpos, other, used = index.query(boxes[rows], seg[rows], own_levels=True)
-    if used < rows.shape[0]:
-        return None
-    level = np.zeros(boxes.shape[0], dtype=np.int64)
-    level[rows] = index.exponents(boxes[rows])
-    mine = rows[qpos]
-    lq, lo = level[mine], level[other]
-    keep = (lq > lo) | ((lq == lo) & (mine < other))
-    mine, other = mine[keep], other[keep]
-    return np.minimum(mine, other), np.maximum(mine, other)
+    found: list[tuple[np.ndarray, np.ndarray]] = []
+    total = 0
+    for i, j in intersecting_pairs(boxes[rows], seg[rows]):
+        s, t = decide.passing(rows[i], rows[j])
+        total += s.shape[0]
+        if total > _ONE_PASS_EDGES:
+            return None
+        found.append((s, t))
+    if not found:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    return np.concatenate([f[0] for f in found]), np.concatenate([f[1] for f in found])
 
 
 class _Decide:
@@ -106,8 +109,8 @@ class _Decide:
         self.boxes, self.area, self.metric, self.thr, self.strict = boxes, area, metric, thr, strict
         self.parent, self.is_open = parent, is_open
 
-    def __call__(self, sources: np.ndarray, source: np.ndarray, target: np.ndarray) -> None:
-        """One round: open ``sources`` (rank order) and their candidate edges to open rows."""
+    def passing(self, source: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The candidate edges ``source -> target`` that pass the prefilter and threshold."""
         area = self.area
         lo, hi = area_window(area[source], self.metric, self.thr)
         keep = (area[target] >= lo) & (area[target] <= hi)
@@ -116,7 +119,7 @@ class _Decide:
             self.boxes[source], area[source], self.boxes[target], area[target], self.metric
         )
         hit = m > self.thr if self.strict else m >= self.thr
-        _settle(sources, source[hit], target[hit], self.parent, self.is_open)
+        return source[hit], target[hit]
 
 
 def _settle(
@@ -126,15 +129,17 @@ def _settle(
     parent: np.ndarray,
     is_open: np.ndarray,
 ) -> None:
-    """Apply one round: decide which sources survive, give taken rows their parent, close."""
-    inner = np.isin(target, sources)
-    survives = _survivors(
-        sources.shape[0],
-        np.searchsorted(sources, source[inner]),
-        np.searchsorted(sources, target[inner]),
-    )
+    """Apply one round: decide which sources survive, give taken rows their parent, close.
+
+    ``sources`` are the round's open sources (ascending), ``(source, target)`` their edges
+    passing the threshold to open rows.
+    """
+    slot = np.full(parent.shape[0], -1, dtype=np.int64)
+    slot[sources] = np.arange(sources.shape[0], dtype=np.int64)
+    inner = slot[target] >= 0
+    survives = _survivors(sources.shape[0], slot[source[inner]], slot[target[inner]])
     is_open[sources] = False
-    by_survivor = survives[np.searchsorted(sources, source)]
+    by_survivor = survives[slot[source]]
     source, target = source[by_survivor], target[by_survivor]
     if target.shape[0] == 0:
         return
