@@ -7,6 +7,7 @@ by the fixture or test that started it. Load loops are bounded in count and time
 from __future__ import annotations
 
 import json
+import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -168,8 +169,12 @@ def test_health_readiness_metrics_docs_and_page(onnx_server):
         assert name in metrics.body.decode()
     docs = onnx_server.get("/docs")
     assert docs.status == 200
-    assert b"swagger" in docs.body.lower()
+    page = docs.body.decode()  # self-contained: no script, nothing fetched from elsewhere
+    assert "<script" not in page
+    assert not re.search(r"""(src|href)=["']?(https?:)?//""", page)
     spec = onnx_server.get("/openapi.json").json()
+    for path in spec["paths"]:
+        assert f"<code>{path}</code>" in page
     post = spec["paths"]["/v1/detect"]["post"]
     schema_ref = post["requestBody"]["content"]["multipart/form-data"]["schema"]["$ref"]
     props = spec["components"]["schemas"][schema_ref.rsplit("/", 1)[1]]["properties"]
@@ -178,6 +183,10 @@ def test_health_readiness_metrics_docs_and_page(onnx_server):
         "classes", "zoom", "scales",
     }  # fmt: skip
     assert {"413", "415", "422", "503", "504"} <= set(post["responses"])
+    for name in props:  # every form field and refusal reason is on the page
+        assert f"<code>{name}</code>" in page
+    for reason in ("upload_too_large", "too_many_pixels", "unsupported_media_type"):
+        assert reason in page
     page = onnx_server.get("/")
     assert page.status == 200
     assert b"<canvas" in page.body

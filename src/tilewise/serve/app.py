@@ -18,6 +18,7 @@ from importlib import resources
 from typing import Any
 
 from tilewise._version import __version__
+from tilewise.serve.api_page import render_api_page
 from tilewise.serve.errors import STATUS, Refusal, ServeError, error_body
 from tilewise.serve.guard import DETECT_PATH, Guard
 from tilewise.serve.params import FIELDS
@@ -94,11 +95,13 @@ def create_app(service: DetectionService) -> Any:
             await loop.run_in_executor(None, service.close)  # runs what is still queued
             executor.pop("pool").shutdown(wait=True)
 
-    app = FastAPI(
+    app = FastAPI(  # /docs is served below: Swagger UI loads its files from a CDN
         title="tilewise",
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
 
     class ErrorBody(BaseModel):
@@ -144,6 +147,10 @@ def create_app(service: DetectionService) -> Any:
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def page() -> HTMLResponse:
         return HTMLResponse(page_html())
+
+    @app.get("/docs", response_class=HTMLResponse, include_in_schema=False)
+    async def docs() -> str:
+        return render_api_page(app.openapi())
 
     @app.get("/healthz", summary="Liveness: the process answers.")
     async def healthz() -> dict[str, str]:
