@@ -52,10 +52,12 @@ declare -A TESTS=(
     [twin]="$TWIN_PARTS $TWIN_VS_NATIVE"
     [twin_grid]="$TWIN_PARTS $TWIN_VS_NATIVE"
     [twin_suppress]="$TWIN_PARTS $TWIN_NMM_PARTS::test_greedy_nmm_admits_both_area_window_edges $TWIN_VS_NATIVE"
-    [twin_components]="$TWIN_NMM_PARTS $TWIN_WBF_PARTS $TWIN_VS_NATIVE $TWIN_ROUNDS"
-    [twin_nmm]="$TWIN_NMM_PARTS $TWIN_VS_NATIVE $TWIN_ROUNDS"
+    # (the parts run every route with tiny rounds; the twin's random tiny-round scenes,
+    # ~40 s a run, are kept for the round modules only)
+    [twin_components]="$TWIN_NMM_PARTS $TWIN_WBF_PARTS $TWIN_VS_NATIVE"
+    [twin_nmm]="$TWIN_NMM_PARTS $TWIN_VS_NATIVE"
     [twin_nmm_batch]="$TWIN_NMM_PARTS $TWIN_VS_NATIVE $TWIN_ROUNDS"
-    [twin_wbf]="$TWIN_WBF_PARTS $TWIN_VS_NATIVE $TWIN_ROUNDS"
+    [twin_wbf]="$TWIN_WBF_PARTS $TWIN_VS_NATIVE"
     [twin_wbf_batch]="$TWIN_WBF_PARTS $TWIN_VS_NATIVE $TWIN_ROUNDS"
 )
 modules=("$@")

@@ -249,6 +249,9 @@ def _paths(monkeypatch, path):
     """Send the components through one of NMM's routes."""
     if path == "lockstep":
         return
+    if path == "two-small":  # components of 2 rows step in lockstep, larger ones in rounds
+        monkeypatch.setattr(_numpy_nmm, "SMALL", 2)
+        return
     monkeypatch.setattr(_numpy_nmm, "SMALL", 1)  # every component of 2+ rows is large
     if path == "tiny-rounds":  # seeds one or two at a time, regions cut, short speculation
         monkeypatch.setattr(_numpy_nmm_batch, "FIRST", 1)
@@ -262,7 +265,7 @@ def _paths(monkeypatch, path):
         monkeypatch.setattr(_numpy_components, "DENSE_COVER", 0.0)
 
 
-PATHS = ["lockstep", "batched", "tiny-rounds", "near-one", "whole-segments"]
+PATHS = ["lockstep", "two-small", "batched", "tiny-rounds", "near-one", "whole-segments"]
 
 
 @pytest.mark.parametrize(

@@ -68,12 +68,15 @@ WBF_TABLE = {
     "no-rows": ([], [], IOU, 0.5, []),
 }
 
-PATHS = ["lockstep", "batched", "tiny-rounds", "whole-segments", "alone"]
+PATHS = ["lockstep", "two-small", "batched", "tiny-rounds", "whole-segments", "alone"]
 
 
 def _paths(monkeypatch, path):
     """Send the components through one of WBF's routes."""
     if path == "lockstep":
+        return
+    if path == "two-small":  # components of 2 rows step in lockstep, larger ones in rounds
+        monkeypatch.setattr(_numpy_wbf, "SMALL", 2)
         return
     monkeypatch.setattr(_numpy_wbf, "SMALL", 1)  # every component of 2+ rows is large
     if path == "tiny-rounds":  # rounds of one or two rows, regions cut, index rebuilt
