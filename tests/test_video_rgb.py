@@ -116,6 +116,22 @@ def test_odd_size_equals_the_even_frame_cropped() -> None:
     assert np.array_equal(odd, even[:5, :7])
 
 
+def test_the_packing_buffer_is_reused_and_the_rgb_never() -> None:
+    convert = RgbConverter("opencv", {})
+    frames = [make_frame(*random_planes(6, 4, seed=s)) for s in (10, 11)]
+    first = convert(frames[0])
+    kept = first.copy()
+    buffer = convert._i420
+    second = convert(frames[1])
+    assert convert._i420 is buffer  # the same packing buffer for the next frame
+    assert not np.shares_memory(first, second)
+    assert np.array_equal(first, kept)  # a frame handed out is never written again
+    assert np.array_equal(second, RgbConverter("opencv", {})(frames[1]))
+    odd = convert(make_frame(*random_planes(7, 5, seed=12)))  # another size: a new buffer
+    assert odd.shape == (5, 7, 3)
+    assert convert._i420 is not buffer
+
+
 def test_i420_buffer_layout() -> None:
     y, u, v = random_planes(6, 4, seed=2)
     buf = i420_buffer(make_frame(y, u, v))

@@ -90,13 +90,14 @@ def _plane(plane: Any) -> np.ndarray:
     return rows[:, : plane.width]
 
 
-def i420_buffer(frame: Any) -> np.ndarray:
+def i420_buffer(frame: Any, out: np.ndarray | None = None) -> np.ndarray:
     """A ``yuv420p`` frame's planes packed as one I420 buffer of even width and height.
 
     The buffer is ``(H2 * 3 // 2, W2)`` with ``W2, H2`` the width and height rounded up
     to even: the luma rows, then the U plane, then the V plane (``W2/2 x H2/2`` each,
     row after row), which is the layout ``cv2.COLOR_YUV2RGB_I420`` reads. An odd width
     or height repeats the last luma column or row (the chroma planes already cover it).
+    ``out``, when its shape and dtype fit, is filled and returned instead of a new array.
 
     Example:
         >>> import av, numpy as np
@@ -107,7 +108,9 @@ def i420_buffer(frame: Any) -> np.ndarray:
     """
     w, h = int(frame.width), int(frame.height)
     w2, h2 = w + w % 2, h + h % 2
-    out = np.empty((h2 * 3 // 2, w2), np.uint8)
+    shape = (h2 * 3 // 2, w2)
+    if out is None or out.shape != shape or out.dtype != np.uint8:
+        out = np.empty(shape, np.uint8)
     luma = out[:h2]
     luma[:h, :w] = _plane(frame.planes[0])
     if w2 != w:
@@ -147,6 +150,7 @@ class RgbConverter:
         self.conversion = conversion
         self.counts = counts
         self.fallback: str | None = None
+        self._i420: np.ndarray | None = None  # reused: only the RGB array leaves
 
     def __call__(self, frame: Any) -> np.ndarray:
         """``frame`` as a writable ``H x W x 3`` uint8 RGB array."""
@@ -162,12 +166,12 @@ class RgbConverter:
     def _count(self, name: str) -> None:
         self.counts[name] = self.counts.get(name, 0) + 1
 
-    @staticmethod
-    def _opencv(frame: Any) -> np.ndarray:
+    def _opencv(self, frame: Any) -> np.ndarray:
         import cv2
 
         w, h = int(frame.width), int(frame.height)
-        rgb = cv2.cvtColor(i420_buffer(frame), cv2.COLOR_YUV2RGB_I420)
+        self._i420 = i420_buffer(frame, self._i420)
+        rgb = cv2.cvtColor(self._i420, cv2.COLOR_YUV2RGB_I420)
         if rgb.shape[:2] != (h, w):
             rgb = np.ascontiguousarray(rgb[:h, :w])
         return rgb
