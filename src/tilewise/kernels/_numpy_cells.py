@@ -28,7 +28,7 @@ import numpy as np
 
 from tilewise.kernels._numpy_grid import expand_ranges, prefix_within
 
-__all__ = ["BUDGET", "SPAN", "intersecting_pairs", "levels"]
+__all__ = ["BUDGET", "SPAN", "CellGrid", "intersecting_pairs", "levels"]
 
 BUDGET = 1 << 21
 """Candidate pairs tested per chunk at most (a single box's run may exceed it)."""
@@ -93,17 +93,17 @@ def intersecting_pairs(
     for lvl in range(len(bounds) - 1):
         owners = order[bounds[lvl] : bounds[lvl + 1]]
         exp = int(exps[owners[0]])
-        grid = _Grid(cols, seg, exp, owners)
+        grid = CellGrid(cols, seg, exp, owners)
         yield from grid.chunks(grid, *grid.owner_runs(), budget)
         if lvl == 0:
             continue
         # smaller boxes: the fewer side searches the other's sorted cells
-        guests = _Grid(cols, seg, exp, order[: bounds[lvl]])
+        guests = CellGrid(cols, seg, exp, order[: bounds[lvl]])
         near, far = (guests, grid) if guests.ids.shape[0] < grid.ids.shape[0] else (grid, guests)
-        yield from far.chunks(near, *far.around(near.keys), budget)
+        yield from far.chunks(near, *far.around(near), budget)
 
 
-class _Grid:
+class CellGrid:
     """Boxes (its members) sorted by their cell key on one level, with the unique cells.
 
     Args:
@@ -121,14 +121,20 @@ class _Grid:
         col = (np.floor(np.ldexp(cols[0, members], -exp)) - x0).astype(np.int64) + 1
         row = (np.floor(np.ldexp(cols[1, members], -exp)) - y0).astype(np.int64) + 1
         keys = (seg[members] * height + row) * width + col
+        self.exp, self.x0, self.y0, self.width, self.height = exp, x0, y0, width, height
         by_key = np.argsort(keys)
-        self.width = width
         self.ids, self.keys = members[by_key], keys[by_key]
-        self.cols = cols[:, self.ids]
         first = np.r_[True, self.keys[1:] != self.keys[:-1]]
         self.cells = self.keys[first]  # sorted unique keys
         self.start = np.r_[np.flatnonzero(first), keys.shape[0]]  # cell u: start[u]:start[u+1]
-        self.cell_of = np.cumsum(first) - 1  # cell of each sorted member
+        self.cols = cols[:, self.ids]
+        # columns and rows each member reaches past its own cell (0 or 1: sides are below c)
+        self.dx = self._reach(self.cols[0], self.cols[2], exp)
+        self.dy = self._reach(self.cols[1], self.cols[3], exp)
+
+    @staticmethod
+    def _reach(lo: np.ndarray, hi: np.ndarray, exp: int) -> np.ndarray:
+        return (np.floor(np.ldexp(hi, -exp)) - np.floor(np.ldexp(lo, -exp))).astype(np.int64)
 
     def _span(self, lo_key: np.ndarray, hi_key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Sorted positions of the members whose key lies in ``[lo_key, hi_key]``."""
@@ -139,30 +145,38 @@ class _Grid:
     def owner_runs(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Per member, the runs of later members it may meet (sorted positions).
 
-        They are the rest of its cell and the next one in its row, and three cells of the
-        row above.
+        They are the rest of its cell and, when the member reaches into it, the next cell
+        of its row; and when it reaches into the row above, the cells there from one
+        column left of its own to the last it reaches.
         """
-        cells = self.cells
-        _, row_end = self._span(cells, cells + 1)
-        up_lo, up_hi = self._span(cells + self.width - 1, cells + self.width + 1)
         pos = np.arange(self.ids.shape[0], dtype=np.int64)
-        u = self.cell_of
-        q = np.concatenate([pos, pos])
-        return q, np.concatenate([pos + 1, up_lo[u]]), np.concatenate([row_end[u], up_hi[u]])
+        row_end = self._span(self.keys, self.keys + self.dx)[1]
+        up = np.flatnonzero(self.dy)
+        up_key = self.keys[up] + self.width
+        up_lo, up_hi = self._span(up_key - 1, up_key + self.dx[up])
+        return np.r_[pos, up], np.r_[pos + 1, up_lo], np.r_[row_end, up_hi]
 
-    def around(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Per key (ascending), the runs of members in the 3 x 3 cells around it.
+    def around(self, other: CellGrid) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per member of ``other`` (same level), the runs of this grid's members it may meet.
 
-        Returns ``(key position, first member position, end)`` per run.
+        They lie from one column left of its cell to the last column it reaches, on the
+        rows from one below its own to the last it reaches.
+
+        Returns ``(position in other, first member position, end)`` per run.
         """
-        w = self.width
-        runs = [self._span(keys + dy * w - 1, keys + dy * w + 1) for dy in (-1, 0, 1)]
-        pos = np.arange(keys.shape[0], dtype=np.int64)
-        q = np.concatenate([pos] * 3)
-        return q, np.concatenate([r[0] for r in runs]), np.concatenate([r[1] for r in runs])
+        w = other.width
+        pos = np.arange(other.ids.shape[0], dtype=np.int64)
+        up = np.flatnonzero(other.dy)
+        q, lo, hi = [], [], []
+        for rows, key in ((pos, other.keys - w), (pos, other.keys), (up, other.keys[up] + w)):
+            a, b = self._span(key - 1, key + other.dx[rows])
+            q.append(rows)
+            lo.append(a)
+            hi.append(b)
+        return np.concatenate(q), np.concatenate(lo), np.concatenate(hi)
 
     def chunks(
-        self, other: _Grid, q: np.ndarray, lo: np.ndarray, hi: np.ndarray, budget: int
+        self, other: CellGrid, q: np.ndarray, lo: np.ndarray, hi: np.ndarray, budget: int
     ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """Box pairs that meet among members ``q`` of ``other`` and ``lo:hi`` of this grid.
 

@@ -6,9 +6,10 @@ enclosing box of group members, and WBF's fused box stays within the members' bo
 box up to rounding (the slack), so a group or cluster never reaches outside its component:
 components can be processed independently, in any order, with the same result.
 
-Components come from a vectorised union-find: every box (exact duplicates once) is
-queried against the grid index, then the bounding boxes of the components that grew are
-queried again until no query reaches a foreign box.
+Components come from a vectorised union-find: first every pair of widened boxes that meet
+(exact duplicates once, all pairs at once from ``_numpy_cells``) is joined, then the
+widened bounding boxes of the components that grew are queried against a grid index
+(``_numpy_grid``) until no query reaches a foreign box.
 
 A segment is itself independent of the others, so labelling a whole segment as one
 component is always exact. ``components`` does so, skipping the union-find, for segments
@@ -21,7 +22,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from tilewise.kernels._numpy_grid import GridIndex
+from tilewise.kernels._numpy_cells import intersecting_pairs
+from tilewise.kernels._numpy_grid import GridIndex, intersects
 
 __all__ = ["DENSE_COVER", "DENSE_ROWS", "components", "dense_segments", "grouped", "interleaved"]
 
@@ -110,20 +112,23 @@ def _closure(boxes: np.ndarray, seg: np.ndarray, slack: np.ndarray) -> np.ndarra
     """Union-find labels (root position) closed under widened-bounding-box contact."""
     d = boxes.shape[0]
     lab = np.arange(d, dtype=np.int64)
-    index = GridIndex(boxes, seg)
-    qid = lab.copy()
-    qbox = _widen(boxes, slack)
-    first = True
-    while qid.shape[0]:
-        touched = [np.zeros(0, dtype=np.int64)]
-        for qpos, items in index.query_all(qbox, seg[qid], own_levels=first):
-            touched.append(_union(lab, qid[qpos], items))
+    # first round: the pairs of widened boxes that meet, kept where one widened box meets
+    # the other plain box
+    wide = _widen(boxes, slack)
+    touched = [np.zeros(0, dtype=np.int64)]
+    for i, j in intersecting_pairs(wide, seg):
+        meet = intersects(wide[i], boxes[j]) | intersects(wide[j], boxes[i])
+        touched.append(_union(lab, i[meet], j[meet]))
+    index = None
+    while True:
         roots = np.unique(lab[np.concatenate(touched)])
         if roots.shape[0] == 0:
-            break
-        qid, first = roots, False
+            return lab
+        index = GridIndex(boxes, seg) if index is None else index
         qbox = _widen(_bounds(boxes, lab)[roots], slack[roots])
-    return lab
+        touched = [np.zeros(0, dtype=np.int64)]
+        for qpos, items in index.query_all(qbox, seg[roots]):
+            touched.append(_union(lab, roots[qpos], items))
 
 
 def _widen(boxes: np.ndarray, slack: np.ndarray) -> np.ndarray:
