@@ -179,14 +179,13 @@ def test_grid_query_all_in_small_blocks(monkeypatch, seed):
 
 
 @pytest.mark.parametrize("seed", range(4))
-def test_grid_own_levels_still_finds_every_pair(seed):
+def test_grid_boxes_queried_with_themselves_meet_every_pair_from_both_sides(seed):
     boxes, seg = scene(seed, 50)
     index = GridIndex(boxes, seg)
-    qpos, items, used = index.query(boxes, seg, own_levels=True)
+    qpos, items, used = index.query(boxes, seg)
     assert used == len(boxes)
-    found = {(min(a, b), max(a, b)) for a, b in zip(qpos.tolist(), items.tolist(), strict=True)}
-    expected = {(i, j) for i, j in brute_pairs(boxes, seg, boxes, seg) if i < j}
-    assert {p for p in found if p[0] != p[1]} == expected
+    found = set(zip(qpos.tolist(), items.tolist(), strict=True))
+    assert found == brute_pairs(boxes, seg, boxes, seg)  # (i, i) and both (i, j), (j, i)
 
 
 def test_grid_levels_by_box_size():

@@ -131,21 +131,11 @@ class _Level:
 
 @dataclass
 class _Orders:
-    """Orders that sort a query block by (segment, y2), by x1 and by x2; own levels."""
+    """Orders that sort a query block by (segment, y2), by x1 and by x2."""
 
     y2: np.ndarray
     x1: np.ndarray
     x2: np.ndarray
-    exps: np.ndarray | None = None  # with it, a query only meets levels up to its own
-
-    def subset(self, keep: np.ndarray) -> _Orders:
-        """The same orders over the kept queries only (no level limit)."""
-        renumber = np.cumsum(keep) - 1
-
-        def sub(order: np.ndarray) -> np.ndarray:
-            return renumber[order[keep[order]]]
-
-        return _Orders(sub(self.y2), sub(self.x1), sub(self.x2))
 
 
 def _search(hay: np.ndarray, needles: np.ndarray, side: str, order: np.ndarray) -> np.ndarray:
@@ -212,37 +202,25 @@ class GridIndex:
         return _Level(exp, rows, bands, xs, keys, np.ascontiguousarray(boxes), ids)
 
     def _probe(self, level: _Level, q: np.ndarray, qseg: np.ndarray, orders: _Orders) -> _Probe:
-        k = q.shape[0]
-        probe = _Probe(level, *(np.zeros(k, dtype=np.int64) for _ in range(4)))
-        if orders.exps is not None:
-            wanted = orders.exps >= level.exp
-            if not wanted.all():
-                sel = np.flatnonzero(wanted)
-                if sel.shape[0]:
-                    sub = self._probe(level, q[sel], qseg[sel], orders.subset(wanted))
-                    for name in ("band_lo", "nbands", "x_lo", "x_hi"):
-                        getattr(probe, name)[sel] = getattr(sub, name)
-                return probe
         e, rows = level.exp, level.rows
         row_lo = np.floor(np.ldexp(q[:, 1] - self.oy, -e) - (1.0 + _ROW_SLACK))
         row_hi = np.floor(np.ldexp(q[:, 3] - self.oy, -e) + _ROW_SLACK)
         row_lo = np.clip(row_lo, 0, rows - 1).astype(np.int64)
         row_hi = np.clip(row_hi, 0, rows - 1).astype(np.int64)
         base = qseg * rows
-        probe.band_lo = np.searchsorted(level.bands, base + row_lo, side="left")
+        band_lo = np.searchsorted(level.bands, base + row_lo, side="left")
         band_hi = _search(level.bands, base + row_hi, "right", orders.y2)
         x_start = np.nextafter(q[:, 0] - np.ldexp(1.0, e), -np.inf)
-        probe.x_lo = _search(level.xs, x_start, "left", orders.x1)
-        probe.x_hi = _search(level.xs, q[:, 2], "left", orders.x2)
-        probe.nbands = np.where(probe.x_hi > probe.x_lo, band_hi - probe.band_lo, 0)
-        return probe
+        x_lo = _search(level.xs, x_start, "left", orders.x1)
+        x_hi = _search(level.xs, q[:, 2], "left", orders.x2)
+        nbands = np.where(x_hi > x_lo, band_hi - band_lo, 0)
+        return _Probe(level, band_lo, nbands, x_lo, x_hi)
 
     def query(
         self,
         q: np.ndarray,
         qseg: np.ndarray,
         budget: int | None = None,
-        own_levels: bool = False,
     ) -> tuple[np.ndarray, np.ndarray, int]:
         """Boxes intersecting the first queries (positive width and height), in one round.
 
@@ -251,9 +229,6 @@ class GridIndex:
             qseg: (k,) their segments.
             budget: candidate pairs allowed in this round (a single query may exceed it;
                 default ``BUDGET``).
-            own_levels: only meet boxes on levels up to the query's own size class: each
-                intersecting pair of indexed boxes, queried with themselves, is then found
-                at least once (from the larger side) instead of twice.
 
         Returns:
             ``(query, item, used)``: for the first ``used`` queries (at least one when
@@ -314,13 +289,12 @@ class GridIndex:
         q: np.ndarray,
         qseg: np.ndarray,
         budget: int | None = None,
-        own_levels: bool = False,
     ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """Every intersecting (query position, item id) pair, in rounds of bounded size."""
         start = 0
         k = q.shape[0]
         while start < k:
             stop = min(k, start + _BLOCK)
-            qi, items, used = self.query(q[start:stop], qseg[start:stop], budget, own_levels)
+            qi, items, used = self.query(q[start:stop], qseg[start:stop], budget)
             yield qi + start, items
             start += used
