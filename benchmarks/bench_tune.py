@@ -2,6 +2,8 @@
 
     python -m benchmarks.bench_tune [--work DIR] [--trials N] [--search-images K]
                                     [--seed S] [--budget-x X] [--cost model_pixels|seconds]
+                                    [--dynamic-input] [--population P] [--budget-constraint]
+                                    [--skip-over-budget] [--tuner-only]
                                     [--repeats R] [--no-plain] [--json PATH] [--plot PNG]
 
 About 20 minutes on 2 shared cores from nothing (2 to generate the benchmark, ~7 for 32
@@ -23,6 +25,15 @@ only repeats the interleaved timing (~1-2 min).
    it and the search space zooms through the slice size instead (a 224 slice is seen at
    320/224 = 1.43x). Only the default and the chosen setting are
    then scored on the *test* split, which the search never sees.
+   ``--dynamic-input`` runs everything on a copy of the bundled graph whose input height
+   and width are dynamic (``tilewise.models.with_dynamic_input``, written under
+   ``--work``; same weights, bit-identical at 320): ``zoom`` then enlarges the network's
+   input (a 320 slice at zoom 1.4 is letterboxed into 448 x 448), and the search space
+   has zooms 1-2 (``default_space``). ``--budget-constraint`` tells the sampler the budget;
+   ``--population`` sets NSGA-II's population (default: all trials up to 50, i.e. random);
+   ``--skip-over-budget`` does not evaluate the settings whose model pixels are over the
+   budget (they are counted, and scored 0 for the sampler); ``--tuner-only`` stops after
+   the tuner's rows and the timing (no multi-scale section).
 3. **Multi-scale** (target b), on the test split: 320 slices for objects >= 24 px with
    160 slices (2x) for the smaller ones, against each scale alone and the same two scales
    unfiltered.
@@ -109,7 +120,14 @@ def split(root: Path, name: str, limit: int | None = None) -> Any:
     return EvalDataset.from_coco(gt, root / "images" / name, name=name), gt
 
 
-def score(dataset: Any, model: Any, settings: dict[str, Any], cmap: dict[int, int], cache: Path):
+def score(
+    dataset: Any,
+    model: Any,
+    settings: dict[str, Any],
+    cmap: dict[int, int],
+    cache: Path,
+    model_id: str = MODEL_ID,
+):
     """One setting on a dataset through the sweep cache: (stats, seconds per image, pixels)."""
     from tilewise.evaluation.sweep import sweep
     from tilewise.evaluation.tune import model_pixels
@@ -118,7 +136,7 @@ def score(dataset: Any, model: Any, settings: dict[str, Any], cmap: dict[int, in
         dataset,
         model,
         {k: [v] for k, v in settings.items()},
-        model_id=MODEL_ID,
+        model_id=model_id,
         cache_dir=cache,
         base_settings=BASE,
         class_to_category=cmap,
@@ -153,6 +171,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     cache = work / "cache"
     root = ensure_benchmark(work)
     model = default_detector(conf=0.01, max_det=300)
+    model_id = MODEL_ID
+    if args.dynamic_input:
+        from tilewise.models import OnnxDetector, with_dynamic_input
+
+        copy = with_dynamic_input(model.path, work / "default_detector_dynamic.onnx")
+        model = OnnxDetector(copy, conf=0.01, max_det=300, imgsz=model.imgsz)
+        model_id = f"{MODEL_ID} dynamic-input"
     search, search_gt = split(root, "val", args.search_images)
     test, test_gt = split(root, "test")
     cats = {c["name"]: c["id"] for c in test_gt["categories"]}
@@ -164,6 +189,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "seed": args.seed,
         "budget_x": args.budget_x,
         "repeats": args.repeats,
+        "model": model_id,
+        "population": args.population,
+        "budget_constraint": args.budget_constraint,
+        "skip_over_budget": args.skip_over_budget,
     }
 
     # (a) tune on val, report on test
@@ -171,7 +200,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     result = tune(
         search,
         model,
-        model_id=MODEL_ID,
+        model_id=model_id,
         cache_dir=cache,
         trials=args.trials,
         budget_x=args.budget_x,
@@ -182,15 +211,19 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         base_settings=BASE,
         class_to_category=cmap,
         space=fine_space(model) if args.fine else None,
+        population=args.population,
+        budget_constraint=args.budget_constraint,
+        skip_over_budget=args.skip_over_budget,
     )
     out["space"] = "fine" if args.fine else "default"
     out["tune_seconds"] = round(time.perf_counter() - t0, 1)
+    out["skipped_over_budget"] = len(result.skipped)
     print(result.table())
     if args.plot:
         print(f"plot: {result.plot(args.plot)}")
     chosen = {k: v for k, v in result.chosen.settings.items() if k != "batch_size"}
-    d = score(test, model, dict(DEFAULT), cmap, cache)
-    c = score(test, model, chosen, cmap, cache)
+    d = score(test, model, dict(DEFAULT), cmap, cache, model_id)
+    c = score(test, model, chosen, cmap, cache, model_id)
     out["tuner"] = {
         "chosen": chosen,
         "budget_met": result.budget_met,
@@ -207,19 +240,24 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     ratio = c[0]["AP_small@100"] / d[0]["AP_small@100"]
     out["tuner"]["AP_small_ratio"] = round(ratio, 3)
 
+    if args.tuner_only:
+        return finish_tuner_only(out, args, test, model, chosen)
+
     # (b) multi-scale with size filters, chosen on val by AP, vs the single scales on test
-    on_val = [score(search, model, dict(m), cmap, cache) for m in MULTI_CANDIDATES]
+    on_val = [score(search, model, dict(m), cmap, cache, model_id) for m in MULTI_CANDIDATES]
     pick = max(range(len(on_val)), key=lambda i: (on_val[i][0]["AP@100"], -i))
     multi = MULTI_CANDIDATES[pick]
-    filtered = score(test, model, dict(multi), cmap, cache)
-    small = score(test, model, dict(SMALL_SINGLE), cmap, cache)
+    filtered = score(test, model, dict(multi), cmap, cache, model_id)
+    small = score(test, model, dict(SMALL_SINGLE), cmap, cache, model_id)
     singles = [row("single 320", d, d), row("single 160", small, d)]
     if "scales" not in chosen:
         singles.append(row("single tuned", c, d))
     best_single = max(singles, key=lambda r: r["AP"])
     rows = [*singles]
     if not args.no_plain:
-        rows.append(row("320 + 160, no filters", score(test, model, MULTI_PLAIN, cmap, cache), d))
+        rows.append(
+            row("320 + 160, no filters", score(test, model, MULTI_PLAIN, cmap, cache, model_id), d)
+        )
     rows.append(row("multi-scale, size filters (picked on val)", filtered, d))
     out["multiscale"] = {
         "candidates_val_AP": [
@@ -259,30 +297,81 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     b = Slicer(model, **DEFAULT, **BASE, zoom=1.0)(image)  # type: ignore[arg-type]
     out["zoom1_equal"] = bool(a == b)
     out["zoom1_detections"] = len(a)
+    if args.dynamic_input:  # the dynamic-input copy at zoom 1 = the bundled graph
+        bundled = default_detector(conf=0.01, max_det=300)
+        out["dynamic_equals_bundled"] = bool(Slicer(bundled, **DEFAULT, **BASE)(image) == a)
+    return out
+
+
+def timed_ratios(
+    out: dict[str, Any], args: argparse.Namespace, image: Any, model: Any, timed: dict
+) -> None:
+    """Wall and CPU time of each setting on one image, interleaved, best of ``--repeats``."""
+    from tilewise import Slicer
+
+    wall = {name: float("inf") for name in timed}
+    cpu = dict(wall)
+    order = list(timed)
+    for r in range(args.repeats):
+        k = r % len(order)
+        for name in order[k:] + order[:k]:  # each setting first in some rounds
+            slicer = Slicer(model, **{**BASE, **timed[name]})
+            t0, c0 = time.perf_counter(), time.process_time()
+            slicer(image)
+            wall[name] = min(wall[name], time.perf_counter() - t0)
+            cpu[name] = min(cpu[name], time.process_time() - c0)
+    out["timed_x_default"] = {k: round(v / wall["default"], 2) for k, v in wall.items()}
+    out["timed_seconds"] = {k: round(v, 2) for k, v in wall.items()}
+    out["cpu_x_default"] = {k: round(v / cpu["default"], 2) for k, v in cpu.items()}
+    out["cpu_seconds"] = {k: round(v, 2) for k, v in cpu.items()}
+
+
+def finish_tuner_only(
+    out: dict[str, Any], args: argparse.Namespace, test: Any, model: Any, chosen: dict
+) -> dict[str, Any]:
+    """``--tuner-only``: the timing of the default and the tuned setting, and the checks
+    that zoom 1 (and the dynamic-input copy) reproduce the default."""
+    from tilewise import Slicer
+    from tilewise.models import default_detector
+
+    image = test.loader(test.ground_truth.image_ids[0])
+    timed_ratios(out, args, image, model, {"default": dict(DEFAULT), "tuned": chosen})
+    a = Slicer(model, **DEFAULT, **BASE)(image)  # type: ignore[arg-type]
+    b = Slicer(model, **DEFAULT, **BASE, zoom=1.0)(image)  # type: ignore[arg-type]
+    out["zoom1_equal"] = bool(a == b)
+    out["zoom1_detections"] = len(a)
+    if args.dynamic_input:
+        bundled = default_detector(conf=0.01, max_det=300)
+        out["dynamic_equals_bundled"] = bool(Slicer(bundled, **DEFAULT, **BASE)(image) == a)
     return out
 
 
 def report(out: dict[str, Any]) -> str:
     t = out["tuner"]
     lines = [
+        f"model: {out['model']}",
         f"search ({out['space']} space): {out['search']['images']} val images, "
         f"{out['trials']} trials, seed "
-        f"{out['seed']}, budget {out['budget_x']:g}x default time ({out['tune_seconds']} s)",
+        f"{out['seed']}, population {out['population']}, budget {out['budget_x']:g}x default "
+        f"time{' (a sampler constraint)' if out['budget_constraint'] else ''} "
+        f"({out['tune_seconds']} s; {out['skipped_over_budget']} trials over the budget by "
+        "their model pixels not evaluated)",
         f"chosen: {t['chosen']} (budget met: {t['budget_met']}; on val AP_small "
         f"{t['search_value']} vs default {t['search_default_value']}, {t['search_x_time']}x time)",
         "",
         "| setting (test split) | AP | AP_small | AP50 | AP 2-8px | model Mpx/img | x pixels |",
         "|---|--:|--:|--:|--:|--:|--:|",
     ]
-    rows = [t["test_default"], t["test_chosen"], *out["multiscale"]["rows"][1:]]
+    ms = out.get("multiscale")
+    rows = [t["test_default"], t["test_chosen"], *(ms["rows"][1:] if ms else [])]
     for r in rows:
         lines.append(
             f"| {r['name']} | {r['AP']:.3f} | {r['AP_small']:.3f} | {r['AP50']:.3f} | "
             f"{r['AP_2-8px']:.3f} | {r['model_mpx_per_image']:.2f} | {r['x_pixels']:.2f} |"
         )
-    ms = out["multiscale"]
-    lines += ["", "multi-scale candidates, AP on the val images searched:"]
-    lines += [f"  {c['AP']:.4f}  {c['settings']}" for c in ms["candidates_val_AP"]]
+    if ms:
+        lines += ["", "multi-scale candidates, AP on the val images searched:"]
+        lines += [f"  {c['AP']:.4f}  {c['settings']}" for c in ms["candidates_val_AP"]]
     lines += [
         "",
         f"(a) tuned AP_small / default = {t['AP_small_ratio']:.3f} (target >= 1.1; "
@@ -291,10 +380,19 @@ def report(out: dict[str, Any]) -> str:
         f"{t['test_chosen']['x_pixels']:.2f}x the model pixels, "
         f"{out['cpu_x_default']['tuned']:.2f}x the CPU time and "
         f"{out['timed_x_default']['tuned']:.2f}x the wall time measured below",
-        f"(b) multi-scale filtered {ms['picked']}: AP - best single ({ms['best_single']}) = "
-        f"{ms['AP_gain_over_best_single']:+.4f} "
-        f"({'met' if ms['AP_gain_over_best_single'] > 0 else 'NOT met'})",
-        f"(c) zoom=1 equals no zoom: {out['zoom1_equal']} ({out['zoom1_detections']} detections)",
+        (
+            f"(b) multi-scale filtered {ms['picked']}: AP - best single ({ms['best_single']}) "
+            f"= {ms['AP_gain_over_best_single']:+.4f} "
+            f"({'met' if ms['AP_gain_over_best_single'] > 0 else 'NOT met'})"
+            if ms
+            else "(b) not run (--tuner-only)"
+        ),
+        f"(c) zoom=1 equals no zoom: {out['zoom1_equal']} ({out['zoom1_detections']} detections)"
+        + (
+            f"; the dynamic-input copy equals the bundled graph: {out['dynamic_equals_bundled']}"
+            if "dynamic_equals_bundled" in out
+            else ""
+        ),
         f"measured on one test scene, interleaved, best of {out['repeats']}: "
         + ", ".join(
             f"{k} {out['timed_seconds'][k]:.2f} s wall ({v:.2f}x), "
@@ -325,6 +423,25 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--no-plain", action="store_true", help="skip the unfiltered multi-scale row (5x time)"
+    )
+    parser.add_argument(
+        "--dynamic-input",
+        action="store_true",
+        help="a copy of the bundled graph with a dynamic input size, so that zoom acts",
+    )
+    parser.add_argument(
+        "--population", type=int, default=None, help="NSGA-II population (default min(trials, 50))"
+    )
+    parser.add_argument(
+        "--budget-constraint", action="store_true", help="tell the sampler the time budget"
+    )
+    parser.add_argument(
+        "--skip-over-budget",
+        action="store_true",
+        help="do not evaluate settings whose model pixels are over the budget",
+    )
+    parser.add_argument(
+        "--tuner-only", action="store_true", help="no multi-scale section (target b)"
     )
     parser.add_argument("--json", default=None, help="write the figures as JSON here")
     parser.add_argument("--plot", default=None, help="write the Pareto plot PNG here")

@@ -196,3 +196,96 @@ def test_bad_cost_and_missing_image_sizes_are_refused(data, tmp_path):
     del gt["images"][0]["width"], gt["images"][0]["height"]
     with pytest.raises(TilewiseError, match="needs every image's width and height"):
         _run(EvalDataset.from_arrays(gt, images), tmp_path, "b", cost="model_pixels")
+
+
+@pytest.fixture(scope="module")
+def dynamic_model(tmp_path_factory):
+    """A 64 px ONNX graph with a dynamic height and width: zoom enlarges its input."""
+    pytest.importorskip("onnx")
+    from tilewise.models import OnnxDetector
+    from tilewise.models.testing import constant_detector_onnx
+
+    path = tmp_path_factory.mktemp("dyn") / "m.onnx"
+    return OnnxDetector(constant_detector_onnx(path, dynamic_hw=True))
+
+
+@pytest.mark.parametrize(
+    ("settings", "pixels"),
+    [
+        # zoom 1: the 64 px input, like a fixed graph
+        ({"slice_wh": 32, "overlap": 0.0}, 8 * 64 * 64),
+        # zoom 1.5: each model image is 96 x 96
+        ({"slice_wh": 32, "overlap": 0.0, "zoom": 1.5}, 8 * 96 * 96),
+        # zoom 1.25: the 80 px box is padded to 96 (the stride, 32)
+        ({"slice_wh": 32, "overlap": 0.0, "zoom": 1.25}, 8 * 96 * 96),
+        # the full frame is not zoomed: one 64 px model image more
+        ({"slice_wh": 32, "overlap": 0.0, "zoom": 2.0, "full_frame": True}, 8 * 128 * 128 + 4096),
+        # two scales: 64 px slices at zoom 1 (2) + 32 px slices at zoom 2 (8, 128 px each)
+        ({"overlap": 0.0, "scales": [[64, 1.0], [32, 2.0]]}, 2 * 4096 + 8 * 128 * 128),
+    ],
+)
+def test_model_pixels_of_a_model_that_zooms_its_input(dynamic_model, settings, pixels):
+    assert dynamic_model.zooms_input
+    assert model_pixels(dynamic_model, settings, (128, 64)) == pixels
+
+
+def test_default_space_searches_zoom_for_a_model_that_zooms_its_input(dynamic_model):
+    from tilewise.evaluation.tune import default_space
+
+    assert default_space(dynamic_model, 64).zoom == (1.0, 1.25, 1.4, 1.5, 1.75, 2.0)
+    fixed = type("Fixed", (), {"imgsz": (64, 64)})()
+    assert default_space(fixed, 64).zoom == (1.0,)
+    assert default_space(lambda ims: [], 64).zoom == (1.0, 1.5, 2.0)
+
+
+def test_budget_constraint_is_seeded_and_steers_the_search(data, tmp_path):
+    """The budget as a sampler constraint: the same seed repeats the search exactly; it
+    changes which settings later generations breed (not the first, random one)."""
+
+    def run(name, constrained):
+        return tune(
+            data,
+            SquareDetector(),
+            model_id="squares",
+            cache_dir=tmp_path / name,
+            trials=12,
+            objective="AP",
+            seed=3,
+            space=SPACE,
+            default_settings={"slice_wh": 128, "overlap": 0.2},
+            class_to_category={0: 1, 1: 2},
+            budget_x=1.5,
+            cost="model_pixels",
+            population=4,
+            budget_constraint=constrained,
+        )
+
+    a, b = run("a", True), run("b", True)
+    assert [t.settings for t in a.trials] == [t.settings for t in b.trials]
+    assert a.chosen.settings == b.chosen.settings
+    plain = run("a", False)  # the same cache: nothing re-evaluated
+    assert [t.settings for t in plain.trials[:4]] == [t.settings for t in a.trials[:4]]
+    assert [t.settings for t in plain.trials] != [t.settings for t in a.trials]
+    assert a.chosen.seconds_per_image <= 1.5 * a.default.seconds_per_image
+
+
+def test_skip_over_budget_evaluates_only_settings_within_it(data, tmp_path):
+    """With an estimated time, a setting over the budget is counted, never evaluated."""
+    result = _run(data, tmp_path, "a", budget_x=1.5, cost="model_pixels", skip_over_budget=True)
+    limit = 1.5 * result.default.seconds_per_image
+    assert result.skipped  # this seed proposes some settings over 1.5x
+    assert len(result.trials) + len(result.skipped) == 6
+    assert all(t.seconds_per_image <= limit for t in result.trials)
+    for s in result.skipped:
+        assert s.seconds_per_image > limit
+        assert s.model_pixels > 1.5 * result.default.model_pixels
+    numbers = sorted([t.number for t in result.trials] + [s.number for s in result.skipped])
+    assert numbers == list(range(6))
+    # the sweep cache holds the default and the evaluated trials only
+    assert len(list((tmp_path / "a").rglob("*.json"))) == 1 + len(
+        {t.point.key for t in result.trials}
+    )
+    assert f"{len(result.skipped)} more not: over the budget" in result.table()
+    assert result.config().tuning["skipped_over_budget"] == len(result.skipped)
+    with pytest.raises(TilewiseError, match="skip_over_budget needs cost='model_pixels'"):
+        _run(data, tmp_path, "b", skip_over_budget=True)

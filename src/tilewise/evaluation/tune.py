@@ -35,11 +35,12 @@ from tilewise.evaluation.sweep import SweepPoint, sweep
 from tilewise.evaluation.tables import text_table
 from tilewise.slicing import Slicer, SlicerConfig
 from tilewise.slicing.config import model_signature
-from tilewise.slicing.zoom import zoomed_wh
+from tilewise.slicing.zoom import zoomed, zoomed_wh, zooms_input
 
 __all__ = [
     "COSTS",
     "SearchSpace",
+    "SkippedTrial",
     "TuneResult",
     "TuneTrial",
     "default_space",
@@ -54,7 +55,14 @@ COSTS: tuple[str, ...] = ("seconds", "model_pixels")
 """How a setting's time is taken: measured, or estimated from the pixels the model sees."""
 
 
-def _fixed_input_pixels(model: Any) -> int | None:
+def _fixed_input_pixels(model: Any, zoom: float = 1.0) -> int | None:
+    """Pixels per model image of a model that resizes its input itself, at ``zoom``.
+
+    None: the model takes each image at its own size.
+    """
+    if zooms_input(model):
+        h, w = zoomed(model, zoom).input_hw  # type: ignore[attr-defined]
+        return int(h) * int(w)
     imgsz = getattr(model, "imgsz", None)
     if isinstance(imgsz, (tuple, list)) and len(imgsz) == 2:
         return int(imgsz[0]) * int(imgsz[1])
@@ -67,8 +75,10 @@ def model_pixels(model: Any, settings: Mapping[str, Any], image_wh: tuple[int, i
     Counted from the slice grids the ``Slicer`` would cut (every scale of a multi-scale
     setting, and the full-frame pass). A model with a fixed input size (``imgsz``, like
     ``OnnxDetector``, which letterboxes) is given that many pixels per model image,
-    whatever the slice's size; any other model is given each slice at its size times
-    ``zoom`` (the full frame at the image's size).
+    whatever the slice's size; one that zooms its own input (``zooms_input``: an
+    ``OnnxDetector`` with a dynamic input size) its input at the zoom (``input_hw``); any
+    other model is given each slice at its size times ``zoom`` (the full frame at the
+    image's size).
 
     Example:
         >>> model_pixels(lambda ims: [], {"slice_wh": 256, "overlap": 0.0}, (512, 256))
@@ -91,7 +101,7 @@ def model_pixels(model: Any, settings: Mapping[str, Any], image_wh: tuple[int, i
     total = 0
     for zoom, grid in passes:
         if fixed is not None:
-            total += fixed * len(grid)
+            total += (_fixed_input_pixels(model, zoom) or fixed) * len(grid)
             continue
         for x1, y1, x2, y2 in grid:
             zw, zh = zoomed_wh((x2 - x1, y2 - y1), zoom)
@@ -131,10 +141,13 @@ class SearchSpace:
 def default_space(model: Any, default_slice: int) -> SearchSpace:
     """A search space around a model's own slice size.
 
-    Slices from half to 1.25x the model's; with a model that resizes its input itself
-    (``imgsz``, like ``OnnxDetector``) the slice size alone sets the scale its network
-    sees, so zoom is not searched; otherwise zoom 1 to 2. Multi-scale: the model's slice
-    for objects >= 24 px with half slices (2x) for those under, with and without filters.
+    Slices from half to 1.25x the model's; with a model that resizes its input to a fixed
+    size itself (``imgsz``, like ``OnnxDetector``) the slice size alone sets the scale its
+    network sees, so zoom is not searched; otherwise zoom 1 to 2 (for a model that zooms
+    its own input, ``zooms_input``, also 1.25, 1.4 and 1.75: every zoom costs its square
+    in model pixels, so the ones within a 2x budget are spelt out). Multi-scale: the
+    model's slice for objects >= 24 px with half slices (2x) for those under, with and
+    without filters.
 
     Example:
         >>> default_space(lambda ims: [], 320).slice_wh
@@ -146,7 +159,11 @@ def default_space(model: Any, default_slice: int) -> SearchSpace:
             {max(16, round(s * f / 16) * 16) for f in (0.5, 0.7, 0.8, 0.9, 1.0)} | {round(s * 1.25)}
         )
     )
-    zooms = (1.0,) if getattr(model, "imgsz", None) is not None else (1.0, 1.5, 2.0)
+    zooms: tuple[float, ...] = (1.0, 1.5, 2.0)
+    if zooms_input(model):
+        zooms = (1.0, 1.25, 1.4, 1.5, 1.75, 2.0)
+    elif getattr(model, "imgsz", None) is not None:
+        zooms = (1.0,)
     half = max(16, s // 2)
     scales = (None, [[s, 1.0, 24.0, None], [half, 1.0, None, 24.0]], [[s, 1.0], [half, 1.0]])
     if zooms != (1.0,):
@@ -211,6 +228,23 @@ class TuneTrial:
         return ", ".join(f"{k}={v}" for k, v in self.settings.items() if k != "batch_size")
 
 
+@dataclass(frozen=True)
+class SkippedTrial:
+    """A trial not evaluated: its estimated time was over the budget (``skip_over_budget``).
+
+    Attributes:
+        number: the trial's number.
+        settings: the setting proposed.
+        seconds_per_image: its estimated time.
+        model_pixels: the pixels it gives the model per image (mean).
+    """
+
+    number: int
+    settings: Mapping[str, Any]
+    seconds_per_image: float
+    model_pixels: float
+
+
 @dataclass
 class TuneResult:
     """The trials, the default, the Pareto front and the chosen setting.
@@ -222,6 +256,8 @@ class TuneResult:
         budget_x: time budget as a multiple of the default's seconds per image.
         chosen: the best setting within the budget (or the fastest: ``budget_met``).
         budget_met: whether some setting met the budget.
+        skipped: trials not evaluated because their estimated time was over the budget
+            (``skip_over_budget``), in order.
     """
 
     objective: str
@@ -233,6 +269,7 @@ class TuneResult:
     model_signature: Mapping[str, Any] = field(default_factory=dict)
     seed: int = 0
     cost: str = "seconds"
+    skipped: list[SkippedTrial] = field(default_factory=list)
 
     @property
     def time_label(self) -> str:
@@ -290,6 +327,12 @@ class TuneResult:
             "settings",
         ]
         title = f"Pareto front ({len(self.trials)} trials; budget {self.budget_x:g}x default time)"
+        if self.skipped:
+            title = (
+                f"Pareto front ({len(self.trials)} trials evaluated, {len(self.skipped)} more "
+                f"not: over the budget by their model pixels; budget {self.budget_x:g}x "
+                "default time)"
+            )
         if self.cost == "model_pixels":
             title += (
                 "; time estimated from the pixels each setting gives the model, at the "
@@ -365,6 +408,7 @@ class TuneResult:
                 "trials": len(self.trials),
                 "seed": self.seed,
                 "cost": self.cost,
+                "skipped_over_budget": len(self.skipped),
             },
         )
 
@@ -393,6 +437,8 @@ def tune(
     slicer_factory: SlicerFactory | None = None,
     population: int | None = None,
     cost: Cost = "seconds",
+    budget_constraint: bool = False,
+    skip_over_budget: bool = False,
 ) -> TuneResult:
     """Search slicer settings on ``dataset`` for ``objective`` vs seconds per image.
 
@@ -416,6 +462,15 @@ def tune(
             the model is given, at the default's measured seconds per pixel: the search
             and the choice do not depend on the machine's load; needs the images' width
             and height in the ground truth).
+        budget_constraint: tell the sampler the budget (NSGA-II's constrained
+            domination): settings over ``budget_x`` rank below every setting within it,
+            so later generations breed from the settings that can be chosen. Off, the
+            two objectives alone rank them, and the fast settings of the Pareto front
+            take places in every generation.
+        skip_over_budget: with ``cost="model_pixels"`` a setting's time is known before
+            it runs: one over the budget is not evaluated (listed in
+            ``TuneResult.skipped``, scored 0 for the sampler, and over the budget for
+            ``budget_constraint``). The trial still counts in ``trials``.
 
     Raises:
         TilewiseError: optuna missing (the ``tune`` extra), bad arguments.
@@ -430,6 +485,11 @@ def tune(
         raise TilewiseError(f"budget_x must be a number > 0, got {budget_x!r}")
     if cost not in COSTS:
         raise TilewiseError(f"cost must be one of {', '.join(COSTS)}, got {cost!r}")
+    if skip_over_budget and cost != "model_pixels":
+        raise TilewiseError(
+            "skip_over_budget needs cost='model_pixels' (a measured time is only known after "
+            "the evaluation)"
+        )
     sizes: list[tuple[int, int]] = []
     if cost == "model_pixels":
         for im in dataset.ground_truth.dataset.get("images", []):
@@ -455,6 +515,14 @@ def tune(
 
     reference: list[TuneTrial] = []  # the default, once evaluated
 
+    def mean_pixels(settings: Mapping[str, Any]) -> float:
+        merged = {**base, **settings}
+        return sum(model_pixels(model, merged, wh) for wh in sizes) / max(len(sizes), 1)
+
+    def estimate(pixels: float) -> float:
+        ref = reference[0]
+        return ref.seconds_per_image * pixels / max(ref.model_pixels, 1.0)
+
     def evaluate(number: int, settings: dict[str, Any]) -> TuneTrial:
         point = sweep(dataset, model, {k: [v] for k, v in settings.items()}, **common).points[0]
         key = _metric_key(objective, point.stats)
@@ -462,16 +530,15 @@ def tune(
         pixels = math.nan
         seconds = measured
         if cost == "model_pixels":
-            merged = {**base, **settings}
-            pixels = sum(model_pixels(model, merged, wh) for wh in sizes) / max(len(sizes), 1)
+            pixels = mean_pixels(settings)
             if reference:
-                ref = reference[0]
-                seconds = ref.seconds_per_image * pixels / max(ref.model_pixels, 1.0)
+                seconds = estimate(pixels)
         return TuneTrial(number, point.settings, float(point.stats[key]), seconds, point, pixels)
 
     default = evaluate(-1, defaults)
     reference.append(default)
     done: list[TuneTrial] = []
+    skipped: list[SkippedTrial] = []
 
     def settings_of(trial: Any) -> dict[str, Any]:
         picked = {k: trial.suggest_categorical(k, _keys(v)) for k, v in choices.items()}
@@ -487,10 +554,23 @@ def tune(
             settings.pop("edge_margin")
         return settings
 
+    limit = default.seconds_per_image * float(budget_x)
+
     def objective_fn(trial: Any) -> tuple[float, float]:
-        result = evaluate(trial.number, settings_of(trial))
+        settings = settings_of(trial)
+        if skip_over_budget:
+            pixels = mean_pixels(settings)
+            seconds = estimate(pixels)
+            if seconds > limit:
+                skipped.append(SkippedTrial(trial.number, settings, seconds, pixels))
+                if budget_constraint:
+                    trial.set_constraint("over_budget", seconds / limit - 1.0)
+                return 0.0, seconds
+        result = evaluate(trial.number, settings)
         done.append(result)
         value = 0.0 if math.isnan(result.value) else result.value
+        if budget_constraint:  # feasible when <= 0
+            trial.set_constraint("over_budget", result.seconds_per_image / limit - 1.0)
         return value, result.seconds_per_image
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -499,7 +579,6 @@ def tune(
     )
     study = optuna.create_study(directions=["maximize", "minimize"], sampler=sampler)
     study.optimize(objective_fn, n_trials=trials)
-    limit = default.seconds_per_image * float(budget_x)
     pool = [default, *done]
     within = [t for t in pool if t.seconds_per_image <= limit and not math.isnan(t.value)]
     if within:
@@ -516,6 +595,7 @@ def tune(
         model_signature(model),
         seed,
         cost,
+        skipped,
     )
 
 

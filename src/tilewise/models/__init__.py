@@ -5,6 +5,7 @@ Nothing here imports torch: ``OnnxDetector`` needs only numpy, OpenCV and onnxru
 
 from tilewise.models.adapters import TorchModuleDetector, UltralyticsDetector, as_batch_model
 from tilewise.models.bundled import bundled_path, default_detector
+from tilewise.models.dynamic_input import with_dynamic_input
 from tilewise.models.letterbox import LetterboxInfo, letterbox, letterbox_batch, unletterbox_boxes
 from tilewise.models.metadata import ModelMetadata
 from tilewise.models.onnx_detector import OnnxDetector
@@ -25,4 +26,5 @@ __all__ = [
     "letterbox",
     "letterbox_batch",
     "unletterbox_boxes",
+    "with_dynamic_input",
 ]

@@ -96,33 +96,58 @@ def letterbox(
 
 
 def letterbox_batch(
-    images: Sequence[np.ndarray], input_hw: tuple[int, int], *, scaleup: bool = True
+    images: Sequence[np.ndarray],
+    input_hw: tuple[int, int],
+    *,
+    scaleup: bool = True,
+    canvas_hw: tuple[int, int] | None = None,
 ) -> tuple[np.ndarray, list[LetterboxInfo]]:
     """Letterbox several images into one float32 NCHW batch scaled to [0, 1].
 
     Slices may be strided views of a larger image; they are read without copying first.
+
+    Args:
+        images: H x W x 3 uint8 RGB images.
+        input_hw: the (height, width) each image is letterboxed into.
+        scaleup: allow enlarging small images (else they are only padded).
+        canvas_hw: the batch's (height, width), at least ``input_hw`` (default: equal):
+            the letterboxed ``input_hw`` box sits at its top left and the rest is padding.
+            A graph with a dynamic input size that needs a multiple of its stride takes
+            any exact scale this way (``OnnxDetector.with_input_zoom``).
+
+    Raises:
+        TilewiseError: a bad image, or ``canvas_hw`` smaller than ``input_hw``.
 
     Example:
         >>> import numpy as np
         >>> batch, infos = letterbox_batch([np.zeros((32, 32, 3), np.uint8)] * 2, (64, 64))
         >>> batch.shape, batch.dtype, infos[0].scale
         ((2, 3, 64, 64), dtype('float32'), 2.0)
+        >>> batch, infos = letterbox_batch([np.zeros((32, 32, 3), np.uint8)], (40, 40),
+        ...                                canvas_hw=(64, 64))
+        >>> batch.shape, infos[0].scale, infos[0].pad, round(float(batch[0, 0, 50, 50]) * 255)
+        ((1, 3, 64, 64), 1.25, (0, 0), 114)
     """
     import cv2
 
     th, tw = input_hw
-    batch = np.empty((len(images), 3, th, tw), dtype=np.float32)
+    ch, cw = canvas_hw if canvas_hw is not None else (th, tw)
+    if ch < th or cw < tw:
+        raise TilewiseError(
+            f"letterbox canvas {ch}x{cw} is smaller than the input box {th}x{tw} (height x width)"
+        )
+    batch = np.empty((len(images), 3, ch, cw), dtype=np.float32)
     scale = np.float32(1.0 / 255.0)
     infos = []
     canvas = None
     for i, image in enumerate(images):
         _check_image(image, i)
         info = _plan(image.shape[:2], (th, tw), scaleup)
-        if image.shape[:2] == (th, tw):  # a slice at the input size: no resize, no padding
+        if image.shape[:2] == (ch, cw) == (th, tw):  # a slice at the input size: as it is
             src = image
         else:
             if canvas is None:
-                canvas = np.empty((th, tw, 3), dtype=np.uint8)
+                canvas = np.empty((ch, cw, 3), dtype=np.uint8)
             canvas.fill(PAD_VALUE)
             _place(image, info, canvas)
             src = canvas

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -16,10 +18,12 @@ from tilewise.images import ImageLike, load_image
 from tilewise.models.letterbox import LetterboxInfo, letterbox_batch
 from tilewise.models.metadata import ModelMetadata, parse_names
 from tilewise.models.yolo_layout import ModelLayoutError, check_output_shape, decode_yolov8
+from tilewise.slicing.zoom import check_zoom
 
 __all__ = ["OnnxDetector", "PreparedBatch"]
 
 _DEFAULT_IMGSZ = 640
+_DEFAULT_STRIDE = 32  # a YOLO detector's largest stride, when the metadata does not say
 
 
 @dataclass(frozen=True)
@@ -108,6 +112,12 @@ class OnnxDetector:
             percent of latency on an otherwise idle machine.
         max_batch: split longer image lists into runs of at most this many images.
 
+    A graph with a dynamic height and width (``zooms_input``) can also be run at a larger
+    input: ``with_input_zoom(zoom)`` letterboxes every image into ``imgsz * zoom`` (padded
+    up to a multiple of the stride), so that the ``Slicer``'s ``zoom`` enlarges what the
+    network sees instead of being undone by the letterbox. ``with_dynamic_input`` writes
+    such a copy of a fixed-size graph.
+
     Raises:
         TilewiseError: missing or unreadable file.
         ModelLayoutError: the graph's inputs or outputs are not the expected layout, or
@@ -164,6 +174,11 @@ class OnnxDetector:
             )
         self._read_input(imgsz)
         self._read_output(names)
+        self.stride = int(self.metadata.stride or _DEFAULT_STRIDE)
+        self.input_zoom = 1.0
+        self._box_hw = self.imgsz  # each image is letterboxed into this (height, width)
+        self.input_hw: tuple[int, int] = self.imgsz
+        """The (height, width) of the tensor given to the graph."""
 
     # ------------------------------------------------------------------ graph checks
     def _read_input(self, imgsz: int | tuple[int, int] | None) -> None:
@@ -189,6 +204,7 @@ class OnnxDetector:
         self._input_dtype = np.float16 if inp.type == "tensor(float16)" else np.float32
         self.fixed_batch = _dim(shape[0])
         fixed_hw = (_dim(shape[2]), _dim(shape[3]))
+        self.dynamic_hw = not any(fixed_hw)
         wanted = None
         if imgsz is not None:
             wanted = (int(imgsz), int(imgsz)) if isinstance(imgsz, (int, np.integer)) else imgsz
@@ -251,10 +267,65 @@ class OnnxDetector:
         h, w = self.tile_size or self.imgsz
         return (w, h)
 
+    @property
+    def zooms_input(self) -> bool:
+        """Whether ``with_input_zoom`` can enlarge the input (a dynamic height and width).
+
+        A ``Slicer`` zoom on such a model enlarges the network input
+        (``tilewise.slicing.zoom.zoomed``); on a fixed-size graph the letterbox undoes it.
+        """
+        return self.dynamic_hw
+
+    def with_input_zoom(self, zoom: float) -> OnnxDetector:
+        """This detector with every image letterboxed into ``imgsz * zoom`` (same session).
+
+        The scale is exact: the letterbox box is ``round(imgsz * zoom)``; when that is not
+        a multiple of the stride (the graph needs one) the tensor is padded at the right
+        and bottom up to the next multiple (``input_hw``). ``zoom`` is relative to
+        ``imgsz``, whatever this detector's own ``input_zoom``; 1.0 gives the plain
+        detector's input.
+
+        Raises:
+            TilewiseError: ``zoom`` is not a finite number > 0, or the graph has a fixed
+                input size (``zooms_input`` is False).
+
+        Example:
+            >>> import tempfile, pathlib, numpy as np
+            >>> from tilewise.models.testing import constant_detector_onnx
+            >>> p = constant_detector_onnx(pathlib.Path(tempfile.mkdtemp()) / "m.onnx",
+            ...                            dynamic_hw=True)
+            >>> model = OnnxDetector(p, conf=0.5)
+            >>> model.zooms_input, model.with_input_zoom(1.25).input_hw
+            (True, (96, 96))
+            >>> model.with_input_zoom(2.0)([np.zeros((64, 64, 3), np.uint8)])[0].xyxy.tolist()
+            [[12.0, 12.0, 20.0, 20.0]]
+        """
+        value = check_zoom(zoom)
+        if not self.dynamic_hw:
+            h, w = self.imgsz
+            raise TilewiseError(
+                f"{self.path.name} has a fixed input size {h}x{w} (height x width): its input "
+                "cannot be zoomed (tilewise.models.with_dynamic_input writes a copy of the "
+                "graph with a dynamic height and width)"
+            )
+        out = copy.copy(self)
+        out.input_zoom = value
+        h, w = self.imgsz
+        box = (max(1, round(h * value)), max(1, round(w * value)))
+        out._box_hw = box
+        if value == 1.0:
+            out.input_hw = self.imgsz
+        else:
+            s = self.stride
+            out.input_hw = (math.ceil(box[0] / s) * s, math.ceil(box[1] / s) * s)
+        return out
+
     def __repr__(self) -> str:
+        zoom = f", input_zoom={self.input_zoom:g}" if self.input_zoom != 1.0 else ""
         return (
             f"OnnxDetector({self.path.name!r}, classes={self.num_classes}, "
-            f"imgsz={self.imgsz}, tile_size={self.tile_size}, conf={self.conf}, iou={self.iou})"
+            f"imgsz={self.imgsz}{zoom}, tile_size={self.tile_size}, conf={self.conf}, "
+            f"iou={self.iou})"
         )
 
     # ------------------------------------------------------------------ inference
@@ -271,7 +342,9 @@ class OnnxDetector:
         step = self.fixed_batch or self.max_batch or max(len(items), 1)
         inputs, infos = [], []
         for start in range(0, len(items), step):
-            batch, chunk_infos = letterbox_batch(items[start : start + step], self.imgsz)
+            batch, chunk_infos = letterbox_batch(
+                items[start : start + step], self._box_hw, canvas_hw=self.input_hw
+            )
             n = batch.shape[0]
             if self.fixed_batch is not None and n < self.fixed_batch:
                 pad = np.zeros((self.fixed_batch - n, *batch.shape[1:]), dtype=batch.dtype)

@@ -25,6 +25,7 @@ def constant_detector_onnx(
     dynamic_batch: bool = True,
     transposed: bool = False,
     extra_metadata: dict[str, str] | None = None,
+    dynamic_hw: bool = False,
 ) -> Path:
     """Write a detector whose output is ``[batch, 4 + C, anchors]`` like Ultralytics'.
 
@@ -43,6 +44,8 @@ def constant_detector_onnx(
             Ultralytics export).
         transposed: write ``[batch, anchors, 4 + C]`` instead (an unexpected layout).
         extra_metadata: more metadata keys.
+        dynamic_hw: symbolic height and width (the graph takes any input size; the boxes
+            stay at the same input pixels, and ``imgsz`` is still written to the metadata).
 
     Returns:
         The path.
@@ -67,6 +70,7 @@ def constant_detector_onnx(
     if transposed:
         base, gate = base.transpose(0, 2, 1).copy(), gate.transpose(0, 2, 1).copy()
     batch: str | int = "batch" if dynamic_batch else 1
+    hw: list[str | int] = ["height", "width"] if dynamic_hw else [imgsz, imgsz]
     nodes = [
         helper.make_node("ReduceMean", ["images"], ["mean"], axes=[1, 2, 3], keepdims=1),
         helper.make_node("Reshape", ["mean", "shape3"], ["mean3"]),
@@ -77,7 +81,7 @@ def constant_detector_onnx(
     graph = helper.make_graph(
         nodes,
         "tilewise_constant_detector",
-        [helper.make_tensor_value_info("images", TensorProto.FLOAT, [batch, 3, imgsz, imgsz])],
+        [helper.make_tensor_value_info("images", TensorProto.FLOAT, [batch, 3, *hw])],
         [helper.make_tensor_value_info("output0", TensorProto.FLOAT, out_shape)],
         initializer=[
             numpy_helper.from_array(base, "base"),

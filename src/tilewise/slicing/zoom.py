@@ -9,6 +9,10 @@ another size than the image it gave the model.
 
 A model that resizes its input itself (``OnnxDetector`` letterboxes every image to its
 input size) composes with the zoom: ``model_scale`` says what the network finally sees.
+A model that can enlarge its own input instead (``zooms_input`` True and a
+``with_input_zoom(zoom)`` method, like an ``OnnxDetector`` whose graph has a dynamic
+height and width) is given the slices as they are and zooms itself: ``zoomed`` returns
+``model.with_input_zoom(zoom)``, so that the zoom is not undone by its letterbox.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from tilewise.errors import TilewiseError
 from tilewise.masks import CompactMasks
 from tilewise.slicing.model import BatchModel, check_model_outputs, is_staged
 
-__all__ = ["ZoomedModel", "check_zoom", "model_scale", "zoomed", "zoomed_wh"]
+__all__ = ["ZoomedModel", "check_zoom", "model_scale", "zoomed", "zoomed_wh", "zooms_input"]
 
 
 def check_zoom(zoom: object, name: str = "zoom") -> float:
@@ -164,7 +168,8 @@ def zoomed(model: BatchModel, zoom: float) -> BatchModel:
     """``model`` with every image resized by ``zoom``; the model itself when ``zoom == 1``.
 
     A staged model (``prepare``/``forward``/``finish``) stays staged, its ``prepare``
-    seeing the zoomed images.
+    seeing the zoomed images. A model that zooms its own input (``zooms_input`` True)
+    gives ``model.with_input_zoom(zoom)`` instead.
 
     Example:
         >>> f = lambda images: []
@@ -174,9 +179,28 @@ def zoomed(model: BatchModel, zoom: float) -> BatchModel:
     zoom = check_zoom(zoom)
     if zoom == 1.0:
         return model
+    if zooms_input(model):
+        return model.with_input_zoom(zoom)  # type: ignore[attr-defined]
     if is_staged(model):
         return _ZoomedStagedModel(model, zoom)
     return ZoomedModel(model, zoom)
+
+
+def zooms_input(model: Any) -> bool:
+    """Whether ``model`` enlarges its own input for a zoom.
+
+    That is: its ``zooms_input`` is True and it has a ``with_input_zoom`` method.
+
+    Example:
+        >>> class Dynamic:
+        ...     zooms_input = True
+        ...     def with_input_zoom(self, zoom): return self
+        >>> zooms_input(Dynamic()), zooms_input(lambda ims: [])
+        (True, False)
+    """
+    return getattr(model, "zooms_input", False) is True and callable(
+        getattr(model, "with_input_zoom", None)
+    )
 
 
 def model_scale(model: Any, slice_wh: tuple[int, int], zoom: float) -> float | None:
@@ -184,8 +208,9 @@ def model_scale(model: Any, slice_wh: tuple[int, int], zoom: float) -> float | N
 
     For a model that resizes every image to its input size itself (it has ``imgsz``,
     (height, width), like ``OnnxDetector``'s letterbox), the zoom composes with that
-    resize: a 320 px slice into a 640 px graph is 2x already, whatever the zoom. For other
-    models it is the zoom. None when ``slice_wh`` is empty.
+    resize: a 320 px slice into a 640 px graph is 2x already, whatever the zoom. A model
+    that zooms its own input (``zooms_input``) letterboxes the slice into ``imgsz * zoom``
+    instead. For other models it is the zoom. None when ``slice_wh`` is empty.
 
     Example:
         >>> class Graph:
@@ -194,12 +219,20 @@ def model_scale(model: Any, slice_wh: tuple[int, int], zoom: float) -> float | N
         (2.0, 2.0)
         >>> model_scale(lambda ims: [], (320, 320), 1.5)
         1.5
+        >>> class Dynamic(Graph):
+        ...     zooms_input = True
+        ...     def with_input_zoom(self, zoom): return self
+        >>> model_scale(Dynamic(), (320, 320), 1.0), model_scale(Dynamic(), (320, 320), 1.5)
+        (2.0, 3.0)
     """
     w, h = slice_wh
     if w <= 0 or h <= 0:
         return None
     zw, zh = zoomed_wh((w, h), zoom)
     imgsz = getattr(model, "imgsz", None)
+    if isinstance(imgsz, (tuple, list)) and len(imgsz) == 2 and zooms_input(model):
+        bw, bh = zoomed_wh((int(imgsz[1]), int(imgsz[0])), zoom)
+        return float(min(bh / h, bw / w))
     if isinstance(imgsz, (tuple, list)) and len(imgsz) == 2:
         th, tw = (float(v) for v in imgsz)
         letterbox = min(th / zh, tw / zw)
