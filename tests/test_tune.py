@@ -270,22 +270,52 @@ def test_budget_constraint_is_seeded_and_steers_the_search(data, tmp_path):
 
 
 def test_skip_over_budget_evaluates_only_settings_within_it(data, tmp_path):
-    """With an estimated time, a setting over the budget is counted, never evaluated."""
+    """With an estimated time, a setting over the budget is counted, never evaluated, and
+    the search goes on until ``trials`` settings are evaluated."""
     result = _run(data, tmp_path, "a", budget_x=1.5, cost="model_pixels", skip_over_budget=True)
     limit = 1.5 * result.default.seconds_per_image
     assert result.skipped  # this seed proposes some settings over 1.5x
-    assert len(result.trials) + len(result.skipped) == 6
+    assert len(result.trials) == 6
     assert all(t.seconds_per_image <= limit for t in result.trials)
     for s in result.skipped:
         assert s.seconds_per_image > limit
         assert s.model_pixels > 1.5 * result.default.model_pixels
     numbers = sorted([t.number for t in result.trials] + [s.number for s in result.skipped])
-    assert numbers == list(range(6))
+    assert numbers == list(range(6 + len(result.skipped)))
     # the sweep cache holds the default and the evaluated trials only
     assert len(list((tmp_path / "a").rglob("*.json"))) == 1 + len(
         {t.point.key for t in result.trials}
     )
-    assert f"{len(result.skipped)} more not: over the budget" in result.table()
+    assert f"{len(result.skipped)} settings proposed over the budget" in result.table()
     assert result.config().tuning["skipped_over_budget"] == len(result.skipped)
+    again = _run(data, tmp_path, "b", budget_x=1.5, cost="model_pixels", skip_over_budget=True)
+    assert [t.settings for t in again.trials] == [t.settings for t in result.trials]
+    assert [s.settings for s in again.skipped] == [s.settings for s in result.skipped]
     with pytest.raises(TilewiseError, match="skip_over_budget needs cost='model_pixels'"):
-        _run(data, tmp_path, "b", skip_over_budget=True)
+        _run(data, tmp_path, "c", skip_over_budget=True)
+
+
+def test_skip_over_budget_stops_after_its_proposal_cap(data, tmp_path):
+    """A budget nothing but the default meets: SKIP_PROPOSALS_X proposals per trial, then
+    the default is chosen."""
+    from tilewise.evaluation.tune import SKIP_PROPOSALS_X
+
+    space = SearchSpace(slice_wh=(64,), overlap=(0.5,), zoom=(2.0,))
+    result = tune(
+        data,
+        SquareDetector(),
+        model_id="squares",
+        cache_dir=tmp_path / "a",
+        trials=2,
+        objective="AP",
+        space=space,
+        default_settings={"slice_wh": 128, "overlap": 0.2},
+        class_to_category={0: 1, 1: 2},
+        budget_x=1.5,
+        cost="model_pixels",
+        skip_over_budget=True,
+    )
+    assert result.trials == []
+    assert len(result.skipped) == 2 * SKIP_PROPOSALS_X
+    assert result.chosen is result.default
+    assert result.budget_met

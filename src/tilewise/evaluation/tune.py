@@ -39,6 +39,7 @@ from tilewise.slicing.zoom import zoomed, zoomed_wh, zooms_input
 
 __all__ = [
     "COSTS",
+    "SKIP_PROPOSALS_X",
     "SearchSpace",
     "SkippedTrial",
     "TuneResult",
@@ -51,6 +52,8 @@ __all__ = [
 
 Objective = Literal["AP", "AP_small", "AP50", "AR"]
 Cost = Literal["seconds", "model_pixels"]
+SKIP_PROPOSALS_X = 50
+"""With ``skip_over_budget``: at most this many proposals per trial evaluated."""
 COSTS: tuple[str, ...] = ("seconds", "model_pixels")
 """How a setting's time is taken: measured, or estimated from the pixels the model sees."""
 
@@ -329,9 +332,9 @@ class TuneResult:
         title = f"Pareto front ({len(self.trials)} trials; budget {self.budget_x:g}x default time)"
         if self.skipped:
             title = (
-                f"Pareto front ({len(self.trials)} trials evaluated, {len(self.skipped)} more "
-                f"not: over the budget by their model pixels; budget {self.budget_x:g}x "
-                "default time)"
+                f"Pareto front ({len(self.trials)} trials evaluated; {len(self.skipped)} "
+                f"settings proposed over the budget by their model pixels, not evaluated; "
+                f"budget {self.budget_x:g}x default time)"
             )
         if self.cost == "model_pixels":
             title += (
@@ -470,7 +473,9 @@ def tune(
         skip_over_budget: with ``cost="model_pixels"`` a setting's time is known before
             it runs: one over the budget is not evaluated (listed in
             ``TuneResult.skipped``, scored 0 for the sampler, and over the budget for
-            ``budget_constraint``). The trial still counts in ``trials``.
+            ``budget_constraint``), and does not count in ``trials``: the search goes on
+            until ``trials`` settings are evaluated, or ``SKIP_PROPOSALS_X * trials``
+            settings were proposed.
 
     Raises:
         TilewiseError: optuna missing (the ``tune`` extra), bad arguments.
@@ -578,7 +583,14 @@ def tune(
         seed=seed, population_size=max(2, population or min(trials, 50))
     )
     study = optuna.create_study(directions=["maximize", "minimize"], sampler=sampler)
-    study.optimize(objective_fn, n_trials=trials)
+    if not skip_over_budget:
+        study.optimize(objective_fn, n_trials=trials)
+    else:  # proposals over the budget are told back at once; only evaluations count
+        for _ in range(SKIP_PROPOSALS_X * trials):
+            if len(done) >= trials:
+                break
+            trial = study.ask()
+            study.tell(trial, objective_fn(trial))
     pool = [default, *done]
     within = [t for t in pool if t.seconds_per_image <= limit and not math.isnan(t.value)]
     if within:
