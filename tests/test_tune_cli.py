@@ -243,3 +243,20 @@ def test_predict_notes_a_config_tuned_at_another_conf(
     else:
         note = f"tuned at --conf {tuned_conf:g}; this run filters at --conf {float(predict_conf):g}"
         assert (note in pred.output) is noted
+
+
+def test_skip_over_budget_counts_evaluations_and_lists_the_skipped(demo, tmp_path):
+    args = ("--cost", "model_pixels", "--budget-x", "1.3", "--seed", "1", "--population", "2")
+    result = _tune(demo, tmp_path / "t", *args, "--skip-over-budget", "--budget-constraint")
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "t" / "tune.json").read_text())
+    assert len(report["trials"]) == 4
+    skipped = report["skipped_over_budget"]
+    assert skipped  # this seed proposes settings over 1.3x
+    limit = 1.3 * report["default"]["seconds_per_image"]
+    assert all(t["seconds_per_image"] > limit for t in skipped)
+    assert all(t["seconds_per_image"] <= limit for t in report["trials"])
+    assert f"{len(skipped)} settings proposed over the budget" in result.output
+    bad = _tune(demo, tmp_path / "u", "--skip-over-budget")
+    assert bad.exit_code != 0
+    assert "--skip-over-budget needs --cost model_pixels" in bad.output

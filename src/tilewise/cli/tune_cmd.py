@@ -146,6 +146,28 @@ def tune_command(
             "the choice does not depend on the machine's load).",
         ),
     ] = "seconds",
+    skip_over_budget: Annotated[
+        bool,
+        typer.Option(
+            "--skip-over-budget",
+            help="With --cost model_pixels: do not evaluate settings over the budget (their "
+            "time is known before they run); they are counted, and --trials counts the "
+            "settings evaluated.",
+        ),
+    ] = False,
+    budget_constraint: Annotated[
+        bool,
+        typer.Option(
+            "--budget-constraint",
+            help="Tell the sampler the budget: later generations breed from settings within it.",
+        ),
+    ] = False,
+    population: Annotated[
+        int | None,
+        typer.Option(
+            "--population", help="NSGA-II population (default: --trials up to 50: random)."
+        ),
+    ] = None,
     slice_size: Annotated[
         str,
         typer.Option(
@@ -206,6 +228,10 @@ def tune_command(
     size = parse_slice(slice_size)
     if batch < 1:
         raise TilewiseError(f"--batch must be at least 1, got {batch}")
+    if skip_over_budget and cost != "model_pixels":
+        raise TilewiseError("--skip-over-budget needs --cost model_pixels")
+    if population is not None and population < 2:
+        raise TilewiseError(f"--population must be at least 2, got {population}")
     batch_model = load_model(model, conf=conf)
     if holdout > 0:
         search, held = split_dataset(gt, images, holdout, seed=seed)
@@ -230,6 +256,9 @@ def tune_command(
         base_settings={"batch_size": batch},
         class_to_category=_category_map(batch_model, gt, class_map),
         cost=cost,  # type: ignore[arg-type]
+        population=population,
+        budget_constraint=budget_constraint,
+        skip_over_budget=skip_over_budget,
     )
     echo(result.table())
     full = result.config()
@@ -256,6 +285,15 @@ def tune_command(
         "chosen": _trial_json(result.chosen),
         "pareto": [_trial_json(t) for t in result.pareto],
         "trials": [_trial_json(t) for t in result.trials],
+        "skipped_over_budget": [
+            {
+                "trial": t.number,
+                "settings": dict(t.settings),
+                "seconds_per_image": t.seconds_per_image,
+                "model_pixels": t.model_pixels,
+            }
+            for t in result.skipped
+        ],
     }
     report_path = atomic_write_json(out / "tune.json", report)
     c, d = result.chosen, result.default
