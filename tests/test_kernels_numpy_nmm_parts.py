@@ -217,6 +217,9 @@ NMM_TABLE = {
     # TALL grows the box; NINE passed against A (0.9) but fails against it (0.75)
     "growth-stops-later-rows": ([A, TALL, NINE], IOU, 0.8, [0, 0, 2]),
     "rows-before-growth-join-together": ([A, NINE, TALL], IOU, 0.8, [0, 0, 0]),
+    # row 2 (IoU 3/9) joins and grows the box to [4, 3, 13, 4], then row 1 (4/35 > 0.1)
+    # joins: the growing row joins in its own step (against [3, 1, 13, 7] it has 5/60)
+    "grower-joins-in-its-step": ([[6, 3, 13, 4], [3, 1, 8, 7], [4, 3, 9, 4]], IOU, 0.1, [0, 0, 0]),
     "ios": ([A, SMALL], IOS, 1.0, [0, 0]),
     "iou-small": ([A, SMALL], IOU, 0.05, [0, 1]),
     "iou-small-at-threshold": ([A, SMALL], IOU, 0.04, [0, 0]),
