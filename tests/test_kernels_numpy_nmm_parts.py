@@ -225,6 +225,12 @@ NMM_TABLE = {
     # row 2 (IoU 3/9) joins and grows the box to [4, 3, 13, 4], then row 1 (4/35 > 0.1)
     # joins: the growing row joins in its own step (against [3, 1, 13, 7] it has 5/60)
     "grower-joins-in-its-step": ([[6, 3, 13, 4], [3, 1, 8, 7], [4, 3, 9, 4]], IOU, 0.1, [0, 0, 0]),
+    # row 1 grows the box on one side only (left, then right); row 2 meets only the grown
+    # box (IoU 30/200 and 60/400): each side is compared with its own
+    "grows-left": ([[10, 0, 20, 10], [5, 0, 20, 10], [0, 0, 8, 10]], IOU, 0.1, [0, 0, 0]),
+    "grows-right": ([[0, 0, 10, 20], [0, 0, 15, 20], [12, 0, 20, 20]], IOU, 0.1, [0, 0, 0]),
+    "grows-down": ([[0, 10, 10, 20], [0, 5, 10, 20], [0, 0, 10, 8]], IOU, 0.1, [0, 0, 0]),
+    "grows-up": ([[0, 0, 20, 10], [0, 0, 20, 15], [0, 12, 20, 20]], IOU, 0.1, [0, 0, 0]),
     "ios": ([A, SMALL], IOS, 1.0, [0, 0]),
     "iou-small": ([A, SMALL], IOU, 0.05, [0, 1]),
     "iou-small-at-threshold": ([A, SMALL], IOU, 0.04, [0, 0]),
@@ -336,6 +342,15 @@ def test_greedy_nmm_admits_both_area_window_edges(boxes):
         ([0, -1, 10, 10], A, True),
         ([0, 0, 11, 10], A, True),
         ([0, 0, 10, 11], A, True),
+        # against [2, 5, 12, 20]: each side only against its own
+        ([3, 5, 12, 20], [2, 5, 12, 20], False),
+        ([2, 6, 12, 20], [2, 5, 12, 20], False),
+        ([2, 5, 11, 20], [2, 5, 12, 20], False),
+        ([2, 5, 12, 19], [2, 5, 12, 20], False),
+        ([1, 5, 12, 20], [2, 5, 12, 20], True),
+        ([2, 4, 12, 20], [2, 5, 12, 20], True),
+        ([2, 5, 13, 20], [2, 5, 12, 20], True),
+        ([2, 5, 12, 21], [2, 5, 12, 20], True),
     ],
 )
 def test_grows_table(box, big, grows):
