@@ -33,6 +33,7 @@ Four callbacks, each a row group (``--callbacks``):
   letterboxed to the model's 320 px input), ~15 ms of CPU per slice: about 0.5 s of CPU
   per 4K frame, so run it on a short video (``--frames 12 --callbacks onnx``). The
   supervision callback flips its BGR slice to RGB first, as a supervision user must.
+  ``--onnx-threads N`` sets ORT's intra-op threads for both libraries.
 
 Each throughput row runs ``--repeat`` times (default 3), rows interleaved round by round,
 and keeps its fastest run (all runs are listed): on a shared machine the fastest run is
@@ -73,6 +74,9 @@ GPU_CALL_MS = 5.7
 GPU_IMAGE_MS = 0.72
 """Simulated accelerator: cost per 640 px image (ms); see the module docstring."""
 CALLBACKS = ("cpu", "gpu", "cheap", "onnx")
+ONNX_THREADS: int | None = None
+"""ONNX Runtime intra-op threads of the ``onnx`` callback, both libraries (None: ORT's
+default, one per core); ``--onnx-threads``."""
 
 
 def _boxes(image: np.ndarray) -> np.ndarray:
@@ -123,7 +127,7 @@ class Detector:
         if kind == "onnx":
             from tilewise.models.bundled import default_detector
 
-            self.model = default_detector(conf=0.25)
+            self.model = default_detector(conf=0.25, threads=ONNX_THREADS)
         self.call_ms = call_ms
         self.image_ms = image_ms
         self.device = threading.Lock()
@@ -357,6 +361,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--callbacks", default=",".join(CALLBACKS), help="row groups to run")
     p.add_argument("--repeat", type=int, default=3, help="runs per row (fastest kept)")
     p.add_argument("--memory-frames", default="300,3000", help="frame counts of the memory rows")
+    p.add_argument("--onnx-threads", type=int, help="ORT intra-op threads (onnx callback)")
     p.add_argument("--no-writing", action="store_true", help="skip the writing-cost rows")
     p.add_argument("--no-memory", action="store_true", help="skip the memory rows")
     p.add_argument(
@@ -364,6 +369,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     )
     p.add_argument("--json", type=Path, help="also write the rows here")
     args = p.parse_args(argv)
+    global ONNX_THREADS
+    ONNX_THREADS = args.onnx_threads
     callbacks = [c.strip() for c in args.callbacks.split(",") if c.strip()]
     for c in callbacks:
         if c not in CALLBACKS:
@@ -379,7 +386,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     video = make_video(cache / f"synth_{wh[0]}x{wh[1]}_{frames}.mp4", wh, frames)
     print(f"video ready in {time.perf_counter() - t0:.0f} s: {video}", flush=True)
     rows: dict[str, Any] = {"video": str(video), "frame_wh": list(wh), "frames": frames,
-                            "load_before": _load()}  # fmt: skip
+                            "load_before": _load(), "onnx_threads": ONNX_THREADS}  # fmt: skip
     rows["decode"] = run_decode(video)
     rows["throughput"] = {}
     for c in callbacks:
@@ -412,7 +419,9 @@ def render(rows: dict[str, Any]) -> str:
     w, h = rows["frame_wh"]
     lines = [
         f"Throughput, {rows['frames']} frames of {w}x{h} H.264, {SLICE} px slices, "
-        f"{OVERLAP_PX} px overlap, no video written (load average before "
+        f"{OVERLAP_PX} px overlap, no video written"
+        + (f", ORT intra-op threads {rows['onnx_threads']}" if rows.get("onnx_threads") else "")
+        + " (load average before "
         f"{rows['load_before']}, after {rows.get('load_after', '?')}):",
         "",
         "| callback | pipeline | setting | frames/s (best) | frames/s (all runs) | CPU ms/frame "
