@@ -13,16 +13,26 @@ One ``update`` per frame, as in ByteTrack:
 1. every track is predicted to the new frame;
 2. confident detections (``confidence >= high_threshold``) are matched to confirmed
    tracks, active or lost;
-3. the remaining active tracks are matched to the weaker detections
+3. the remaining active tracks, and the tracks lost for at most ``weak_max_lost``
+   frames, are matched to the weaker detections
    (``low_threshold <= confidence < high_threshold``): a weak detection can keep a track
-   alive but never starts one;
+   alive, or bring it back, but never starts one;
 4. tentative tracks (born recently, not yet confirmed) are matched to the confident
    detections left;
 5. confident detections still unmatched with ``confidence >= new_track_threshold`` start
-   tentative tracks; a tentative track is confirmed, and given an ID, after ``min_hits``
-   consecutive matches, and dropped at its first miss;
+   tentative tracks, except a *duplicate*: a box overlapping (IoU at or above
+   ``duplicate_iou``, whatever the classes) a box matched in this frame or a more
+   confident new one (detectors run on overlapping slices often report a tiny object
+   twice, under two classes). A tentative track is confirmed, and given an ID, after
+   ``min_hits`` consecutive matches *and* once the mean confidence of its matches
+   reaches ``confirm_mean`` (so a run of weak false positives never becomes a track);
+   it is dropped at its first miss;
 6. a confirmed track that misses is *lost*: it keeps being predicted, with a growing
    gate, and is re-activated under its old ID if matched within ``max_lost`` frames.
+
+A track keeps the class it was born with, unless ``class_switch_gate`` lets a confirmed
+track take a detection of another class that lies close to its prediction (for detectors
+that change the class of the same tiny object from frame to frame).
 
 Every stage is an optimal assignment (``tilewise.tracking.assignment``) with a fixed tie
 rule, so the same detections always give the same IDs.
@@ -59,11 +69,18 @@ class TrackStatus(IntEnum):
 class TrackerConfig:
     """Parameters of ``Tracker``; the defaults were chosen by measurement.
 
-    The defaults maximise IDF1 on synthetic tiny-mover videos (``tilewise.synth.video``,
-    seeds 1-3, simulated detections) in a one-at-a-time sweep recorded in
-    ``benchmarks/RESULTS.md``: ``min_hits`` 2 -> 3 (+0.020 IDF1, ID switches 194 -> 17 per
-    video), ``gate`` 3 -> 4 (+0.002), ``speed_std`` 0.3 -> 0.5 (+0.0004); the other
-    parameters moved IDF1 by less than 0.002 within the ranges tried.
+    The motion and gate defaults maximise IDF1 on synthetic tiny-mover videos
+    (``tilewise.synth.video``, seeds 1-3, simulated detections) in a one-at-a-time sweep
+    recorded in ``benchmarks/RESULTS.md``: ``min_hits`` 2 -> 3 (+0.020 IDF1, ID switches
+    194 -> 17 per video), ``gate`` 3 -> 4 (+0.002), ``speed_std`` 0.3 -> 0.5 (+0.0004);
+    the other parameters moved IDF1 by less than 0.002 within the ranges tried.
+
+    The birth and confidence defaults (``high_threshold`` and ``new_track_threshold``
+    0.35, ``min_hits`` 2, ``confirm_mean`` 0.45, ``weak_max_lost`` 30, ``duplicate_iou``
+    0.3) were then chosen on the same development seeds with the bundled detector's
+    real detections (first 100 frames; sparse, low and flat confidences, duplicates):
+    the setting with the best IDF1 there among those that do not lower IDF1 on the
+    simulated detections (``benchmarks/RESULTS.md``, "Tracking tiny movers").
 
     Args:
         high_threshold: detections at or above it take part in the first, main
@@ -71,7 +88,8 @@ class TrackerConfig:
         low_threshold: detections below it are ignored; those between the two thresholds
             only keep active tracks alive (ByteTrack's second stage).
         new_track_threshold: an unmatched detection starts a track only at or above it.
-        min_hits: consecutive matches that confirm a new track (1: at once).
+        min_hits: consecutive matches that confirm a new track (1: at once, if its
+            confidence reaches ``confirm_mean``).
         max_lost: frames a lost track is kept for re-activation.
         gate: gate radius in standard deviations of the predicted centre.
         max_gate: the gate radius never exceeds this many object sizes
@@ -83,6 +101,16 @@ class TrackerConfig:
         size_ratio: a detection whose size differs from the track's by more than this
             factor is never matched to it.
         class_agnostic: match across classes (by default a track keeps its class).
+        weak_max_lost: a track lost for at most this many frames may be re-activated
+            by a weak detection (0: weak detections only keep active tracks alive).
+        confirm_mean: a tentative track is confirmed only once the mean confidence of
+            its matches is at or above it (0: ``min_hits`` alone decides).
+        duplicate_iou: an unmatched detection overlapping a box matched in the frame,
+            or a more confident new one, at this IoU or more (any class) starts no
+            track (1.0: off).
+        class_switch_gate: a confirmed track may take a detection of another class
+            whose centre lies within this fraction of its gate radius (0: never;
+            ignored with ``class_agnostic``); tentative tracks always keep their class.
         noise: the Kalman filter's noise model.
 
     Example:
@@ -90,10 +118,10 @@ class TrackerConfig:
         1
     """
 
-    high_threshold: float = 0.5
+    high_threshold: float = 0.35
     low_threshold: float = 0.1
-    new_track_threshold: float = 0.6
-    min_hits: int = 3
+    new_track_threshold: float = 0.35
+    min_hits: int = 2
     max_lost: int = 30
     gate: float = 4.0
     max_gate: float = 4.0
@@ -101,10 +129,21 @@ class TrackerConfig:
     iou_weight: float = 0.2
     size_ratio: float = 2.0
     class_agnostic: bool = False
+    weak_max_lost: int = 30
+    confirm_mean: float = 0.45
+    duplicate_iou: float = 0.3
+    class_switch_gate: float = 0.0
     noise: MotionNoise = field(default_factory=MotionNoise)
 
     def __post_init__(self) -> None:
-        for name in ("high_threshold", "low_threshold", "new_track_threshold", "iou_weight"):
+        for name in (
+            "high_threshold",
+            "low_threshold",
+            "new_track_threshold",
+            "iou_weight",
+            "confirm_mean",
+            "class_switch_gate",
+        ):
             value = getattr(self, name)
             if not 0.0 <= float(value) <= 1.0:
                 raise TilewiseError(f"{name} must be in [0, 1], got {value}")
@@ -113,7 +152,7 @@ class TrackerConfig:
                 f"low_threshold ({self.low_threshold}) must not exceed "
                 f"high_threshold ({self.high_threshold})"
             )
-        for name in ("min_hits", "max_lost"):
+        for name in ("min_hits", "max_lost", "weak_max_lost"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
                 raise TilewiseError(f"{name} must be an int >= 0, got {value!r}")
@@ -121,6 +160,8 @@ class TrackerConfig:
             value = float(getattr(self, name))
             if not np.isfinite(value) or value <= 0:
                 raise TilewiseError(f"{name} must be a finite number > 0, got {value}")
+        if not 0.0 < float(self.duplicate_iou) <= 1.0:
+            raise TilewiseError(f"duplicate_iou must be in (0, 1], got {self.duplicate_iou}")
         if self.size_ratio < 1:
             raise TilewiseError(f"size_ratio must be >= 1, got {self.size_ratio}")
         if not np.isfinite(self.speed_std) or self.speed_std < 0:
@@ -214,6 +255,7 @@ class Tracker:
         self._status = np.zeros(0, dtype=np.int64)
         self._hits = np.zeros(0, dtype=np.int64)
         self._missed = np.zeros(0, dtype=np.float64)  # frames since the last match
+        self._score = np.zeros(0, dtype=np.float64)  # summed confidence of the matches
         self._class = np.zeros(0, dtype=np.int64)
         self._next_id = 1
         self.frame_count = 0
@@ -261,10 +303,14 @@ class Tracker:
         det_size = np.sqrt(np.maximum(det[:, 2] * det[:, 3], 1e-6))
         ratio = det_size[None, :] / size[:, None]
         ok = (dist <= radius[:, None]) & (ratio <= cfg.size_ratio) & (ratio >= 1 / cfg.size_ratio)
-        if not cfg.class_agnostic:
-            ok &= self._class[tracks][:, None] == classes[None, :]
         iou = _iou(state_to_boxes(pos), boxes.astype(np.float64))
         cost = (1 - cfg.iou_weight) * (dist / radius[:, None]) ** 2 + cfg.iou_weight * (1 - iou)
+        if not cfg.class_agnostic:
+            other = self._class[tracks][:, None] != classes[None, :]
+            switch = (self._status[tracks] != TrackStatus.TENTATIVE)[:, None] & (
+                dist <= cfg.class_switch_gate * radius[:, None]
+            )
+            ok &= ~other | switch
         return np.where(ok, cost, np.inf), dist, radius, centre
 
     def _associate(
@@ -329,7 +375,10 @@ class Tracker:
 
         confirmed = np.flatnonzero(status != TrackStatus.TENTATIVE)
         t1, d1 = self._associate(confirmed, high, det, dt, 1, records)
-        active_left = np.setdiff1d(np.flatnonzero(status == TrackStatus.ACTIVE), t1)
+        weak_ok = (status == TrackStatus.ACTIVE) | (
+            (status == TrackStatus.LOST) & (self._missed <= cfg.weak_max_lost)
+        )
+        active_left = np.setdiff1d(np.flatnonzero(weak_ok), t1)
         t2, d2 = self._associate(active_left, low, det, dt, 2, records)
         high_left = np.setdiff1d(high, d1)
         tentative = np.flatnonzero(status == TrackStatus.TENTATIVE)
@@ -339,6 +388,7 @@ class Tracker:
         matched_d = np.concatenate([d1, d2, d3])
         self._states.update(matched_t, det.xyxy[matched_d].astype(np.float64))
         self._hits[matched_t] += 1
+        self._score[matched_t] += conf[matched_d]
         self._missed[matched_t] = 0.0
         self._status[matched_t] = np.where(
             self._status[matched_t] == TrackStatus.TENTATIVE,
@@ -349,6 +399,7 @@ class Tracker:
         promote = matched_t[
             (self._status[matched_t] == TrackStatus.TENTATIVE)
             & (self._hits[matched_t] >= max(cfg.min_hits, 1))
+            & (self._score[matched_t] >= cfg.confirm_mean * self._hits[matched_t])
         ]
         promote = np.sort(promote)
         self._give_ids(promote)
@@ -373,6 +424,7 @@ class Tracker:
         self._keep(keep)
         births = np.setdiff1d(high_left, d3)
         births = births[conf[births] >= cfg.new_track_threshold]
+        births = self._not_duplicates(det, births, matched_d)
         if births.size:
             self._birth(det, births, out_ids)
         return Detections(
@@ -397,6 +449,7 @@ class Tracker:
         self._status = self._status[rows]
         self._hits = self._hits[rows]
         self._missed = self._missed[rows]
+        self._score = self._score[rows]
         self._class = self._class[rows]
 
     def _birth(self, det: Detections, rows: np.ndarray, out_ids: np.ndarray) -> None:
@@ -409,11 +462,36 @@ class Tracker:
         )
         self._hits = np.concatenate([self._hits, np.ones(n, dtype=np.int64)])
         self._missed = np.concatenate([self._missed, np.zeros(n)])
+        self._score = np.concatenate([self._score, det.confidence[rows].astype(np.float64)])
         self._class = np.concatenate([self._class, det.class_id[rows]])
         new = np.arange(start, start + n)
         if self.config.min_hits <= 1:
-            self._give_ids(new)
-            out_ids[rows] = self._ids[new]
+            ok = self._score[new] >= self.config.confirm_mean
+            self._give_ids(new[ok])
+            out_ids[rows[ok]] = self._ids[new[ok]]
+
+    def _not_duplicates(
+        self, det: Detections, births: np.ndarray, matched: np.ndarray
+    ) -> np.ndarray:
+        """The birth candidates that are no duplicate.
+
+        A duplicate overlaps (IoU at or above ``duplicate_iou``, whatever the classes) a
+        detection matched to a track in this frame or a kept candidate of higher
+        confidence (on a tie, the lower row is kept).
+        """
+        thr = self.config.duplicate_iou
+        if births.size == 0 or thr >= 1.0:
+            return births
+        boxes = det.xyxy.astype(np.float64)
+        if matched.size:
+            births = births[_iou(boxes[births], boxes[matched]).max(axis=1) < thr]
+        order = births[np.argsort(-det.confidence[births], kind="stable")]
+        overlap = _iou(boxes[order], boxes[order]) >= thr
+        keep = np.ones(order.size, dtype=bool)
+        for k in range(order.size):
+            if keep[k]:
+                keep[k + 1 :] &= ~overlap[k, k + 1 :]
+        return np.sort(order[keep])
 
     def _record(self, records: list[tuple[np.ndarray, ...]]) -> AssociationRecord:
         if not records:
