@@ -30,7 +30,7 @@ from tilewise.kernels._numpy_grid import expand_ranges, prefix_within
 
 __all__ = ["BUDGET", "SPAN", "CellGrid", "intersecting_pairs", "levels"]
 
-BUDGET = 1 << 21
+BUDGET = 1 << 19
 """Candidate pairs tested per chunk at most (a single box's run may exceed it)."""
 
 SPAN = 1
@@ -94,13 +94,15 @@ def intersecting_pairs(
         owners = order[bounds[lvl] : bounds[lvl + 1]]
         exp = int(exps[owners[0]])
         grid = CellGrid(cols, seg, exp, owners)
-        yield from grid.chunks(grid, *grid.owner_runs(), budget)
+        for runs in grid.owner_runs():
+            yield from grid.chunks(grid, *runs, budget)
         if lvl == 0:
             continue
         # smaller boxes: the fewer side searches the other's sorted cells
         guests = CellGrid(cols, seg, exp, order[: bounds[lvl]])
         near, far = (guests, grid) if guests.ids.shape[0] < grid.ids.shape[0] else (grid, guests)
-        yield from far.chunks(near, *far.around(near), budget)
+        for runs in far.around(near):
+            yield from far.chunks(near, *runs, budget)
 
 
 class CellGrid:
@@ -128,13 +130,13 @@ class CellGrid:
         self.cells = self.keys[first]  # sorted unique keys
         self.start = np.r_[np.flatnonzero(first), keys.shape[0]]  # cell u: start[u]:start[u+1]
         self.cols = cols[:, self.ids]
-        # columns and rows each member reaches past its own cell (0 or 1: sides are below c)
+        # whether each member reaches the next column, the next row (sides are below c)
         self.dx = self._reach(self.cols[0], self.cols[2], exp)
         self.dy = self._reach(self.cols[1], self.cols[3], exp)
 
     @staticmethod
     def _reach(lo: np.ndarray, hi: np.ndarray, exp: int) -> np.ndarray:
-        return (np.floor(np.ldexp(hi, -exp)) - np.floor(np.ldexp(lo, -exp))).astype(np.int64)
+        return (np.floor(np.ldexp(hi, -exp)) - np.floor(np.ldexp(lo, -exp))).astype(bool)
 
     def _span(self, lo_key: np.ndarray, hi_key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Sorted positions of the members whose key lies in ``[lo_key, hi_key]``."""
@@ -142,38 +144,32 @@ class CellGrid:
         hi = self.start[np.searchsorted(self.cells, hi_key, side="right")]
         return lo, hi
 
-    def owner_runs(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Per member, the runs of later members it may meet (sorted positions).
+    def owner_runs(self) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """Per member, the runs of later members it may meet (sorted positions), row by row.
 
         They are the rest of its cell and, when the member reaches into it, the next cell
         of its row; and when it reaches into the row above, the cells there from one
         column left of its own to the last it reaches.
         """
         pos = np.arange(self.ids.shape[0], dtype=np.int64)
-        row_end = self._span(self.keys, self.keys + self.dx)[1]
+        yield pos, pos + 1, self._span(self.keys, self.keys + self.dx)[1]
         up = np.flatnonzero(self.dy)
         up_key = self.keys[up] + self.width
-        up_lo, up_hi = self._span(up_key - 1, up_key + self.dx[up])
-        return np.r_[pos, up], np.r_[pos + 1, up_lo], np.r_[row_end, up_hi]
+        yield (up, *self._span(up_key - 1, up_key + self.dx[up]))
 
-    def around(self, other: CellGrid) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def around(self, other: CellGrid) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
         """Per member of ``other`` (same level), the runs of this grid's members it may meet.
 
         They lie from one column left of its cell to the last column it reaches, on the
         rows from one below its own to the last it reaches.
 
-        Returns ``(position in other, first member position, end)`` per run.
+        Yields ``(position in other, first member position, end)`` per run, row by row.
         """
         w = other.width
         pos = np.arange(other.ids.shape[0], dtype=np.int64)
         up = np.flatnonzero(other.dy)
-        q, lo, hi = [], [], []
         for rows, key in ((pos, other.keys - w), (pos, other.keys), (up, other.keys[up] + w)):
-            a, b = self._span(key - 1, key + other.dx[rows])
-            q.append(rows)
-            lo.append(a)
-            hi.append(b)
-        return np.concatenate(q), np.concatenate(lo), np.concatenate(hi)
+            yield (rows, *self._span(key - 1, key + other.dx[rows]))
 
     def chunks(
         self, other: CellGrid, q: np.ndarray, lo: np.ndarray, hi: np.ndarray, budget: int
