@@ -67,6 +67,10 @@ SUB_2 = [0, 0, 2.0**-536, 2.0**-537]
         ([A, FAR], [0, 0], 0.5, [0, 0]),  # within the slack: together
         ([A, [10.5, 0, 20, 10]], [0, 0], 0.5, [0, 1]),  # exactly at the slack: apart
         ([A, A], [0, 1], 0.0, [0, 1]),  # another segment
+        # slack 0.75 * 2**-53 rounds away at 1 + s but not at 1 - s: the right box widened
+        # meets the left one, not the other way round, and one way is enough
+        ([[0, 0, 1, 1], [1, 0, 2, 1]], [0, 0], 0.75 * 2.0**-53, [0, 0]),
+        ([[1, 0, 2, 1], [0, 0, 1, 1]], [0, 0], 0.75 * 2.0**-53, [1, 1]),
         # the label is the member whose (segment, x1, y1, x2, y2) is smallest, duplicates
         # included (the first of equal boxes)
         ([[5, 5, 15, 15], A], [0, 0], 0.0, [1, 1]),
