@@ -173,3 +173,36 @@ def test_dynamic_copy_needs_a_multiple_of_the_stride_and_pads_to_it(bundled_copy
     for zoom in (1.25, 1.4, 1.5, 1.75, 2.0):
         h, w = model.with_input_zoom(zoom).input_hw
         assert h == w == math.ceil(round(320 * zoom) / 32) * 32
+
+
+@pytest.mark.parametrize(
+    ("settings", "refused"),
+    [
+        ({"slice_wh": 32, "zoom": 1.5}, True),
+        ({"overlap": 0.0, "scales": [[64, 1.0], [32, 2.0]]}, True),
+        ({"overlap": 0.0, "scales": [{"slice_wh": [32, 32], "zoom": 2.0}]}, True),
+        # no zoom: the same on either model
+        ({"slice_wh": 32}, False),
+        ({"slice_wh": 32, "zoom": 1.0}, False),
+    ],
+)
+def test_a_zooming_config_for_a_dynamic_input_is_refused_for_a_fixed_graph(
+    dynamic, tmp_path, settings, refused
+):
+    from tilewise.slicing import SlicerConfig
+    from tilewise.slicing.config import model_signature
+
+    assert model_signature(dynamic) == {"names": ["a", "b"], "imgsz": [64, 64], "zooms_input": True}
+    fixed = OnnxDetector(constant_detector_onnx(tmp_path / "fixed.onnx"))
+    assert "zooms_input" not in model_signature(fixed)
+    cfg = SlicerConfig(settings, model_signature(dynamic))
+    assert isinstance(Slicer.from_config(dynamic, cfg), Slicer)
+    if refused:
+        with pytest.raises(TilewiseError, match=r"fixed at 64x64: its letterbox would undo"):
+            Slicer.from_config(fixed, cfg)
+    else:
+        assert isinstance(Slicer.from_config(fixed, cfg), Slicer)
+    # a config made on the fixed graph runs on the dynamic copy
+    assert isinstance(
+        Slicer.from_config(dynamic, SlicerConfig(settings, model_signature(fixed))), Slicer
+    )

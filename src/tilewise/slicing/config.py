@@ -25,6 +25,7 @@ from typing import Any
 from tilewise.errors import TilewiseError
 from tilewise.fileio import atomic_write_json
 from tilewise.slicing.scales import Scale
+from tilewise.slicing.zoom import zooms_input
 
 __all__ = ["CONFIG_VERSION", "SETTING_KEYS", "SlicerConfig", "model_signature"]
 
@@ -55,6 +56,9 @@ SETTING_KEYS = frozenset(
 def model_signature(model: Any) -> dict[str, Any]:
     """What a config records of a model: its class ``names`` and input size, when it says.
 
+    A model whose input grows with the zoom (``zooms_input``: an ONNX graph with a dynamic
+    input size) is also recorded as such (``"zooms_input": true``).
+
     Example:
         >>> class M:
         ...     names = ("car",)
@@ -69,7 +73,24 @@ def model_signature(model: Any) -> dict[str, Any]:
     imgsz = getattr(model, "imgsz", None)
     if isinstance(imgsz, (tuple, list)) and len(imgsz) == 2:
         out["imgsz"] = [int(v) for v in imgsz]
+    if zooms_input(model):
+        out["zooms_input"] = True
     return out
+
+
+def _zooms(settings: Mapping[str, Any]) -> list[float]:
+    """The zooms other than 1 that ``settings`` use (``zoom`` and each scale's)."""
+    found = []
+    zoom = settings.get("zoom", 1.0)
+    if isinstance(zoom, (int, float)) and float(zoom) != 1.0:
+        found.append(float(zoom))
+    for scale in settings.get("scales") or []:
+        value = scale.get("zoom", 1.0) if isinstance(scale, Mapping) else None
+        if value is None and isinstance(scale, (list, tuple)) and len(scale) > 1:
+            value = scale[1]
+        if isinstance(value, (int, float)) and float(value) != 1.0:
+            found.append(float(value))
+    return found
 
 
 def _jsonable(value: Any) -> Any:
@@ -132,7 +153,10 @@ class SlicerConfig:
     def check_model(self, model: Any) -> None:
         """Refuse a model whose class names or input size differ from the config's.
 
-        A model that does not say its names or input size is accepted.
+        A model that does not say its names or input size is accepted. A config that
+        zooms, made for a model whose input grows with the zoom (``zooms_input``), is
+        refused for a model with a fixed input size that says it (``imgsz``): its
+        letterbox would undo the zoom.
 
         Raises:
             TilewiseError: naming the difference.
@@ -149,6 +173,15 @@ class SlicerConfig:
             raise TilewiseError(
                 f"this config was made for a model with input size {wh[0]}x{wh[1]} (height x "
                 f"width), but this model's is {mh[0]}x{mh[1]}"
+            )
+        zooms = _zooms(self.settings)
+        if want.get("zooms_input") and zooms and "imgsz" in have and "zooms_input" not in have:
+            mh = have["imgsz"]
+            raise TilewiseError(
+                f"this config zooms ({', '.join(f'{z:g}' for z in zooms)}) and was made for a "
+                "model whose input grows with the zoom (a dynamic input size), but this "
+                f"model's input is fixed at {mh[0]}x{mh[1]}: its letterbox would undo the zoom "
+                "(tilewise.models.with_dynamic_input writes a copy with a dynamic input size)"
             )
 
     def to_dict(self) -> dict[str, Any]:
