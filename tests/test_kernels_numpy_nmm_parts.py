@@ -16,6 +16,7 @@ from tilewise.kernels import _numpy_components, _numpy_nmm, _numpy_nmm_batch
 from tilewise.kernels._numpy_components import (
     _bounds,
     _compress,
+    _lexicographic,
     _union,
     _widen,
     components,
@@ -207,6 +208,34 @@ def test_union_follows_a_chain_of_roots():
     lab = np.arange(6, dtype=np.int64)
     _union(lab, ints([5, 4, 2]), ints([4, 2, 1]))
     assert lab.tolist() == [0, 1, 1, 3, 1, 1]
+
+
+@pytest.mark.parametrize(
+    ("boxes", "seg", "order"),
+    [
+        ([], [], []),
+        ([[2, 0, 3, 1], [1, 0, 2, 1]], [0, 0], [1, 0]),  # by x1
+        ([[1, 0, 2, 1], [2, 0, 3, 1]], [1, 0], [1, 0]),  # segment first
+        # equal (segment, x1): then y1, x2, y2; full ties keep their input order
+        ([[0, 2, 1, 3], [0, 1, 2, 3], [0, 1, 1, 4], [0, 1, 1, 3], [0, 1, 1, 3]], [0] * 5,
+         [3, 4, 2, 1, 0]),
+        # two runs of ties in two segments, around rows without ties; -0.0 ties with 0.0
+        ([[0, 5, 1, 6], [-0.0, 1, 1, 2], [3, 0, 4, 1], [0, 9, 1, 10], [0, 2, 1, 3]],
+         [0, 0, 0, 1, 1], [1, 0, 2, 4, 3]),
+    ],
+)  # fmt: skip
+def test_lexicographic_table(boxes, seg, order):
+    got = _lexicographic(rows(*boxes), ints(seg))
+    assert got.tolist() == order
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_lexicographic_is_the_five_key_lexsort(seed):
+    rng = np.random.default_rng(seed)
+    boxes = rng.integers(0, 3, (60, 4)).astype(np.float64)  # many ties on every key
+    seg = rng.integers(0, 2, 60)
+    want = np.lexsort((boxes[:, 3], boxes[:, 2], boxes[:, 1], boxes[:, 0], seg))
+    assert _lexicographic(boxes, seg).tolist() == want.tolist()
 
 
 def test_compress_points_every_row_at_its_root():
