@@ -157,10 +157,13 @@ def test_labels_bound_on_weights_and_coordinates(conf, reach, bad, label):
 
 
 def test_labels_slack_from_the_farthest_coordinate_of_the_segment():
-    boxes = rows([0, 0, 10, 10], [0, -30, 10, -25], [0, 0, 4, 4])
-    label, slack, bad = _labels(boxes, np.ones(3), ints([0, 0, 1]))
-    assert slack.tolist() == [1e-6 * 30 + 1e-200, 1e-6 * 30 + 1e-200, 1e-6 * 4 + 1e-200]
-    assert (label.tolist(), bad.tolist()) == ([0, 1, 2], [False, False, False])
+    # segment 2's coordinates are so small that the 1e-200 term shows
+    boxes = rows([0, 0, 10, 10], [0, -30, 10, -25], [0, 0, 4, 4], [0, 0, 1e-190, 1e-190])
+    label, slack, bad = _labels(boxes, np.ones(4), ints([0, 0, 1, 2]))
+    tiny = 1e-6 * 1e-190 + 1e-200
+    assert tiny == 1.0001e-196
+    assert slack.tolist() == [1e-6 * 30 + 1e-200, 1e-6 * 30 + 1e-200, 1e-6 * 4 + 1e-200, tiny]
+    assert (label.tolist(), bad.tolist()) == ([0, 1, 2, 3], [False] * 4)
 
 
 def test_labels_first_row_of_a_bad_segment_after_a_good_one():
