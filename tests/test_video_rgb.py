@@ -285,3 +285,24 @@ def test_source_refuses_an_unknown_conversion(tmp_path: Path) -> None:
     path = _encode(tmp_path / "v.mp4", _frames(16, 16, 1))
     with pytest.raises(TilewiseError, match="rgb must be one of opencv, pyav"):
         VideoFileSource(path, rgb="fast")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("bt709", [False, True])
+def test_cli_reports_the_conversion(tmp_path: Path, bt709: bool) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from tilewise.cli.app import app
+
+    tags = {"colorspace": 1, "color_range": 1} if bt709 else {}
+    path = _encode(tmp_path / "clip.mp4", _frames(64, 48, 3), **tags)
+    args = ["predict", str(path), "--out", str(tmp_path / "out"), "--model",
+            "tests.conftest:blob_model", "--slice", "64", "--no-save-video",
+            "--no-progress"]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    frames = json.loads((tmp_path / "out" / "clip.report.json").read_text())["source"]["frames"]
+    assert frames["rgb"] == ({"pyav": 3} if bt709 else {"opencv": 3})
+    line = "RGB conversion: PyAV's for 3 frame(s), not OpenCV's (colour matrix BT.709"
+    assert (line in result.output) == bt709
