@@ -126,7 +126,8 @@ def test_the_more_confident_duplicate_starts_the_track() -> None:
 @settings(max_examples=60, deadline=None)
 @given(sequences(), st.sampled_from([0.1, 0.3, 0.5]))
 def test_new_tracks_never_overlap_a_tracked_box(frames: list[Detections], thr: float) -> None:
-    tracker = Tracker(TrackerConfig(min_hits=1, duplicate_iou=thr))
+    # confirm_mean 0 and min_hits 1: every new ID is given at birth, where the rule acts
+    tracker = Tracker(TrackerConfig(min_hits=1, confirm_mean=0.0, duplicate_iou=thr))
     seen: set[int] = set()
     for det in frames:
         ids = tracker.update(det).data["tracker_id"]

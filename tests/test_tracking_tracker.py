@@ -197,7 +197,12 @@ def sequences(draw: st.DrawFn) -> list[Detections]:
 
 
 CONFIGS = st.sampled_from(
-    [TrackerConfig(), TrackerConfig(min_hits=1), TrackerConfig(min_hits=1, max_lost=2, gate=5.0)]
+    [
+        TrackerConfig(),
+        TrackerConfig(min_hits=1),
+        TrackerConfig(min_hits=1, max_lost=2, gate=5.0),
+        TrackerConfig(min_hits=1, confirm_mean=0.5, class_switch_gate=0.5, duplicate_iou=0.5),
+    ]
 )
 
 
