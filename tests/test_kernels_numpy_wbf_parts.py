@@ -58,6 +58,9 @@ WBF_TABLE = {
     "positive-weights-keep-it": ([A, WIDE, A], [1, 0.5, 1], IOU, 0.4, [0, 0, 0]),
     # weights 1 and -1 sum to 0: the plain mean [0, 0, 15, 10], which [12, 0, 22, 10] meets
     "weight-sum-zero-plain-mean": ([A, WIDE, [12, 0, 22, 10]], [1, -1, 1], IOU, 0.1, [0, 0, 0]),
+    # row 2 joins the first of two live clusters; the second stays PAST, which row 3
+    # meets at IoU 1/3
+    "join-leaves-other-clusters": ([A, PAST, A, [25, 0, 35, 10]], [1] * 4, IOU, 0.3, [0, 1, 0, 1]),
     "ios": ([A, SMALL], [1, 1], IOS, 0.9, [0, 0]),
     "ios-at-threshold-apart": ([A, SMALL], [1, 1], IOS, 1.0, [0, 1]),
     "zero-area-rows": ([FLAT, A, FLAT, A], [1, 1, 1, 1], IOU, 0.0, [0, 1, 2, 1]),
