@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -163,6 +164,15 @@ def test_dataset_from_files(tmp_path) -> None:
         np.testing.assert_array_equal(image, images[image_id])
     same = EvalDataset.from_coco(tmp_path / "gt.json", tmp_path)
     assert same.identity == ds.identity
+    # regression: the identity was name, size and mtime, so an image rewritten with the
+    # same size and its old mtime (cp -p, a restore) reused cached sweep results
+    first = tmp_path / gt["images"][0]["file_name"]
+    stat, data = first.stat(), bytearray(first.read_bytes())
+    data[-1] ^= 0xFF
+    first.write_bytes(bytes(data))
+    os.utime(first, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert (first.stat().st_size, first.stat().st_mtime_ns) == (stat.st_size, stat.st_mtime_ns)
+    assert EvalDataset.from_coco(tmp_path / "gt.json", tmp_path).identity != ds.identity
     (tmp_path / gt["images"][0]["file_name"]).unlink()
     with pytest.raises(TilewiseError, match="1 image file"):
         EvalDataset.from_coco(tmp_path / "gt.json", tmp_path)

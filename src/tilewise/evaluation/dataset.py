@@ -30,6 +30,15 @@ def _gt_digest(gt: GroundTruth) -> Any:
     return h
 
 
+def _file_digest(path: Path, chunk: int = 1 << 20) -> str:
+    """A hash of a file's bytes, read in chunks (memory stays flat on big images)."""
+    digest = hashlib.blake2b(digest_size=16)
+    with path.open("rb") as f:
+        while block := f.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 @dataclass(frozen=True)
 class EvalDataset:
     """Ground truth and an image loader, keyed by COCO image id.
@@ -104,10 +113,11 @@ class EvalDataset:
     ) -> EvalDataset:
         """A dataset of image files ``image_dir / file_name`` named in the ground truth.
 
-        The identity covers the ground truth, each file's name, size and modification
-        time, and the reading policy ``read`` (``tilewise.images.ReadOptions``: EXIF
-        orientation followed by default, as the ground truth's width/height should be);
-        files are not read until used.
+        The identity covers the ground truth, each file's name and a hash of its bytes,
+        and the reading policy ``read`` (``tilewise.images.ReadOptions``: EXIF
+        orientation followed by default, as the ground truth's width/height should be).
+        Files are hashed here (so a changed image never reuses a cached result, even at
+        the same size and modification time) and decoded only when used.
 
         Raises:
             TilewiseError: an image has no ``file_name`` or its file is missing.
@@ -125,8 +135,7 @@ class EvalDataset:
             if not path.is_file():
                 missing.append(file_name)
                 continue
-            st = path.stat()
-            digest.update(f"{img['id']}:{file_name}:{st.st_size}:{st.st_mtime_ns}".encode())
+            digest.update(f"{img['id']}:{file_name}:{_file_digest(path)}".encode())
             paths[img["id"]] = path
         policy = read or ReadOptions()
         digest.update(json.dumps(policy.to_dict(), sort_keys=True).encode())
