@@ -108,3 +108,32 @@ def test_predict_import_path_model_applies_conf(tmp_path: Path):
     # NMS keeps the higher score of a pair, so filtering first or last gives the same set
     assert high == [d for d in low if d["confidence"] > 0.6]
     assert 0 < len(high) < len(low)
+
+
+class _InputZoomModel:
+    """Enlarges its own input for a zoom (as a dynamic-input ONNX detector does): records
+    the zoom each copy was made for and the slice sizes it saw."""
+
+    zooms_input = True
+
+    def __init__(self, zoom: float = 1.0, seen: list | None = None) -> None:
+        self.zoom, self.seen = zoom, seen if seen is not None else []
+
+    def with_input_zoom(self, zoom: float) -> _InputZoomModel:
+        return _InputZoomModel(zoom, self.seen)
+
+    def __call__(self, images: list[np.ndarray]) -> list[Detections]:
+        self.seen.extend((self.zoom, im.shape[:2]) for im in images)
+        return [Detections(np.array([[1, 1, 5, 5], [2, 2, 6, 6]]), [0.2, 0.9]) for _ in images]
+
+
+def test_the_conf_filter_keeps_a_model_s_own_input_zoom() -> None:
+    """Regression: ``with_conf`` hid ``zooms_input``, so ``predict --model pkg:name --conf``
+    resized the slices instead of asking the model to enlarge its input."""
+    inner = _InputZoomModel()
+    model = with_conf(inner, 0.5)
+    assert model.zooms_input is True
+    assert with_conf(lambda images: [], 0.5).zooms_input is False
+    run = Slicer(model, slice_wh=32, overlap=0, zoom=2.0).run(np.zeros((32, 64, 3), np.uint8))
+    assert inner.seen == [(2.0, (32, 32)), (2.0, (32, 32))]  # slices as cut: not resized
+    assert run.detections.confidence.tolist() == pytest.approx([0.9, 0.9])

@@ -17,6 +17,7 @@ import numpy as np
 from tilewise.detections import Detections
 from tilewise.errors import TilewiseError
 from tilewise.slicing.model import BatchModel, check_model_outputs, is_staged
+from tilewise.slicing.zoom import zooms_input
 
 __all__ = ["ConfFilteredModel", "keep_confident", "with_conf"]
 
@@ -49,7 +50,8 @@ class ConfFilteredModel:
 
     Build it with ``with_conf`` (which keeps a staged model staged). ``names``,
     ``slice_wh``, ``imgsz``, ``on_cpu``, ``path`` and ``num_classes`` are the wrapped
-    model's.
+    model's, and so is the zoom of a model that enlarges its own input (``zooms_input``,
+    ``with_input_zoom``): the zoom is not lost under the filter.
 
     Example:
         >>> def model(images):
@@ -70,6 +72,15 @@ class ConfFilteredModel:
         if name in ("on_cpu", "names", "imgsz", "path", "num_classes", "slice_wh"):
             return getattr(self.model, name)
         raise AttributeError(name)
+
+    @property
+    def zooms_input(self) -> bool:
+        """Whether the wrapped model enlarges its own input for a zoom (``Slicer(zoom=)``)."""
+        return zooms_input(self.model)
+
+    def with_input_zoom(self, zoom: float) -> BatchModel:
+        """The wrapped model's ``with_input_zoom(zoom)``, filtered at the same ``conf``."""
+        return with_conf(self.model.with_input_zoom(zoom), self.conf)  # type: ignore[attr-defined]
 
     def _filter(self, outputs: Any, expected: int) -> list[Detections]:
         checked = check_model_outputs(outputs, expected)
