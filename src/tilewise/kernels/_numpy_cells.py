@@ -50,7 +50,7 @@ def levels(boxes: np.ndarray, seg: np.ndarray) -> tuple[np.ndarray, int]:
         >>> b = np.array([[0.0, 0.0, 1.0, 1.0], [0.0, 0.0, 3.0, 1.0], [0.0, 0.0, 0.5, 0.25]])
         >>> exps, finest = levels(b, np.zeros(3, np.int64))
         >>> exps.tolist(), finest
-        ([1, 3, 2], -27)
+        ([1, 2, 0], -27)
     """
     extent = max(
         float(boxes[:, 2].max() - boxes[:, 0].min()),
