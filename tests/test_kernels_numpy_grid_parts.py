@@ -1,0 +1,86 @@
+"""The numpy twin's overlap arithmetic and grid index at their edges, on hand-worked cases.
+
+``test_kernels_numpy_parts.py`` has the main tables; these add the edge values that the
+mutation run of ``_numpy_grid`` showed untested (see docs/testing.md): infinite sides and
+areas, where ``_native.c``'s ``!(w > 0)`` tests decide.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tilewise.kernels._numpy_grid import GridIndex, area_window, inter_of, intersects
+
+IOU, IOS = 0, 1
+INF = float("inf")
+
+
+def rows(*boxes):
+    return np.array(boxes, dtype=np.float64).reshape(-1, 4)
+
+
+@pytest.mark.parametrize(
+    ("a", "b"),
+    [
+        ([0, 0, 10, INF], [10, 0, 20, INF]),  # touching in x, infinitely tall: 0, not 0 * inf
+        ([0, 0, INF, 10], [0, 10, INF, 20]),  # touching in y, infinitely wide
+        ([0, 0, 10, INF], [12, 0, 20, INF]),  # apart
+    ],
+)
+def test_inter_of_is_zero_without_positive_width_and_height(a, b):
+    with np.errstate(invalid="ignore"):  # inter_of forms 0 * inf before discarding it
+        got = inter_of(rows(a), rows(b))
+    assert got.tolist() == [0.0]
+    assert not np.signbit(got[0])
+
+
+def test_area_window_at_threshold_zero_admits_every_area():
+    # no window at all (0, inf), as in C, even for an infinite or zero area (where
+    # 0 * inf and 0 / 0 would give NaN bounds)
+    lo, hi = area_window(np.array([INF, 0.0, 8.0]), IOU, 0.0)
+    assert (lo.tolist(), hi.tolist()) == ([0.0, 0.0, 0.0], [INF, INF, INF])
+
+
+def _all_found(boxes, seg, q, qseg):
+    index = GridIndex(boxes, seg)
+    found = set()
+    for qpos, items in index.query_all(q, qseg):
+        found |= set(zip(qpos.tolist(), items.tolist(), strict=True))
+    return found
+
+
+def _brute(boxes, seg, q, qseg):
+    return {
+        (i, j)
+        for i in range(len(q))
+        for j in range(len(boxes))
+        if qseg[i] == seg[j] and intersects(q[i : i + 1], boxes[j : j + 1])[0]
+    }
+
+
+SCENES = {
+    # boxes of side 5 on a canvas of extent 20: cells of 8, three cell rows per segment
+    "same-boxes-two-segments": (
+        [[0, 0, 5, 5], [15, 15, 20, 20], [0, 0, 5, 5], [15, 15, 20, 20]],
+        [0, 0, 1, 1],
+    ),
+    # a canvas of 2**60 with boxes of side 2**40: 2**19 + 1 cell rows
+    "huge-canvas": (
+        [[0, 0, 2.0**40, 2.0**40], [2.0**60, 0, 2.0**60 + 2.0**40, 2.0**40], [1, 1, 2, 2]],
+        [0, 0, 0],
+    ),
+    # far from the origin in y: rows count from the lowest y1
+    "offset-in-y": (
+        [[0, 1e9, 4, 1e9 + 4], [3, 1e9 + 3, 9, 1e9 + 9], [0, 1e9 + 20, 4, 1e9 + 24]],
+        [0, 0, 0],
+    ),
+}
+
+
+@pytest.mark.parametrize(("boxes", "seg"), SCENES.values(), ids=SCENES.keys())
+def test_grid_query_on_edge_scenes(boxes, seg):
+    b, s = rows(*boxes), np.array(seg, dtype=np.int64)
+    # every box as a query, and each box's segment swapped
+    for qseg in (s, 1 - s):
+        assert _all_found(b, s, b, qseg) == _brute(b, s, b, qseg)
