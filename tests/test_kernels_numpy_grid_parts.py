@@ -75,7 +75,38 @@ SCENES = {
         [[0, 1e9, 4, 1e9 + 4], [3, 1e9 + 3, 9, 1e9 + 9], [0, 1e9 + 20, 4, 1e9 + 24]],
         [0, 0, 0],
     ),
+    # cells of 16 (extent 40): the query's y1 is 2 - 2**-17 cell rows up, the box's y1 in
+    # row 0 just under a cell below it: the row range must reach one row down, with slack
+    "row-slack-low": (
+        [[0, 0, 1, 1], [0, 16 - 2.0**-15, 4, 32 - 2.0**-14], [0, 32 - 2.0**-13, 4, 40]],
+        [0, 0, 0],
+    ),
+    # the query's y2 is 2**-18 rows into row 2, where the box's y1 lies
+    "row-slack-high": ([[0, 0, 1, 1], [0, 24, 4, 32 + 2.0**-14], [0, 32, 4, 40]], [0, 0, 0]),
+    # cells of 8, 4 rows: segment 1's top row must not reach segment 0's bands
+    "top-rows-two-segments": ([[0, 0, 4, 4], [0, 26, 4, 30], [0, 26, 4, 30]], [0, 0, 1]),
 }
+
+
+def test_grid_query_outside_the_extent_stays_in_its_segment():
+    # one cell row per segment (extent 4, cells of 8); queries reaching far above and
+    # below the indexed extent must not run into the next segment's band
+    boxes, seg = rows([0, 0, 4, 4], [0, 0, 4, 4]), np.array([0, 1], np.int64)
+    q = rows([0, 0, 4, 100], [0, -100, 4, 2], [1, 1, 2, 2], [0, 50, 4, 60])
+    for qseg in ([0, 0, 0, 0], [1, 1, 1, 1]):
+        qs = np.array(qseg, np.int64)
+        assert _all_found(boxes, seg, q, qs) == _brute(boxes, seg, q, qs)
+
+
+def test_grid_query_round_stays_within_its_budget():
+    # 12 equal boxes on each of two levels: every candidate is a pair, so a round of more
+    # than one query returns at most ``budget`` pairs
+    boxes = rows(*([[0, 0, 1, 1]] * 12 + [[0, 0, 30, 30]] * 12))
+    index = GridIndex(boxes, np.zeros(24, np.int64))
+    for budget in (1, 20, 24, 30, 47, 48, 100):
+        qpos, _, used = index.query(boxes, np.zeros(24, np.int64), budget=budget)
+        assert used == 1 or qpos.shape[0] <= budget
+        assert used >= 1
 
 
 @pytest.mark.parametrize(("boxes", "seg"), SCENES.values(), ids=SCENES.keys())
