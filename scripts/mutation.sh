@@ -22,6 +22,7 @@ declare -A PATHS=(
     # the pure-numpy kernel twin (tilewise.kernels._numpy*), against the C extension
     [twin]=src/tilewise/kernels/_numpy.py
     [twin_grid]=src/tilewise/kernels/_numpy_grid.py
+    [twin_cells]=src/tilewise/kernels/_numpy_cells.py
     [twin_suppress]=src/tilewise/kernels/_numpy_suppress.py
     [twin_components]=src/tilewise/kernels/_numpy_components.py
     [twin_nmm]=src/tilewise/kernels/_numpy_nmm.py
@@ -51,6 +52,7 @@ declare -A TESTS=(
     # the twin (see TWIN_* above)
     [twin]="$TWIN_PARTS $TWIN_VS_NATIVE"
     [twin_grid]="$TWIN_PARTS tests/test_kernels_numpy_grid_parts.py $TWIN_VS_NATIVE"
+    [twin_cells]="tests/test_kernels_numpy_cells.py $TWIN_PARTS $TWIN_VS_NATIVE"
     [twin_suppress]="$TWIN_PARTS $TWIN_NMM_PARTS::test_greedy_nmm_admits_both_area_window_edges $TWIN_VS_NATIVE"
     # (the parts run every route with tiny rounds; the twin's random tiny-round scenes,
     # ~40 s a run, are kept for the round modules only)
