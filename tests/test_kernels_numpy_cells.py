@@ -70,6 +70,23 @@ A = [0, 0, 10, 10]
             [0] * 4,
             {(0, 1), (0, 2)},
         ),
+        # small boxes (guests of the big box's level) touching its edges: no pair, whichever
+        # side searches the other (one guest, then more guests than owners)
+        (
+            [[-1000, -1000, 1000, 1000], [1000, 0, 1001, 1]],
+            [0] * 2,
+            set(),
+        ),
+        (
+            [[-1000, -1000, 1000, 1000], [0, 1000, 1, 1001], [-1001, 0, -1000, 1]],
+            [0] * 3,
+            set(),
+        ),
+        (
+            [[-1000, -1000, 1000, 1000], [0, -1001, 1, -1000], [999, 999, 1000, 1000]],
+            [0] * 3,
+            {(0, 2)},
+        ),
         # the same in two segments: only same-segment pairs
         ([[-1000, -1000, 1000, 1000], [1, 1, 2, 2], [1, 1, 2, 2]], [0, 1, 0], {(0, 2)}),
         # negative coordinates straddling zero, and cells numbered from the smallest box
