@@ -20,6 +20,7 @@ import numpy as np
 from tilewise.errors import TilewiseError
 from tilewise.evaluation.coco import GroundTruth, GroundTruthSource, load_ground_truth
 from tilewise.images import ReadOptions, as_rgb, load_image
+from tilewise.images.check import file_sha256
 
 __all__ = ["EvalDataset"]
 
@@ -28,15 +29,6 @@ def _gt_digest(gt: GroundTruth) -> Any:
     h = hashlib.sha256()
     h.update(json.dumps(gt.dataset, sort_keys=True, default=str).encode())
     return h
-
-
-def _file_digest(path: Path, chunk: int = 1 << 20) -> str:
-    """A hash of a file's bytes, read in chunks (memory stays flat on big images)."""
-    digest = hashlib.blake2b(digest_size=16)
-    with path.open("rb") as f:
-        while block := f.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -135,7 +127,7 @@ class EvalDataset:
             if not path.is_file():
                 missing.append(file_name)
                 continue
-            digest.update(f"{img['id']}:{file_name}:{_file_digest(path)}".encode())
+            digest.update(f"{img['id']}:{file_name}:{file_sha256(path)}".encode())
             paths[img["id"]] = path
         policy = read or ReadOptions()
         digest.update(json.dumps(policy.to_dict(), sort_keys=True).encode())

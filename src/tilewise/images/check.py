@@ -22,7 +22,15 @@ from tilewise.errors import TilewiseError
 from tilewise.images.header import ImageHeader, open_with_pillow, read_header
 from tilewise.images.options import ReadOptions
 
-__all__ = ["IMAGE_SUFFIXES", "CheckReport", "FileCheck", "Finding", "check_images", "image_files"]
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "CheckReport",
+    "FileCheck",
+    "Finding",
+    "check_images",
+    "file_sha256",
+    "image_files",
+]
 
 IMAGE_SUFFIXES = frozenset(
     {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".jp2", ".pgm", ".ppm"}
@@ -193,7 +201,16 @@ def image_files(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
     return out
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """The SHA-256 hex digest of a file's bytes, read in 1 MiB chunks (memory stays flat).
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "a"
+        >>> _ = p.write_bytes(b"abc")
+        >>> file_sha256(p)[:16]
+        'ba7816bf8f01cfea'
+    """
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
@@ -232,7 +249,7 @@ def _decodes_completely(header: ImageHeader) -> tuple[bool, str]:
 def _check_one(path: Path, limit: int, decode: bool) -> FileCheck:
     fc = FileCheck(path)
     try:
-        fc.sha256 = _sha256(path)
+        fc.sha256 = file_sha256(path)
         header = read_header(path)
     except (TilewiseError, OSError) as exc:
         fc.add(Finding.UNREADABLE, str(exc))
