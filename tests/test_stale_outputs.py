@@ -138,12 +138,28 @@ def test_source_fingerprint_changes_with_annotations_and_files(tmp_path: Path) -
     assert source_fingerprint(read_dataset(src)) == fp
     moved = ds.replace(boxes=ds.boxes + 1.0)
     assert source_fingerprint(moved)["annotations"] != fp["annotations"]
-    assert source_fingerprint(moved)["images"] == fp["images"]
+    assert source_fingerprint(moved)["image_content"] == fp["image_content"]
+    # only touched: the same bytes, so the same fingerprint
     st0 = (tmp_path / "s0.bmp").stat()
     os.utime(tmp_path / "s0.bmp", ns=(st0.st_atime_ns, st0.st_mtime_ns + 1_000_000_000))
-    assert source_fingerprint(ds)["images"] != fp["images"]
+    assert source_fingerprint(ds) == fp
     (tmp_path / "s0.bmp").unlink()
-    assert source_fingerprint(ds)["images"] != fp["images"]
+    assert source_fingerprint(ds)["image_content"] != fp["image_content"]
+
+
+def test_source_fingerprint_sees_a_rewrite_with_the_old_size_and_time(tmp_path: Path) -> None:
+    # regression: the fingerprint was name, size and mtime, so an image rewritten at the
+    # same size with its old mtime (cp -p, a restore) resumed a tiling of the old pixels
+    src = _tiling_source(tmp_path)
+    ds = read_dataset(src)
+    fp = source_fingerprint(ds)
+    path = tmp_path / "s1.bmp"
+    st = path.stat()
+    cv2.imwrite(str(path), np.full((20, 30, 3), 7, np.uint8))
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert (path.stat().st_size, path.stat().st_mtime_ns) == (st.st_size, st.st_mtime_ns)
+    assert source_fingerprint(ds)["annotations"] == fp["annotations"]
+    assert source_fingerprint(ds)["image_content"] != fp["image_content"]
 
 
 @pytest.mark.parametrize("complete", [True, False])
@@ -156,12 +172,12 @@ def test_tiling_refuses_to_resume_over_a_changed_source_image(
     assert first.tiles_written == 12
     if not complete:
         (out / MARKER_NAME).unlink()
-    # new pixels, same size in bytes; the modification time moves on as any edit's does
+    # new pixels, the same size in bytes and even the old modification time
     st0 = (tmp_path / "s0.bmp").stat()
     cv2.imwrite(str(tmp_path / "s0.bmp"), np.full((20, 30, 3), 255, np.uint8))
-    os.utime(tmp_path / "s0.bmp", ns=(st0.st_atime_ns, st0.st_mtime_ns + 1_000_000_000))
+    os.utime(tmp_path / "s0.bmp", ns=(st0.st_atime_ns, st0.st_mtime_ns))
     assert (tmp_path / "s0.bmp").stat().st_size == st0.st_size
-    with pytest.raises(TilewiseError, match="image files"):
+    with pytest.raises(TilewiseError, match="image files' content"):
         tile_dataset(src, out, CFG, progress=False, workers=1)
     redo = tile_dataset(src, out, CFG, progress=False, workers=1, overwrite=True)
     assert redo.tiles_written == 12
@@ -192,6 +208,20 @@ def test_tiling_without_a_fingerprint_is_not_trusted(tmp_path: Path) -> None:
     (out / CONFIG_NAME).write_text(json.dumps(saved))
     with pytest.raises(TilewiseError, match="predates source fingerprints"):
         tile_dataset(src, out, CFG, progress=False, workers=1)
+
+
+def test_tiling_fingerprinted_by_size_and_time_is_not_trusted(tmp_path: Path) -> None:
+    # a tiling written before image content was hashed holds an "images" stamp instead
+    src = _tiling_source(tmp_path)
+    out = tmp_path / "out"
+    tile_dataset(src, out, CFG, progress=False, workers=1)
+    saved = json.loads((out / CONFIG_NAME).read_text())
+    fingerprint = saved["extra"]["fingerprint"]
+    fingerprint["images"] = fingerprint.pop("image_content")
+    (out / CONFIG_NAME).write_text(json.dumps(saved))
+    with pytest.raises(TilewiseError, match="predates content fingerprints"):
+        tile_dataset(src, out, CFG, progress=False, workers=1)
+    assert tile_dataset(src, out, CFG, progress=False, workers=1, overwrite=True).tiles_written
 
 
 def test_unchanged_source_still_resumes(tmp_path: Path) -> None:

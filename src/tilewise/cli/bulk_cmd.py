@@ -20,7 +20,7 @@ import typer
 
 from tilewise.choices import Choice
 from tilewise.cli.console import echo
-from tilewise.cli.model_option import build_model
+from tilewise.cli.model_option import build_model, model_digest
 from tilewise.cli.option_group import option_defaults, with_option_group
 from tilewise.errors import TilewiseError
 
@@ -233,6 +233,7 @@ def predict_bulk_cli(
     settings = {
         "source": str(Path(images.source).resolve()) if "*" not in images.source else images.source,
         "model": model or "bundled",
+        "model_sha256": model_digest(model),
         "conf": conf,
         "iou": iou,
         "slice": size or "auto",

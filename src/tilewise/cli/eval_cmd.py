@@ -28,7 +28,7 @@ from tilewise.cli.image_options import (
     ScaleOption,
     read_options,
 )
-from tilewise.cli.model_option import MODEL_HELP, load_model
+from tilewise.cli.model_option import MODEL_HELP, cache_model_id, load_model
 from tilewise.errors import TilewiseError, TilewiseWarning
 from tilewise.evaluation.coco import IouType
 
@@ -294,8 +294,9 @@ def sweep_command(
         str | None,
         typer.Option(
             "--model-id",
-            help="Identifies the model in the cache (default: the --model value, with "
-            "--conf when given); change it when the weights change.",
+            help="Identifies the model in the cache (default: the --model value, its "
+            "file's SHA-256 and --conf when given); change it when an import-path "
+            "model changes.",
         ),
     ] = None,
     class_map: Annotated[
@@ -352,7 +353,7 @@ def sweep_command(
         EvalDataset.from_coco(ground_truth, images, read=read),
         load_model(model, conf=conf),
         grid,
-        model_id=model_id or (model if conf is None else f"{model} conf={conf}"),
+        model_id=model_id or cache_model_id(model, conf),
         cache_dir=cache,
         base_settings={"batch_size": batch_size},
         class_to_category=_parse_class_map(class_map),

@@ -22,7 +22,7 @@ from typing import Any
 
 from tilewise.cli.console import echo
 from tilewise.cli.image_options import warnings_to_console
-from tilewise.cli.model_option import build_model, describe_model
+from tilewise.cli.model_option import build_model, describe_model, model_digest
 from tilewise.errors import TilewiseError
 
 __all__ = ["predict_raster_cli"]
@@ -114,6 +114,7 @@ def predict_raster_cli(
             "raster": raster_fingerprint(image),
             "source": source_options,
             "model": model,
+            "model_sha256": model_digest(model),
             "conf": conf,
             "iou": iou,
         }

@@ -35,7 +35,7 @@ from tilewise.cli.image_options import (
     ScaleOption,
     read_options,
 )
-from tilewise.cli.model_option import MODEL_HELP, load_model
+from tilewise.cli.model_option import MODEL_HELP, cache_model_id, load_model
 from tilewise.cli.slice_option import parse_slice
 from tilewise.errors import TilewiseError
 from tilewise.evaluation.tune import COSTS
@@ -195,7 +195,8 @@ def tune_command(
         str | None,
         typer.Option(
             "--model-id",
-            help="Identifies the model in the cache (default: the --model value and --conf).",
+            help="Identifies the model in the cache (default: the --model value, its file's "
+            "SHA-256 and --conf).",
         ),
     ] = None,
     exif: ExifOption = "follow",
@@ -245,7 +246,7 @@ def tune_command(
     result = tune(
         search,
         batch_model,
-        model_id=model_id or f"{model} conf={conf}",
+        model_id=model_id or cache_model_id(model, conf),
         cache_dir=cache if cache is not None else out / "cache",
         trials=trials,
         budget_x=budget_x,

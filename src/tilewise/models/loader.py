@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from tilewise.errors import TilewiseError
+from tilewise.images.check import file_sha256
 
-__all__ = ["build_model", "describe_model", "load_model"]
+__all__ = ["build_model", "describe_model", "load_model", "model_digest"]
 
 
 def _is_factory(target: Any) -> bool:
@@ -123,3 +124,26 @@ def build_model(spec: str | None, conf: float, iou: float) -> Any:
 
         return default_detector(conf=conf, iou=iou)
     return load_model(spec, conf=conf, iou=iou)
+
+
+def model_digest(spec: str | Path | None) -> str | None:
+    """The SHA-256 of the weights ``spec`` names, for the records that decide a resume.
+
+    A run folder or a cache keyed by the model's path alone would take a model retrained
+    in place (``best.onnx`` overwritten) for the old one and mix their results. So the
+    records hash the file: the bundled detector's for ``None``, the ONNX file's for a
+    path. An import-path model (``package.module:name``) has no file to hash and gives
+    ``None``: it is known by its spec alone, so give a changed one a new name.
+
+    Example:
+        >>> model_digest(None) == model_digest("tilewise.models.bundled:default_detector")
+        False
+        >>> len(model_digest(None)), model_digest("tilewise.models.bundled:default_detector")
+        (64, None)
+    """
+    if spec is None:
+        from tilewise.models.bundled import DEFAULT_MODEL_NAME, bundled_path
+
+        return file_sha256(bundled_path(DEFAULT_MODEL_NAME))
+    path = Path(str(spec))
+    return file_sha256(path) if path.is_file() else None

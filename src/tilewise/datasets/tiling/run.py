@@ -38,6 +38,7 @@ from tilewise.datasets.tiling.plan import TilePlan, TileValidity, plan_tiles
 from tilewise.errors import TilewiseError
 from tilewise.fileio import atomic_path, atomic_write_json
 from tilewise.images import ImageTruncatedError, ReadOptions, read_image
+from tilewise.images.check import file_sha256
 from tilewise.sources import ImageSource, Window
 
 __all__ = [
@@ -106,14 +107,17 @@ def source_fingerprint(ds: Dataset) -> dict[str, str]:
     """Fingerprints of a tiling source: its annotations and its image files.
 
     ``annotations`` hashes every column of the dataset (images, boxes, classes, segments);
-    ``images`` hashes each image file's name, byte size and modification time (``missing``
-    for an absent file), so an edited or replaced image changes it without being read.
+    ``image_content`` hashes each image file's name and the SHA-256 of its bytes
+    (``missing`` for an absent file). Content, not size and modification time: an image
+    rewritten at the same size with its old time (``cp -p``, a restore from an archive)
+    changes it, and a file only touched does not. Tiling reads every image anyway, so
+    hashing them first costs one extra read, far less than decoding.
 
     Example:
         >>> from tilewise.datasets import DatasetBuilder
         >>> b = DatasetBuilder(["car"]); b.add_box(b.add_image("a.png", 9, 9), [1, 1, 4, 4], 0)
         >>> sorted(source_fingerprint(b.build()))
-        ['annotations', 'images']
+        ['annotations', 'image_content']
     """
     ann = hashlib.sha256()
     im = ds.images
@@ -130,12 +134,11 @@ def source_fingerprint(ds: Dataset) -> dict[str, str]:
     for i in range(ds.num_images):
         path = ds.image_path(i)
         try:
-            st = path.stat()
-            stamp = f"{st.st_size}:{st.st_mtime_ns}"
+            stamp = file_sha256(path)
         except OSError:
             stamp = "missing"
         files.update(f"{ds.images.file_name[i]}\0{stamp}\n".encode("utf-8", "replace"))
-    return {"annotations": ann.hexdigest(), "images": files.hexdigest()}
+    return {"annotations": ann.hexdigest(), "image_content": files.hexdigest()}
 
 
 def _check_destination(dst: Path, cfg: TilingConfig, fmt: DatasetFormat, overwrite: bool) -> bool:
@@ -153,19 +156,22 @@ def _check_destination(dst: Path, cfg: TilingConfig, fmt: DatasetFormat, overwri
         if same and not overwrite:
             old_fp = old.extra.get("fingerprint") or {}
             new_fp = cfg.extra.get("fingerprint") or {}
-            changed = [k for k in ("annotations", "images") if old_fp.get(k) != new_fp.get(k)]
+            keys = ("annotations", "image_content")
+            changed = [k for k in keys if old_fp.get(k) != new_fp.get(k)]
             if not changed:
                 return is_complete(dst)
             what = " and ".join(
-                "its annotations" if k == "annotations" else "its image files (size or time)"
+                "its annotations" if k == "annotations" else "its image files' content"
                 for k in changed
             )
+            if not old_fp:
+                what += "; or the tiling predates source fingerprints"
+            elif "image_content" not in old_fp:
+                what += "; or the tiling predates content fingerprints of its images"
             raise TilewiseError(
                 f"{dst} holds a tiling of this source with this config, but the source changed "
-                f"since ({what}"
-                + ("; or the tiling predates source fingerprints" if not old_fp else "")
-                + "): the tiles and annotations there may be stale. Pass overwrite=True "
-                "(--overwrite) to tile it again, or choose another directory"
+                f"since ({what}): the tiles and annotations there may be stale. Pass "
+                "overwrite=True (--overwrite) to tile it again, or choose another directory"
             )
         if not overwrite:
             raise TilewiseError(
