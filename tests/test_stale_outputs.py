@@ -8,6 +8,7 @@ source path alone, so an edited source image or annotation file left stale tiles
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -26,6 +27,7 @@ from tilewise.datasets.tiling.config import CONFIG_NAME
 from tilewise.datasets.tiling.run import MARKER_NAME, source_fingerprint
 from tilewise.errors import TilewiseError
 from tilewise.fileio import same_content
+from tilewise.images.check import file_sample_sha256
 
 
 def _bmp(path: Path, value: int, wh: tuple[int, int] = (8, 6)) -> None:
@@ -231,3 +233,75 @@ def test_unchanged_source_still_resumes(tmp_path: Path) -> None:
     (out / MARKER_NAME).unlink()
     again = tile_dataset(src, out, CFG, progress=False, workers=1)
     assert (again.tiles_written, again.tiles_reused) == (0, 12)
+
+
+def test_file_sample_sha256_small_files_are_hashed_whole(tmp_path: Path) -> None:
+    path = tmp_path / "a"
+    path.write_bytes(b"abcdef")
+    expected = hashlib.sha256(b"6\nabcdef").hexdigest()
+    assert file_sample_sha256(path, blocks=2, block_bytes=3) == expected
+    path.write_bytes(b"abcdeF")
+    assert file_sample_sha256(path, blocks=2, block_bytes=3) != expected
+
+
+# 1000 bytes, 4 blocks of 10: the blocks start at 0, 330, 660 and 990
+@pytest.mark.parametrize(
+    ("offset", "seen"),
+    [(0, True), (9, True), (10, False), (329, False), (330, True), (339, True),
+     (340, False), (665, True), (989, False), (990, True), (999, True)],
+)  # fmt: skip
+def test_file_sample_sha256_sees_a_change_only_in_a_sampled_block(
+    tmp_path: Path, offset: int, seen: bool
+) -> None:
+    path = tmp_path / "a"
+    data = bytearray(1000)
+    path.write_bytes(bytes(data))
+    before = file_sample_sha256(path, blocks=4, block_bytes=10)
+    data[offset] = 1
+    path.write_bytes(bytes(data))
+    assert (file_sample_sha256(path, blocks=4, block_bytes=10) != before) is seen
+
+
+def test_file_sample_sha256_sees_the_size_and_refuses_bad_blocks(tmp_path: Path) -> None:
+    path = tmp_path / "a"
+    path.write_bytes(bytes(1000))
+    before = file_sample_sha256(path, blocks=4, block_bytes=10)
+    path.write_bytes(bytes(1001))
+    assert file_sample_sha256(path, blocks=4, block_bytes=10) != before
+    for blocks, block_bytes in [(1, 10), (4, 0)]:
+        with pytest.raises(TilewiseError, match="at least 2 blocks"):
+            file_sample_sha256(path, blocks=blocks, block_bytes=block_bytes)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.binary(min_size=0, max_size=300), st.integers(2, 8), st.integers(1, 40))
+def test_file_sample_sha256_reads_every_byte_of_a_file_that_fits(
+    tmp_path_factory: pytest.TempPathFactory, data: bytes, blocks: int, block_bytes: int
+) -> None:
+    path = tmp_path_factory.mktemp("s") / "a"
+    path.write_bytes(data)
+    got = file_sample_sha256(path, blocks=blocks, block_bytes=block_bytes)
+    if len(data) <= blocks * block_bytes:
+        assert got == hashlib.sha256(f"{len(data)}\n".encode() + data).hexdigest()
+    else:  # sampled: the first and last blocks always count
+        for index in (0, len(data) - 1):
+            changed = bytearray(data)
+            changed[index] ^= 0xFF
+            path.write_bytes(bytes(changed))
+            assert file_sample_sha256(path, blocks=blocks, block_bytes=block_bytes) != got
+
+
+def test_raster_rewritten_at_its_old_size_and_time_is_a_new_raster(tmp_path: Path) -> None:
+    # regression: a raster's identity for strip resume was path, size and mtime only
+    from tilewise.distributed.strip_store import raster_fingerprint
+
+    path = tmp_path / "scene.tif"
+    path.write_bytes(bytes(range(256)) * 64)
+    before = raster_fingerprint(path)
+    st0 = path.stat()
+    path.write_bytes(bytes(range(255, -1, -1)) * 64)
+    os.utime(path, ns=(st0.st_atime_ns, st0.st_mtime_ns))
+    after = raster_fingerprint(path)
+    assert (after["bytes"], after["mtime_ns"]) == (before["bytes"], before["mtime_ns"])
+    assert after != before
+    assert raster_fingerprint("/vsis3/bucket/scene.tif") == {"path": "/vsis3/bucket/scene.tif"}

@@ -38,6 +38,7 @@ from tilewise.detections import Detections
 from tilewise.detections.arrays import detections_from_arrays, detections_to_arrays
 from tilewise.errors import TilewiseError, TilewiseWarning
 from tilewise.fileio import atomic_write_bytes
+from tilewise.images.check import file_sample_sha256
 from tilewise.slicing.batches import WindowStats
 from tilewise.slicing.strips import Strip, StripResult
 
@@ -45,9 +46,14 @@ __all__ = ["PART_FORMAT", "StripStore", "decode_strip", "encode_strip", "raster_
 
 
 def raster_fingerprint(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """What identifies a raster file without reading it: its absolute path, size and mtime.
+    """What identifies a raster file: its absolute path, size, mtime and a sampled hash.
 
-    A GDAL URL (``/vsis3/...``) or another path that is not a local file is kept as given.
+    The hash (``images.check.file_sample_sha256``) reads 64 blocks of 64 KiB spread
+    through the file, not the whole raster, so deciding a resume stays cheap; it tells a
+    raster rewritten at its old size and mtime from the one the parts were made from
+    whenever the change reaches a sampled block (in a compressed tiled GeoTIFF, the tile
+    byte counts in its header almost always do). A GDAL URL (``/vsis3/...``) or another
+    path that is not a local file is kept as given.
 
     Example:
         >>> import tempfile, pathlib
@@ -60,7 +66,12 @@ def raster_fingerprint(path: str | os.PathLike[str]) -> dict[str, Any]:
     if not p.is_file():
         return {"path": str(path)}
     stat = p.stat()
-    return {"path": str(p.resolve()), "bytes": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+    return {
+        "path": str(p.resolve()),
+        "bytes": stat.st_size,
+        "mtime_ns": stat.st_mtime_ns,
+        "sample_sha256": file_sample_sha256(p),
+    }
 
 
 PART_FORMAT = "tilewise.strip/1"
