@@ -8,7 +8,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -24,6 +24,12 @@ __all__ = ["OnnxDetector", "PreparedBatch"]
 
 _DEFAULT_IMGSZ = 640
 _DEFAULT_STRIDE = 32  # a YOLO detector's largest stride, when the metadata does not say
+CPU_RUN_PIXELS = 2**18
+"""Input pixels per graph run at most on ONNX Runtime's CPU provider (``max_batch_pixels``
+"auto"): two 320 x 320 images, one of 576 x 576. Per pixel, a convolution network on CPU
+costs more in larger runs (the activations of the whole run outgrow the caches): the bundled
+graph at 576 x 576 cost 146 ns of CPU per input pixel in runs of 8 and 112 ns in runs of 1
+(320 x 320: 117 vs 109); benchmarks/RESULTS.md, issue 15."""
 
 
 @dataclass(frozen=True)
@@ -111,6 +117,11 @@ class OnnxDetector:
             slower (benchmarks/RESULTS.md, "Huge rasters"). Turn it on for the last few
             percent of latency on an otherwise idle machine.
         max_batch: split longer image lists into runs of at most this many images.
+        max_batch_pixels: split them also into runs of at most this many input pixels
+            (``input_hw`` height x width per image; at least one image per run).
+            ``"auto"`` (default): ``CPU_RUN_PIXELS`` on ONNX Runtime's CPU provider, where
+            small runs cost less per pixel, no limit on any other provider; None: no limit.
+            Results are the same whatever the runs.
 
     A graph with a dynamic height and width (``zooms_input``) can also be run at a larger
     input: ``with_input_zoom(zoom)`` letterboxes every image into ``imgsz * zoom`` (padded
@@ -148,6 +159,7 @@ class OnnxDetector:
         threads: int | None = None,
         spin: bool = False,
         max_batch: int | None = None,
+        max_batch_pixels: int | Literal["auto"] | None = "auto",
     ) -> None:
         if not 0.0 <= float(conf) <= 1.0:
             raise TilewiseError(f"conf must be in [0, 1], got {conf}")
@@ -163,8 +175,22 @@ class OnnxDetector:
         self.max_det = int(max_det)
         self.class_agnostic = bool(class_agnostic)
         self.max_batch = None if max_batch is None else int(max_batch)
+        if max_batch_pixels not in (None, "auto") and (
+            isinstance(max_batch_pixels, bool)
+            or not isinstance(max_batch_pixels, (int, np.integer))
+            or max_batch_pixels < 1
+        ):
+            raise TilewiseError(
+                f"max_batch_pixels must be an int >= 1, 'auto' or None, got {max_batch_pixels!r}"
+            )
         self.spin = bool(spin)
         self.session = _open_session(self.path, providers, threads, self.spin)
+        self.max_batch_pixels: int | None = (
+            (CPU_RUN_PIXELS if self.on_cpu else None)
+            if max_batch_pixels == "auto"
+            else (None if max_batch_pixels is None else int(max_batch_pixels))
+        )
+        """Input pixels per graph run at most (None: no limit); see ``max_batch_pixels``."""
         meta = self.session.get_modelmeta()
         self.metadata = ModelMetadata.from_props(dict(meta.custom_metadata_map or {}))
         if self.metadata.task not in (None, "detect"):
@@ -329,17 +355,45 @@ class OnnxDetector:
         )
 
     # ------------------------------------------------------------------ inference
+    def run_size(self, images: int) -> int:
+        """Images per graph run for a list of ``images``.
+
+        The graph's fixed batch if it has one; else at most ``max_batch`` images and
+        ``max_batch_pixels`` input pixels (``input_hw``), and at least one image.
+
+        Example:
+            >>> import tempfile, pathlib
+            >>> from tilewise.models.testing import constant_detector_onnx
+            >>> p = constant_detector_onnx(pathlib.Path(tempfile.mkdtemp()) / "m.onnx")
+            >>> OnnxDetector(p).input_hw, OnnxDetector(p).run_size(100)  # 2**18 / 64**2
+            ((64, 64), 64)
+            >>> OnnxDetector(p, max_batch_pixels=10_000).run_size(100)
+            2
+            >>> OnnxDetector(p, max_batch_pixels=None, max_batch=8).run_size(100)
+            8
+        """
+        if self.fixed_batch:
+            return self.fixed_batch
+        step = max(int(images), 1)
+        if self.max_batch is not None:
+            step = min(step, self.max_batch)
+        if self.max_batch_pixels is not None:
+            per_image = self.input_hw[0] * self.input_hw[1]
+            step = min(step, max(1, self.max_batch_pixels // per_image))
+        return step
+
     def prepare(self, images: Sequence[np.ndarray]) -> PreparedBatch:
         """Letterbox images into input tensors (the ``StagedModel`` first stage).
 
-        Longer lists are cut into chunks of the graph's fixed batch (or ``max_batch``).
+        Longer lists are cut into chunks of the graph's fixed batch, else of ``run_size``
+        (``max_batch`` images, ``max_batch_pixels`` input pixels).
         """
         if isinstance(images, np.ndarray):
             raise TilewiseError(
                 "OnnxDetector takes a list of images (use .predict(image) for one image)"
             )
         items = list(images)
-        step = self.fixed_batch or self.max_batch or max(len(items), 1)
+        step = self.run_size(len(items))
         inputs, infos = [], []
         for start in range(0, len(items), step):
             batch, chunk_infos = letterbox_batch(
