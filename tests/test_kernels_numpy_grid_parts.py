@@ -115,3 +115,14 @@ def test_grid_query_on_edge_scenes(boxes, seg):
     # every box as a query, and each box's segment swapped
     for qseg in (s, 1 - s):
         assert _all_found(b, s, b, qseg) == _brute(b, s, b, qseg)
+
+
+def test_grid_query_reaches_a_box_whose_x1_the_rounded_start_passes():
+    # a box of side 1 - 2**-53 (cells of 1) from x1 = -1 to -2.5 * 2**-55 meets a query from
+    # x1 = -3 * 2**-55. The search for candidates starts at q.x1 - 1, whose exact value
+    # -1 - 3 * 2**-55 rounds up to -1 = the box's x1: it must step one float down, not up
+    boxes = rows([-1.0, 0.0, -2.5 * 2.0**-55, 0.5])
+    q = rows([-3 * 2.0**-55, 0.0, 1.0, 1.0])
+    zero = np.zeros(1, np.int64)
+    assert [lvl.exp for lvl in GridIndex(boxes, zero).levels] == [0]
+    assert _all_found(boxes, zero, q, zero) == _brute(boxes, zero, q, zero) == {(0, 0)}
