@@ -45,9 +45,24 @@ def _local(scenes: Path, out: Path) -> None:
     run_local(list_images(scenes), slicer, store, class_names=["even", "odd"])
 
 
-def test_unreachable_address_is_a_clear_error(tmp_path: Path) -> None:
+def test_unreachable_address_is_a_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     if ray.is_initialized():
         pytest.skip("a cluster is connected in this process")
+    # "auto" finds any Ray cluster running on this machine (another test session's, a
+    # forgotten one): make Ray's own discovery see none, so the test does not depend on
+    # what else runs here (it used to fail whenever a cluster was up)
+    from ray._private import services
+
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+
+    def no_gcs_addresses() -> list[str]:
+        return []
+
+    no_gcs_addresses.cache_clear = lambda: None  # type: ignore[attr-defined]
+    monkeypatch.setattr(services, "find_gcs_addresses", no_gcs_addresses)
+    monkeypatch.setattr(services, "find_bootstrap_address", lambda temp_dir: None)
     match = "cannot reach a Ray cluster at --address auto"
     with pytest.raises(TilewiseError, match=match), connect(RayOptions(address="auto")):
         pass
