@@ -260,3 +260,47 @@ def test_sweep_bad_options(full_app, demo, tmp_path, extra, message) -> None:
     result = runner.invoke(full_app, [*args, *extra])
     assert result.exit_code == 2
     assert message in result.output
+
+
+@pytest.mark.parametrize(("flag", "measured"), [("--fix-impact", True), ("--no-fix-impact", False)])
+def test_eval_errors_fix_impact_switch(app, files, flag: str, measured: bool) -> None:
+    tmp = files[0]
+    out = tmp / f"{flag}.json"
+    result = runner.invoke(
+        app,
+        ["eval", str(tmp / "gt.json"), str(tmp / "pred.json"), "--errors", flag,
+         "--no-per-class", "--json", str(out)],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert ("dMissed" in result.output) is measured
+    assert "Missed" in result.output  # the counts are there either way
+    buckets = json.loads(out.read_text())["errors"]["buckets"]
+    assert buckets
+    for bucket in buckets:
+        assert (bucket["delta_ap"] is not None) is measured
+    counts = [b["errors"] for b in buckets]
+    other = runner.invoke(
+        app,
+        ["eval", str(tmp / "gt.json"), str(tmp / "pred.json"), "--errors",
+         "--no-fix-impact" if measured else "--fix-impact", "--no-per-class", "--json",
+         str(tmp / "other.json")],
+    )  # fmt: skip
+    assert other.exit_code == 0, other.output
+    assert [
+        b["errors"] for b in json.loads((tmp / "other.json").read_text())["errors"]["buckets"]
+    ] == counts
+
+
+def test_compare_without_fix_impact_keeps_the_counts(full_app, demo, tmp_path) -> None:
+    args = ["compare", str(demo["ground_truth"]), str(demo["images"]), "--model", MODEL,
+            "--class-map", "0:1,1:2", "--slice-wh", "128", "--merge", "nms", "--batch-size",
+            "4", "--no-fix-impact", "--out", str(tmp_path / "report")]  # fmt: skip
+    result = runner.invoke(full_app, args)
+    assert result.exit_code == 0, result.output
+    assert "TIDE-style errors per size bucket" in result.output
+    runs = json.loads((tmp_path / "report" / "comparison.json").read_text())["runs"]
+    assert runs
+    for run in runs:
+        buckets = run["errors"]["buckets"]
+        assert all(b["delta_ap"] is None for b in buckets)
+        assert sum(b["num_gt"] for b in buckets) > 0

@@ -443,6 +443,7 @@ def compare_runs(
     tiny: bool = True,
     area_ranges: Sequence[AreaRange | str] | None = None,
     errors: bool = True,
+    fix_impact: bool = True,
     progress: bool = False,
 ) -> Comparison:
     """Run, time and evaluate several inference strategies on one dataset.
@@ -459,6 +460,8 @@ def compare_runs(
         tiny: add the tiny size buckets.
         area_ranges: size buckets (see ``evaluate``).
         errors: also count TIDE-style errors per bucket.
+        fix_impact: with ``errors``, also measure each error type's dAP (``fixes`` of
+            ``analyze_errors``: 8 more COCO evaluations per run).
         progress: show progress bars.
 
     Returns:
@@ -495,6 +498,7 @@ def compare_runs(
                 area_ranges=[r for r in evaluation.area_ranges[1:]],
                 max_dets=evaluation.primary_max_dets,
                 class_to_category=class_to_category,
+                fixes=fix_impact,
             )
         results.append(
             RunResult(
