@@ -103,6 +103,16 @@ def serve(
         bool,
         typer.Option("--allow-truncated", help="Read truncated uploads (missing rows black)."),
     ] = False,
+    max_input_zooms: Annotated[
+        int,
+        typer.Option(
+            "--max-input-zooms",
+            min=1,
+            help="With a dynamic-input ONNX model: request zooms served at once, each by "
+            "its own batcher at its own input size (an idle one gives way to a new zoom; "
+            "503 when all are in use).",
+        ),
+    ] = 4,
     graceful_timeout: Annotated[
         float,
         typer.Option(
@@ -144,6 +154,7 @@ def serve(
         api_key=_read_api_key(api_key_file),
         cors_origins=tuple(cors_origin or ()),
         allow_truncated=allow_truncated,
+        max_input_zooms=max_input_zooms,
     )
     detector = _load(model, min_conf, iou)
     service = DetectionService(detector, config, model_name=describe_model(detector, model))

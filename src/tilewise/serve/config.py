@@ -51,6 +51,10 @@ class ServeConfig:
         cors_origins: origins allowed by CORS; empty (default) adds no CORS headers.
         retry_after_s: the ``Retry-After`` of a 503.
         allow_truncated: read truncated uploads (missing rows black) instead of 400.
+        max_input_zooms: for a model that zooms its own input (a dynamic-input ONNX
+            graph), the input zooms served at once, each by its own batcher
+            (``tilewise.serve.zoom_batchers``); a new zoom replaces an idle one, or is
+            refused 503 when all are in use.
 
     Example:
         >>> ServeConfig(max_batch=16).max_batch
@@ -77,11 +81,12 @@ class ServeConfig:
     cors_origins: tuple[str, ...] = ()
     retry_after_s: int = 1
     allow_truncated: bool = False
+    max_input_zooms: int = 4
 
     def __post_init__(self) -> None:
         for name in ("max_batch", "workers", "max_inflight", "max_upload_bytes", "max_pixels"):
             _positive(getattr(self, name), name, integer=True)
-        for name in ("max_slices", "max_slice", "retry_after_s"):
+        for name in ("max_slices", "max_slice", "retry_after_s", "max_input_zooms"):
             _positive(getattr(self, name), name, integer=True)
         _positive(self.timeout_s, "timeout_s")
         delay = self.max_delay_ms

@@ -12,6 +12,7 @@ writes (``tilewise.detections.pixel_json``), plus the grid, the timings and the 
 
 from __future__ import annotations
 
+import copy
 import tempfile
 import threading
 import time
@@ -31,9 +32,10 @@ from tilewise.serve.errors import Refusal, ServeError
 from tilewise.serve.metrics import ServeMetrics
 from tilewise.serve.params import DetectParams, parse_params
 from tilewise.serve.upload import clean_filename, read_upload, record_dict, save_upload
+from tilewise.serve.zoom_batchers import ZoomBatchers
 from tilewise.slicing import BatchModel, SliceGrid, Slicer
 from tilewise.slicing.confidence import keep_confident
-from tilewise.slicing.zoom import zoomed_wh
+from tilewise.slicing.zoom import zoomed_wh, zooms_input
 
 __all__ = ["DetectionService", "Ticket"]
 
@@ -80,7 +82,12 @@ def _deadline_error(timeout_s: float) -> ServeError:
 
 
 class _RequestModel:
-    """The model a request's Slicer calls: the shared batcher, then conf/classes filters."""
+    """The model a request's Slicer calls: the shared batcher, then conf/classes filters.
+
+    Over a model that zooms its own input (``zooms``), ``with_input_zoom`` gives the
+    stand-in of that zoom's batcher, as ``zoomed`` gives the real model's zoomed copy; the
+    request holds each zoom's batcher until ``release``.
+    """
 
     def __init__(
         self,
@@ -89,6 +96,7 @@ class _RequestModel:
         ticket: Ticket,
         timeout_s: float,
         imgsz: Any = None,
+        zooms: ZoomBatchers | None = None,
     ) -> None:
         self.batcher = batcher
         self.imgsz = imgsz  # the real model's input size, for the report's model scale
@@ -97,6 +105,26 @@ class _RequestModel:
         self.ticket = ticket
         self.timeout_s = timeout_s
         self.submissions: list[Submission] = []
+        self.zooms = zooms
+        self.zooms_input = zooms is not None
+        self.held_zooms: list[float] = []
+
+    def with_input_zoom(self, zoom: float) -> _RequestModel:
+        """This request's stand-in on ``zoom``'s batcher (submissions and holds shared)."""
+        if self.zooms is None:
+            raise TilewiseError("this server's model does not zoom its own input")
+        batcher = self.zooms.acquire(zoom)
+        self.held_zooms.append(zoom)
+        child = copy.copy(self)  # shares the submissions and held_zooms lists
+        child.batcher = batcher
+        return child
+
+    def release(self) -> None:
+        """Give back every zoom batcher this request held."""
+        if self.zooms is not None:
+            for zoom in self.held_zooms:
+                self.zooms.release(zoom)
+        self.held_zooms.clear()
 
     def _keep(self, det: Detections) -> Detections:
         det = keep_confident(det, self.conf)  # predict's rule for every model kind
@@ -162,7 +190,7 @@ class DetectionService:
             gauges={
                 "tilewise_serve_queue_depth": (
                     "Slices waiting for a model batch.",
-                    lambda: self.batcher.queue_depth,
+                    self.queue_depth,
                 ),
                 "tilewise_serve_in_flight": ("Requests admitted and not answered.", self.inflight),
                 "tilewise_serve_ready": (
@@ -172,7 +200,17 @@ class DetectionService:
                 "tilewise_serve_max_batch": ("The batcher's max_batch.", lambda: cfg.max_batch),
             },
         )
-        self.batcher = DynamicBatcher(
+        self.batcher = self._batcher(model)
+        self.zooms = (
+            ZoomBatchers(model, self._batcher, cfg.max_input_zooms, retry_after_s=cfg.retry_after_s)
+            if zooms_input(model)
+            else None
+        )
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+
+    def _batcher(self, model: BatchModel) -> DynamicBatcher:
+        cfg = self.config
+        return DynamicBatcher(
             model,
             max_batch=cfg.max_batch,
             max_delay_s=cfg.max_delay_ms / 1000.0,
@@ -180,7 +218,11 @@ class DetectionService:
             cross_request=cfg.cross_request,
             observer=self.metrics.batch,
         )
-        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+
+    def queue_depth(self) -> int:
+        """Slices waiting for a model batch (every input zoom's batcher included)."""
+        zoomed = self.zooms.queue_depth if self.zooms is not None else 0
+        return self.batcher.queue_depth + zoomed
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> DetectionService:
@@ -199,6 +241,8 @@ class DetectionService:
         """Drain, run what is queued, stop the batcher and remove temporary files."""
         self.drain()
         self.batcher.close()
+        if self.zooms is not None:
+            self.zooms.close()
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None
@@ -383,10 +427,13 @@ class DetectionService:
         pixels = as_rgb(rgb)
         h, w = pixels.shape[:2]
         imgsz = getattr(self.model, "imgsz", None)
-        proxy = _RequestModel(self.batcher, params, ticket, cfg.timeout_s, imgsz)
+        proxy = _RequestModel(self.batcher, params, ticket, cfg.timeout_s, imgsz, self.zooms)
         slicer = self.slicer(params, proxy)
         grid = self._check_inputs(slicer, params, w, h)
-        run = slicer.run(pixels)
+        try:
+            run = slicer.run(pixels)
+        finally:
+            proxy.release()
         report = run.report
         t = report.timings
         subs = proxy.submissions
