@@ -1,7 +1,8 @@
 """Issue 15's targets on the synthetic benchmark with the bundled model (standalone).
 
     python -m benchmarks.bench_tune [--work DIR] [--trials N] [--search-images K]
-                                    [--seed S] [--budget-x X] [--cost model_pixels|seconds]
+                                    [--seed S] [--budget-x X]
+                                    [--cost model_pixels|calibrated|seconds]
                                     [--dynamic-input] [--population P] [--budget-constraint]
                                     [--skip-over-budget] [--tuner-only]
                                     [--repeats R] [--no-plain] [--json PATH] [--plot PNG]
@@ -20,7 +21,11 @@ only repeats the interleaved timing (~1-2 min).
    batch 8). A setting's time is estimated from the pixels it gives the model
    (``--cost model_pixels``, the default here: on a shared machine measured seconds swing
    with the load of other jobs, which would decide the budget) at the default's measured
-   seconds per pixel; ``--cost seconds`` uses measured times. The bundled model
+   seconds per pixel; ``--cost calibrated`` times each kind of model image the search
+   space can give (slice size and zoom) once on the first val scene and sums them
+   (``tilewise.evaluation.tune_cost``; cached under ``--work``): it counts what pixels miss,
+   the resize of a zoomed slice and the dearer pixels of a larger input; ``--cost seconds``
+   uses measured times. The bundled model
    letterboxes every slice into its fixed 320 x 320 graph, so ``zoom`` does nothing for
    it and the search space zooms through the slice size instead (a 224 slice is seen at
    320/224 = 1.43x). Only the default and the chosen setting are
@@ -218,6 +223,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     out["space"] = "fine" if args.fine else "default"
     out["tune_seconds"] = round(time.perf_counter() - t0, 1)
     out["skipped_over_budget"] = len(result.skipped)
+    if result.calibration is not None:
+        out["calibration"] = result.calibration.to_json()
     print(result.table())
     if args.plot:
         print(f"plot: {result.plot(args.plot)}")
@@ -355,7 +362,8 @@ def report(out: dict[str, Any]) -> str:
         f"{out['seed']}, population {out['population']}, budget {out['budget_x']:g}x default "
         f"time{' (a sampler constraint)' if out['budget_constraint'] else ''} "
         f"({out['tune_seconds']} s; {out['skipped_over_budget']} trials over the budget by "
-        "their model pixels not evaluated)",
+        f"their {'calibrated time' if t['cost'] == 'calibrated' else 'model pixels'} not "
+        "evaluated)",
         f"chosen: {t['chosen']} (budget met: {t['budget_met']}; on val AP_small "
         f"{t['search_value']} vs default {t['search_default_value']}, {t['search_x_time']}x time)",
         "",
@@ -416,7 +424,10 @@ def main(argv: list[str] | None = None) -> int:
         "--repeats", type=int, default=5, help="interleaved timing runs per setting (best of)"
     )
     parser.add_argument(
-        "--cost", choices=("model_pixels", "seconds"), default="model_pixels", help="tuner time"
+        "--cost",
+        choices=("model_pixels", "calibrated", "seconds"),
+        default="model_pixels",
+        help="tuner time",
     )
     parser.add_argument(
         "--fine", action="store_true", help="finer slice sizes (192-240 px) and overlap 0.05"

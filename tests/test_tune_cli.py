@@ -259,4 +259,19 @@ def test_skip_over_budget_counts_evaluations_and_lists_the_skipped(demo, tmp_pat
     assert f"{len(skipped)} settings proposed over the budget" in result.output
     bad = _tune(demo, tmp_path / "u", "--skip-over-budget")
     assert bad.exit_code != 0
-    assert "--skip-over-budget needs --cost model_pixels" in bad.output
+    assert "--skip-over-budget needs --cost model_pixels or calibrated" in bad.output
+
+
+def test_calibrated_cost_keeps_its_figures_in_the_cache_and_tune_json(demo, tmp_path):
+    args = ("--cost", "calibrated", "--budget-x", "1.3", "--seed", "1", "--population", "2")
+    result = _tune(demo, tmp_path / "t", *args, "--skip-over-budget")
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "t" / "tune.json").read_text())
+    stored = sorted((tmp_path / "t" / "cache").glob("calibration-*.json"))
+    assert len(stored) == 1
+    cal = json.loads(stored[0].read_text())
+    assert report["calibration"]["seconds"] == cal["seconds"]
+    config = SlicerConfig.load(tmp_path / "t" / "config.json")
+    assert config.tuning["cost"] == "calibrated"
+    assert "calibration" not in config.tuning  # timings stay out of config.json
+    assert "each kind of model image's CPU time" in result.output

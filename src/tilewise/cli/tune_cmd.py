@@ -8,7 +8,8 @@ arguments, loads the model with the one ``--model`` loader, holds images out of 
   when none meets it), read by ``tilewise predict --config`` and ``Slicer.from_config``;
   it holds no timings, so the same seed on the same data gives the same file (with
   ``--cost seconds``, as long as timing noise moves no setting across the budget; with
-  ``--cost model_pixels`` always);
+  ``--cost model_pixels`` always; with ``--cost calibrated`` on the same ``--cache``,
+  which holds the calibration);
 * ``pareto.png``: every trial's metric against seconds per image, with the Pareto front;
 * ``tune.json``: the Pareto front, every trial and the measured times;
 * ``heldout.json``: the COCO ground truth of the held-out images, never evaluated here,
@@ -45,8 +46,9 @@ __all__ = ["OBJECTIVES", "TIMING_KEYS", "tune_command"]
 OBJECTIVES = ("AP_small", "AP", "AP50", "AR")
 """Metrics ``--objective`` may maximise."""
 
-TIMING_KEYS = frozenset({"seconds_per_image", "default_seconds_per_image"})
-"""Measured times: reported in ``tune.json``, kept out of ``config.json``."""
+TIMING_KEYS = frozenset({"seconds_per_image", "default_seconds_per_image", "calibration"})
+"""Measured times (and ``--cost calibrated``'s figures, which are in the cache): reported in
+``tune.json``, kept out of ``config.json``."""
 
 
 def _check_arguments(
@@ -141,16 +143,19 @@ def tune_command(
         str,
         typer.Option(
             "--cost",
-            help="Time of a setting: 'seconds' (measured) or 'model_pixels' (estimated from "
+            help="Time of a setting: 'seconds' (measured), 'model_pixels' (estimated from "
             "the pixels it gives the model, at the default's measured seconds per pixel: "
-            "the choice does not depend on the machine's load).",
+            "the choice does not depend on the machine's load) or 'calibrated' (each kind "
+            "of model image timed once on this machine and cached: counts what pixels miss, "
+            "such as resizing zoomed slices and larger inputs).",
         ),
     ] = "seconds",
     skip_over_budget: Annotated[
         bool,
         typer.Option(
             "--skip-over-budget",
-            help="With --cost model_pixels: do not evaluate settings over the budget (their "
+            help="With --cost model_pixels or calibrated: do not evaluate settings over the "
+            "budget (their "
             "time is known before they run); they are counted, and --trials counts the "
             "settings evaluated.",
         ),
@@ -229,8 +234,8 @@ def tune_command(
     size = parse_slice(slice_size)
     if batch < 1:
         raise TilewiseError(f"--batch must be at least 1, got {batch}")
-    if skip_over_budget and cost != "model_pixels":
-        raise TilewiseError("--skip-over-budget needs --cost model_pixels")
+    if skip_over_budget and cost not in ("model_pixels", "calibrated"):
+        raise TilewiseError("--skip-over-budget needs --cost model_pixels or calibrated")
     if population is not None and population < 2:
         raise TilewiseError(f"--population must be at least 2, got {population}")
     batch_model = load_model(model, conf=conf)
@@ -275,6 +280,7 @@ def tune_command(
     held_gt["annotations"] = [a for a in gt.get("annotations", []) if a.get("image_id") in held_ids]
     held_path = atomic_write_json(out / "heldout.json", held_gt)
     report = {
+        **({"calibration": result.calibration.to_json()} if result.calibration else {}),
         "objective": objective,
         "budget_x": budget_x,
         "budget_met": result.budget_met,

@@ -16,7 +16,13 @@ shared machine). With ``cost="model_pixels"`` each setting's time is *estimated*
 pixels the model is given per image (``model_pixels``, computed from the slice grids, not
 measured) times the default setting's measured seconds per model pixel. The search and
 the choice then depend only on the seed and the data: the same seed gives the same
-setting, whatever the machine's load; measured seconds are still reported.
+setting, whatever the machine's load; measured seconds are still reported. Pixels
+undercount large and resized model images, though (``tune_cost``). With
+``cost="calibrated"`` each kind of model image (slice size and zoom, the full frame) the
+search space can give is timed once on the first search image, through the model, and a
+setting's time is the sum over its model images (``tune_cost.calibrate``); the figures are
+written to the cache folder and read back on a rerun (and recorded in the config), so the
+same seed and cache give the same setting.
 """
 
 from __future__ import annotations
@@ -33,9 +39,10 @@ from tilewise.evaluation.compare import SlicerFactory
 from tilewise.evaluation.dataset import EvalDataset
 from tilewise.evaluation.sweep import SweepPoint, sweep
 from tilewise.evaluation.tables import text_table
+from tilewise.evaluation.tune_cost import CostCalibration, calibration_for_space, model_pixels
 from tilewise.slicing import Slicer, SlicerConfig
 from tilewise.slicing.config import model_signature
-from tilewise.slicing.zoom import zoomed, zoomed_wh, zooms_input
+from tilewise.slicing.zoom import zooms_input
 
 __all__ = [
     "COSTS",
@@ -51,67 +58,15 @@ __all__ = [
 ]
 
 Objective = Literal["AP", "AP_small", "AP50", "AR"]
-Cost = Literal["seconds", "model_pixels"]
+Cost = Literal["seconds", "model_pixels", "calibrated"]
 SKIP_PROPOSALS_X = 50
 """With ``skip_over_budget``: at most this many proposals per trial evaluated."""
-COSTS: tuple[str, ...] = ("seconds", "model_pixels")
-"""How a setting's time is taken: measured, or estimated from the pixels the model sees."""
-
-
-def _fixed_input_pixels(model: Any, zoom: float = 1.0) -> int | None:
-    """Pixels per model image of a model that resizes its input itself, at ``zoom``.
-
-    None: the model takes each image at its own size.
-    """
-    if zooms_input(model):
-        h, w = zoomed(model, zoom).input_hw  # type: ignore[attr-defined]
-        return int(h) * int(w)
-    imgsz = getattr(model, "imgsz", None)
-    if isinstance(imgsz, (tuple, list)) and len(imgsz) == 2:
-        return int(imgsz[0]) * int(imgsz[1])
-    return None
-
-
-def model_pixels(model: Any, settings: Mapping[str, Any], image_wh: tuple[int, int]) -> int:
-    """Pixels the model is given for one image under ``settings``: a cost that is not timed.
-
-    Counted from the slice grids the ``Slicer`` would cut (every scale of a multi-scale
-    setting, and the full-frame pass). A model with a fixed input size (``imgsz``, like
-    ``OnnxDetector``, which letterboxes) is given that many pixels per model image,
-    whatever the slice's size; one that zooms its own input (``zooms_input``: an
-    ``OnnxDetector`` with a dynamic input size) its input at the zoom (``input_hw``); any
-    other model is given each slice at its size times ``zoom`` (the full frame at the
-    image's size).
-
-    Example:
-        >>> model_pixels(lambda ims: [], {"slice_wh": 256, "overlap": 0.0}, (512, 256))
-        131072
-        >>> model_pixels(lambda ims: [], {"slice_wh": 256, "overlap": 0.0, "zoom": 2.0,
-        ...                               "full_frame": True}, (512, 256))
-        655360
-        >>> class Fixed:
-        ...     imgsz = (320, 320)
-        ...     def __call__(self, images): return []
-        >>> model_pixels(Fixed(), {"slice_wh": 160, "overlap": 0.0}, (320, 320))
-        409600
-    """
-    slicer = Slicer(model, **settings)
-    fixed = _fixed_input_pixels(model)
-    if slicer.scales is None:
-        passes = [(slicer.zoom, slicer.grid_for(image_wh))]
-    else:
-        passes = [(s.zoom, s.grid(image_wh, slicer.overlap)) for s in slicer.scales]
-    total = 0
-    for zoom, grid in passes:
-        if fixed is not None:
-            total += (_fixed_input_pixels(model, zoom) or fixed) * len(grid)
-            continue
-        for x1, y1, x2, y2 in grid:
-            zw, zh = zoomed_wh((x2 - x1, y2 - y1), zoom)
-            total += zw * zh
-    if slicer.full_frame:
-        total += fixed if fixed is not None else image_wh[0] * image_wh[1]
-    return int(total)
+COSTS: tuple[str, ...] = ("seconds", "model_pixels", "calibrated")
+"""How a setting's time is taken: measured, estimated from the pixels the model sees, or
+estimated from each kind of model image's time, measured once (``tune_cost``)."""
+ESTIMATED: tuple[str, ...] = ("model_pixels", "calibrated")
+"""The costs known before a setting runs."""
+_BY = {"model_pixels": "model pixels", "calibrated": "calibrated time"}
 
 
 @dataclass(frozen=True)
@@ -261,6 +216,7 @@ class TuneResult:
         budget_met: whether some setting met the budget.
         skipped: trials not evaluated because their estimated time was over the budget
             (``skip_over_budget``), in order.
+        calibration: with ``cost="calibrated"``, the seconds per model image of each kind.
     """
 
     objective: str
@@ -273,11 +229,12 @@ class TuneResult:
     seed: int = 0
     cost: str = "seconds"
     skipped: list[SkippedTrial] = field(default_factory=list)
+    calibration: CostCalibration | None = None
 
     @property
     def time_label(self) -> str:
         """What the time axis holds."""
-        if self.cost == "model_pixels":
+        if self.cost in ESTIMATED:
             return "est. s/img"
         return "s/img"
 
@@ -333,13 +290,18 @@ class TuneResult:
         if self.skipped:
             title = (
                 f"Pareto front ({len(self.trials)} trials evaluated; {len(self.skipped)} "
-                f"settings proposed over the budget by their model pixels, not evaluated; "
+                f"settings proposed over the budget by their {_BY[self.cost]}, not evaluated; "
                 f"budget {self.budget_x:g}x default time)"
             )
         if self.cost == "model_pixels":
             title += (
                 "; time estimated from the pixels each setting gives the model, at the "
                 "default's measured seconds per pixel"
+            )
+        if self.cost == "calibrated":
+            title += (
+                "; time estimated from each kind of model image's CPU time, measured once "
+                "(calibration)"
             )
         if not self.budget_met:
             title += ": NO setting meets the budget; the fastest is chosen"
@@ -379,8 +341,8 @@ class TuneResult:
             fontsize=8,
         )
         ax.set_xlabel(
-            "seconds per image (estimated from model pixels)"
-            if self.cost == "model_pixels"
+            f"seconds per image (estimated from {_BY.get(self.cost, 'model pixels')})"
+            if self.cost in ESTIMATED
             else "seconds per image"
         )
         ax.set_ylabel(self.objective)
@@ -412,6 +374,7 @@ class TuneResult:
                 "seed": self.seed,
                 "cost": self.cost,
                 "skipped_over_budget": len(self.skipped),
+                **({"calibration": self.calibration.to_json()} if self.calibration else {}),
             },
         )
 
@@ -461,16 +424,18 @@ def tune(
         class_to_category: model class id to COCO category id.
         slicer_factory: ``factory(model, **settings)`` (default ``Slicer``).
         population: NSGA-II population (default ``min(trials, 50)``).
-        cost: ``"seconds"`` (measured) or ``"model_pixels"`` (estimated from the pixels
+        cost: ``"seconds"`` (measured), ``"model_pixels"`` (estimated from the pixels
             the model is given, at the default's measured seconds per pixel: the search
             and the choice do not depend on the machine's load; needs the images' width
-            and height in the ground truth).
+            and height in the ground truth) or ``"calibrated"`` (estimated from each kind
+            of model image's time, measured once on the first image and cached in
+            ``cache_dir``: see ``tune_cost``; needs the width and height too).
         budget_constraint: tell the sampler the budget (NSGA-II's constrained
             domination): settings over ``budget_x`` rank below every setting within it,
             so later generations breed from the settings that can be chosen. Off, the
             two objectives alone rank them, and the fast settings of the Pareto front
             take places in every generation.
-        skip_over_budget: with ``cost="model_pixels"`` a setting's time is known before
+        skip_over_budget: with an estimated cost a setting's time is known before
             it runs: one over the budget is not evaluated (listed in
             ``TuneResult.skipped``, scored 0 for the sampler, and over the budget for
             ``budget_constraint``), and does not count in ``trials``: the search goes on
@@ -490,17 +455,18 @@ def tune(
         raise TilewiseError(f"budget_x must be a number > 0, got {budget_x!r}")
     if cost not in COSTS:
         raise TilewiseError(f"cost must be one of {', '.join(COSTS)}, got {cost!r}")
-    if skip_over_budget and cost != "model_pixels":
+    if skip_over_budget and cost not in ESTIMATED:
         raise TilewiseError(
-            "skip_over_budget needs cost='model_pixels' (a measured time is only known after "
+            "skip_over_budget needs cost='model_pixels' or 'calibrated' (a measured time is "
+            "only known after "
             "the evaluation)"
         )
     sizes: list[tuple[int, int]] = []
-    if cost == "model_pixels":
+    if cost in ESTIMATED:
         for im in dataset.ground_truth.dataset.get("images", []):
             if not isinstance(im.get("width"), int) or not isinstance(im.get("height"), int):
                 raise TilewiseError(
-                    "cost='model_pixels' needs every image's width and height in the ground "
+                    f"cost={cost!r} needs every image's width and height in the ground "
                     f"truth; image {im.get('id')!r} has none"
                 )
             sizes.append((im["width"], im["height"]))
@@ -519,12 +485,21 @@ def tune(
     )
 
     reference: list[TuneTrial] = []  # the default, once evaluated
+    calibration = None
+    if cost == "calibrated":
+        calibration = calibration_for_space(
+            dataset, model, model_id, cache_dir, choices, defaults, base
+        )
 
     def mean_pixels(settings: Mapping[str, Any]) -> float:
         merged = {**base, **settings}
         return sum(model_pixels(model, merged, wh) for wh in sizes) / max(len(sizes), 1)
 
-    def estimate(pixels: float) -> float:
+    def estimate(settings: Mapping[str, Any], pixels: float) -> float:
+        if calibration is not None:
+            merged = {**base, **settings}
+            total = sum(calibration.estimate(model, merged, wh) for wh in sizes)
+            return total / max(len(sizes), 1)
         ref = reference[0]
         return ref.seconds_per_image * pixels / max(ref.model_pixels, 1.0)
 
@@ -534,10 +509,10 @@ def tune(
         measured = point.wall_time_s / max(point.num_images, 1)
         pixels = math.nan
         seconds = measured
-        if cost == "model_pixels":
+        if cost in ESTIMATED:
             pixels = mean_pixels(settings)
-            if reference:
-                seconds = estimate(pixels)
+            if reference or calibration is not None:
+                seconds = estimate(settings, pixels)
         return TuneTrial(number, point.settings, float(point.stats[key]), seconds, point, pixels)
 
     default = evaluate(-1, defaults)
@@ -565,7 +540,7 @@ def tune(
         settings = settings_of(trial)
         if skip_over_budget:
             pixels = mean_pixels(settings)
-            seconds = estimate(pixels)
+            seconds = estimate(settings, pixels)
             if seconds > limit:
                 skipped.append(SkippedTrial(trial.number, settings, seconds, pixels))
                 if budget_constraint:
@@ -608,6 +583,7 @@ def tune(
         seed,
         cost,
         skipped,
+        calibration,
     )
 
 
