@@ -88,6 +88,18 @@ def test_multi_scale_request_holds_and_gives_back_each_zoom(dynamic: OnnxDetecto
     assert service.zooms.in_use() == {}  # closed with the service
 
 
+def test_evictions_are_counted_in_the_metrics(dynamic: OnnxDetector) -> None:
+    image = _scene()[:64, :64]
+    service = DetectionService(dynamic, ServeConfig(max_batch=4, max_input_zooms=1))
+    with service:
+        for zoom in ("2", "1.5", "2"):
+            assert service.detect(image, {"slice": "64", "zoom": zoom})["model_scale"] == float(
+                zoom
+            )
+        text = service.metrics.render()
+    assert "tilewise_serve_input_zoom_evictions 2" in text
+
+
 def test_a_plain_model_has_no_zoom_batchers() -> None:
     service = DetectionService(lambda ims: [], ServeConfig())
     assert service.zooms is None

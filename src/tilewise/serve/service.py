@@ -198,6 +198,10 @@ class DetectionService:
                     self.ready,
                 ),
                 "tilewise_serve_max_batch": ("The batcher's max_batch.", lambda: cfg.max_batch),
+                "tilewise_serve_input_zoom_evictions": (
+                    "Idle input-zoom batchers closed to make way for a new zoom.",
+                    lambda: self.zooms.evicted if self.zooms is not None else 0,
+                ),
             },
         )
         self.batcher = self._batcher(model)
