@@ -126,3 +126,21 @@ def test_grid_query_reaches_a_box_whose_x1_the_rounded_start_passes():
     zero = np.zeros(1, np.int64)
     assert [lvl.exp for lvl in GridIndex(boxes, zero).levels] == [0]
     assert _all_found(boxes, zero, q, zero) == _brute(boxes, zero, q, zero) == {(0, 0)}
+
+
+def test_grid_query_row_slack_outlasts_rounding_at_2_29_rows():
+    # cells of 2**-19 over a y extent of 1024 (oy = -1024): about 2**29 rows. The query's
+    # y1 - oy = 1024 + 2**-19 - 1.5 * 2**-44 rounds up to row 2**29 + 1; the box's
+    # y1 - oy = 1024 - 1.25 * 2**-44 rounds down into row 2**29 - 1, yet the two meet
+    # (the box is 2**-19 - 2**-47 tall). One row down from the query is 2**29, and the
+    # slack must survive in 2**29 - slack (floats 2**-24 apart there, so a slack under
+    # 2**-25 rounds away) for the row range to reach the box's row
+    c = 2.0**-19
+    boxes = rows(
+        [0, -1024, 2.0**-20, -1024 + 2.0**-20],
+        [0, -1.25 * 2.0**-44, 2.0**-20, c - 1.375 * 2.0**-44],
+    )
+    q = rows([0, c - 1.5 * 2.0**-44, 1.0, 0.5])
+    zero = np.zeros(2, np.int64)
+    assert [lvl.exp for lvl in GridIndex(boxes, zero).levels] == [-19]
+    assert _all_found(boxes, zero, q, zero[:1]) == _brute(boxes, zero, q, zero[:1]) == {(0, 1)}
