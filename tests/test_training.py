@@ -34,7 +34,13 @@ from tilewise.training import (
     model_from_checkpoint,
     train,
 )
-from tilewise.training.batch_size import MemoryProfile, auto_batch, check_batch, profile_memory
+from tilewise.training.batch_size import (
+    MemoryProfile,
+    auto_batch,
+    check_batch,
+    profile_memory,
+    settle_batch,
+)
 from tilewise.training.loss import DetectionLoss
 
 
@@ -359,3 +365,103 @@ def test_config_validation() -> None:
         TrainConfig(data="d", anchors="fitted")
     with pytest.raises(TilewiseError, match="levels"):
         DetectorConfig(num_classes=2, anchors=(((5, 5),),))
+
+
+def _line_profile(fixed: int, per: int, sizes=(1, 2, 4)) -> MemoryProfile:
+    return MemoryProfile(
+        tuple(sizes), tuple(fixed + per * s for s in sizes), (0.0,) * len(sizes), "cpu-rss", 64
+    )
+
+
+# (measured peak of batch b, budget, max_batch) -> (batch, the batches run to check)
+@pytest.mark.parametrize(
+    ("peak", "budget", "max_batch", "batch", "runs"),
+    [
+        (lambda b: 100 + 200 * b, 2000, 64, 9, [9]),  # linear: the prediction holds
+        (lambda b: 100 + 200 * b, 1000, 64, 4, []),  # 4 is profiled: nothing to run
+        (lambda b: 100 + 200 * b, 2000, 3, 3, [3]),  # capped, not profiled: run
+        (lambda b: 100 + 200 * b, 2000, 4, 4, []),  # capped, profiled
+        (lambda b: 100 + 200 * b + 10 * b * b, 2000, 64, 6, [9, 6]),  # convex: backs off
+        # far worse than the line: the refit fits nothing; the largest measured fit
+        (lambda b: 100 + 200 * b if b <= 4 else 10**6, 2000, 64, 4, [9]),
+    ],
+)
+def test_settle_batch_table(peak, budget, max_batch, batch, runs) -> None:
+    profile = _line_profile(100, 200)
+    seen: list[int] = []
+
+    def measure(b: int) -> tuple[int, float]:
+        seen.append(b)
+        return peak(b), 0.0
+
+    got, settled = settle_batch(profile, budget, max_batch=max_batch, measure=measure)
+    assert (got, seen) == (batch, runs)
+    measured = dict(zip(settled.sizes, settled.peaks, strict=True))
+    assert measured[got] <= budget
+    assert all(measured[b] == peak(b) for b in runs)
+
+
+def test_settle_batch_refuses_like_auto_batch() -> None:
+    with pytest.raises(BatchMemoryError, match="even batch 1"):
+        settle_batch(_line_profile(900, 100), 500, max_batch=8, measure=lambda b: (0, 0.0))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    fixed=st.integers(0, 2000),
+    per=st.integers(1, 500),
+    curve=st.integers(-20, 60),
+    budget=st.integers(0, 40_000),
+    max_batch=st.integers(1, 64),
+)
+def test_settle_batch_property(fixed, per, curve, budget, max_batch) -> None:
+    # memory that grows linearly, faster (curve > 0) or slower (curve < 0) than a line
+    def true_peak(b: int) -> int:
+        return max(fixed + per * b + curve * b * b, 0)
+
+    profile = MemoryProfile(
+        (1, 2, 4), tuple(true_peak(s) for s in (1, 2, 4)), (0.0,) * 3, "cpu-rss", 64
+    )
+    runs: list[int] = []
+
+    def measure(b: int) -> tuple[int, float]:
+        runs.append(b)
+        return true_peak(b), 0.0
+
+    if profile.predict(1) > budget:
+        with pytest.raises(BatchMemoryError):
+            settle_batch(profile, budget, max_batch=max_batch, measure=measure)
+        return
+    batch, settled = settle_batch(profile, budget, max_batch=max_batch, measure=measure)
+    assert 1 <= batch <= max_batch
+    assert true_peak(batch) <= budget  # measured, never extrapolated
+    assert batch in settled.sizes
+    assert len(runs) <= 3
+    assert runs == sorted(runs, reverse=True)  # each retry is smaller
+
+
+def test_auto_batch_runs_an_extrapolated_batch_before_using_it(
+    tiles: Path, tmp_path: Path, monkeypatch
+) -> None:
+    train_mod = importlib.import_module("tilewise.training.train")  # the module, not train()
+    calls: list[tuple[tuple[int, ...], int | None]] = []
+
+    def fake_profile(step, *, img_size, num_classes, sizes, device, base=None):
+        calls.append((tuple(sizes), base))
+        peaks = tuple((10 + 5 * s + s * s // 2) * MIB for s in sizes)  # convex
+        return MemoryProfile(tuple(sizes), peaks, (0.1,) * len(sizes), "cpu-rss", 64, 7 * MIB)
+
+    monkeypatch.setattr(train_mod, "profile_memory", fake_profile)
+    logs: list[str] = []
+    result = train(
+        _cfg(tiles, tmp_path / "x", batch="auto", nominal_batch=64, max_steps=1, export=False,
+             memory_budget_gb=200 / 1024),
+        progress=False,
+        log=logs.append,
+    )  # fmt: skip
+    # the line through 1, 2, 4, 8 says about 28 fits 200 MiB; 28 needs 542 MiB, 20 fits
+    assert calls[0] == ((1, 2, 4, 8), None)
+    assert all(base == 7 * MIB for _, base in calls[1:])  # counted from the same base
+    assert 10 + 5 * result.batch + result.batch**2 // 2 <= 200
+    assert len(calls) > 1
+    assert any("after running batch" in line for line in logs)

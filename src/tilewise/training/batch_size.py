@@ -4,7 +4,9 @@ On CPU the figure is the growth of the process's peak resident memory (``VmHWM``
 before profiling) over a training step; on CUDA it is the allocator's peak. Sizes are
 profiled in increasing order, so memory freed by one step and reused by the next is
 still counted. A straight line ``fixed + per_image x batch`` through the measurements
-predicts larger batches.
+predicts larger batches; ``settle_batch`` then runs the chosen batch once when it was not
+among the measured sizes, so that the batch used is measured, not extrapolated (memory
+that grows faster than linearly would otherwise be under-predicted).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ __all__ = [
     "check_batch",
     "memory_budget",
     "profile_memory",
+    "settle_batch",
 ]
 
 
@@ -50,6 +53,8 @@ class MemoryProfile:
         seconds: seconds each step took.
         source: ``"cpu-rss"`` or ``"cuda"``.
         img_size: the input size profiled.
+        base: the bytes in use before profiling, which ``peaks`` are counted from (a
+            later measurement passes it to ``profile_memory`` to count from the same).
     """
 
     sizes: tuple[int, ...]
@@ -57,6 +62,7 @@ class MemoryProfile:
     seconds: tuple[float, ...]
     source: str
     img_size: int
+    base: int = 0
 
     @property
     def fit(self) -> tuple[float, float]:
@@ -75,6 +81,26 @@ class MemoryProfile:
         if slope == 0.0:
             slope = float(y.max() / x.max())
         return round(max(float(intercept), 0.0), 3), round(slope, 3)
+
+    def with_measurement(self, batch: int, peak: int, seconds: float) -> MemoryProfile:
+        """This profile with one more measured size (replacing that size if measured).
+
+        Example:
+            >>> p = MemoryProfile((1, 4), (300, 900), (0.1, 0.4), "cpu-rss", 64)
+            >>> p.with_measurement(2, 500, 0.2).sizes
+            (1, 2, 4)
+        """
+        rows = {s: (p, t) for s, p, t in zip(self.sizes, self.peaks, self.seconds, strict=True)}
+        rows[int(batch)] = (int(peak), float(seconds))
+        order = sorted(rows)
+        return MemoryProfile(
+            tuple(order),
+            tuple(rows[s][0] for s in order),
+            tuple(rows[s][1] for s in order),
+            self.source,
+            self.img_size,
+            self.base,
+        )
 
     def predict(self, batch: int) -> float:
         """Predicted bytes a step at ``batch`` needs (at least the measured peak).
@@ -145,11 +171,14 @@ def profile_memory(
     num_classes: int,
     sizes: Sequence[int] = (1, 2, 4),
     device: str = "cpu",
+    base: int | None = None,
 ) -> MemoryProfile:
     """Measure the peak memory of ``step(images, targets)`` (one forward and backward).
 
     ``step`` must run a complete training step (gradients included) and release its
-    tensors on return; sizes are measured in increasing order.
+    tensors on return; sizes are measured in increasing order. ``base``: count the peaks
+    from these bytes in use (an earlier profile's ``base``, so that what its steps left
+    allocated, such as optimiser state, still counts) instead of those in use now.
     """
     cuda = device.startswith("cuda")
     order = sorted({int(s) for s in sizes})
@@ -161,7 +190,8 @@ def profile_memory(
     else:
         trim_heap()
         reset_peak_rss()
-    base = torch.cuda.memory_allocated(device) if cuda else current_rss()
+    if base is None:
+        base = torch.cuda.memory_allocated(device) if cuda else current_rss()
     for b in order:
         images, targets = _fake_batch(b, img_size, num_classes, device)
         if cuda:
@@ -176,7 +206,7 @@ def profile_memory(
         secs.append(time.perf_counter() - t0)
         del images, targets
     return MemoryProfile(
-        tuple(order), tuple(peaks), tuple(secs), "cuda" if cuda else "cpu-rss", img_size
+        tuple(order), tuple(peaks), tuple(secs), "cuda" if cuda else "cpu-rss", img_size, base
     )
 
 
@@ -202,6 +232,62 @@ def auto_batch(profile: MemoryProfile, budget: int, *, max_batch: int) -> int:
         if profile.predict(b) <= budget:
             best = b
     return best
+
+
+def settle_batch(
+    profile: MemoryProfile,
+    budget: int,
+    *,
+    max_batch: int,
+    measure: Callable[[int], tuple[int, float]],
+    tries: int = 3,
+) -> tuple[int, MemoryProfile]:
+    """``auto_batch``'s choice, measured: the batch returned has a measured peak in budget.
+
+    A chosen batch that was not profiled is run once (``measure(batch)`` gives its peak
+    bytes and seconds). If it does not fit, the measurement joins the profile, and the
+    largest batch under it predicted to fit (or measured to fit, if larger) is tried, up
+    to ``tries`` runs; then the largest measured batch that fit is taken.
+
+    Raises:
+        BatchMemoryError: not even the smallest profiled batch fits (as ``auto_batch``).
+
+    Example:
+        >>> p = MemoryProfile((1, 2, 4), (300, 500, 900), (0, 0, 0), "cpu-rss", 64)
+        >>> convex = lambda b: (100 + 200 * b + 10 * b * b, 0.0)  # more than the line says
+        >>> batch, seen = settle_batch(p, 2000, max_batch=64, measure=convex)
+        >>> batch, seen.sizes, convex(batch)[0] <= 2000
+        (6, (1, 2, 4, 6, 9), True)
+    """
+    limit = int(max_batch)
+    batch = auto_batch(profile, budget, max_batch=limit)
+    for _ in range(max(int(tries), 0)):
+        if batch in profile.sizes:
+            return batch, profile
+        peak, seconds = measure(batch)
+        profile = profile.with_measurement(batch, peak, seconds)
+        if peak <= budget:
+            return batch, profile
+        limit = batch - 1
+        try:  # the refitted line, or the largest measured batch that fits, if larger
+            guess = auto_batch(profile, budget, max_batch=limit)
+        except BatchMemoryError:
+            guess = 0
+        batch = max(guess, _largest_measured_fit(profile, budget, limit))
+        if batch == 0:
+            break
+    batch = _largest_measured_fit(profile, budget, limit)
+    if batch == 0:
+        raise BatchMemoryError(f"no measured batch fits the budget ({profile.describe()})")
+    return batch, profile
+
+
+def _largest_measured_fit(profile: MemoryProfile, budget: int, limit: int) -> int:
+    """The largest measured batch up to ``limit`` whose peak fits ``budget``, or 0."""
+    fits = [
+        s for s, p in zip(profile.sizes, profile.peaks, strict=True) if p <= budget and s <= limit
+    ]
+    return max(fits, default=0)
 
 
 def check_batch(profile: MemoryProfile, batch: int, budget: int, budget_text: str = "") -> None:

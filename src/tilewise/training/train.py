@@ -30,10 +30,10 @@ from tilewise.training.anchor_fit import fit_anchors, label_wh
 from tilewise.training.batch_size import (
     BatchMemoryError,
     MemoryProfile,
-    auto_batch,
     check_batch,
     memory_budget,
     profile_memory,
+    settle_batch,
 )
 from tilewise.training.checkpoint import (
     CheckpointError,
@@ -215,9 +215,26 @@ def _choose_batch(
             sizes=sizes,
             device=cfg.device,
         )
-        batch = auto_batch(profile, budget, max_batch=cfg.nominal_batch)
+        base = profile.base
+
+        def measure(batch: int) -> tuple[int, float]:
+            one = profile_memory(
+                step,
+                img_size=cfg.img_size,
+                num_classes=model.cfg.num_classes,
+                sizes=(batch,),
+                device=cfg.device,
+                base=base,
+            )
+            return one.peaks[0], one.seconds[0]
+
+        profiled = profile.sizes
+        batch, profile = settle_batch(profile, budget, max_batch=cfg.nominal_batch, measure=measure)
+        runs = [s for s in profile.sizes if s not in profiled]
+        how = f"measured, after running batch {', '.join(map(str, runs))}" if runs else "measured"
         log(
-            f"auto batch: {batch} (predicted {format_bytes(profile.predict(batch))} of the "
+            f"auto batch: {batch} ({how}: "
+            f"{format_bytes(dict(zip(profile.sizes, profile.peaks, strict=True))[batch])} of the "
             f"{budget_text}; {profile.describe()})"
         )
         return batch, profile
