@@ -52,7 +52,7 @@ declare -A TESTS=(
     # the twin (see TWIN_* above)
     [twin]="$TWIN_PARTS $TWIN_VS_NATIVE"
     [twin_grid]="$TWIN_PARTS tests/test_kernels_numpy_grid_parts.py $TWIN_VS_NATIVE"
-    [twin_cells]="tests/test_kernels_numpy_cells.py $TWIN_PARTS $TWIN_VS_NATIVE"
+    [twin_cells]="tests/test_kernels_numpy_cells.py tests/test_kernels_numpy_cells_parts.py $TWIN_PARTS $TWIN_VS_NATIVE"
     [twin_suppress]="$TWIN_PARTS $TWIN_NMM_PARTS::test_greedy_nmm_admits_both_area_window_edges $TWIN_VS_NATIVE"
     # (the parts run every route with tiny rounds; the twin's random tiny-round scenes,
     # ~40 s a run, are kept for the round modules only)
