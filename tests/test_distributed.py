@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -9,7 +10,7 @@ import pytest
 
 from tests.bulk_models import blob_factory, write_scenes
 from tilewise.bulk.engine import build_slicer
-from tilewise.bulk.inputs import list_images
+from tilewise.bulk.inputs import file_stat, list_images
 from tilewise.bulk.run import run_local
 from tilewise.bulk.store import RunStore
 from tilewise.errors import TilewiseError
@@ -87,6 +88,20 @@ def test_ray_equals_local_also_after_an_interruption(ray_cluster, scenes: Path, 
     assert progress["eta_seconds"] == 0.0
     local = pq.read_table(tmp_path / "local" / "predictions.parquet")
     assert local.num_rows > 0
+    assert pq.read_table(tmp_path / "ray" / "predictions.parquet").equals(local)
+    # an image changed since: Ray redoes it as the local engine does, and records its stat
+    ray_rows = RunStore(tmp_path / "ray", {"slice": 32}).images()
+    stats = dict(zip(ray_rows.column("image").to_pylist(),
+                     zip(ray_rows.column("source_bytes").to_pylist(),
+                         ray_rows.column("source_mtime_ns").to_pylist(), strict=True),
+                     strict=True))  # fmt: skip
+    assert stats == {n: file_stat(p) for n, p in zip(images.names, images.paths, strict=True)}
+    changed = images.paths[-1]
+    st = changed.stat()
+    os.utime(changed, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    store = RunStore(tmp_path / "ray", {"slice": 32})
+    again = run_ray(images, blob_factory, store, slicer_options=SLICER, options=OPTIONS, chunk=3)
+    assert (again.changed, again.predicted_now) == (1, 2)  # and broken.png's retry
     assert pq.read_table(tmp_path / "ray" / "predictions.parquet").equals(local)
     failures = (tmp_path / "ray" / "failures.jsonl").read_text()
     assert failures == (tmp_path / "local" / "failures.jsonl").read_text()

@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
+from tilewise.bulk.inputs import file_stat
 from tilewise.bulk.table import ImageResult
 from tilewise.images import ReadOptions, read_image
 
@@ -38,6 +39,8 @@ class ImageItem:
 
     name: str
     load: Callable[[], np.ndarray]
+    stat: tuple[int, int] | None = None
+    """The file's ``(size, mtime_ns)`` taken before it is read (``inputs.file_stat``)."""
 
 
 def file_item(name: str, path: Any, read: ReadOptions | None = None) -> ImageItem:
@@ -55,7 +58,7 @@ def file_item(name: str, path: Any, read: ReadOptions | None = None) -> ImageIte
             warnings.simplefilter("ignore")
             return read_image(path, read).pixels
 
-    return ImageItem(name, load)
+    return ImageItem(name, load, file_stat(path))
 
 
 def _wh(pixels: np.ndarray) -> tuple[int, int]:
@@ -118,7 +121,10 @@ def predict_chunk(slicer: Any, items: Sequence[ImageItem]) -> list[ImageResult]:
                 results[i] = ImageResult.failed(items[i].name, "model", exc)
             else:
                 results[i] = ImageResult(items[i].name, det, _wh(pixels))
-    return [results[i] for i in range(len(items))]
+    return [
+        results[i] if item.stat is None else replace(results[i], source_stat=item.stat)
+        for i, item in enumerate(items)
+    ]
 
 
 def build_slicer(model: Any, slice_size: int | None = None, **options: Any) -> Any:

@@ -15,7 +15,7 @@ from pathlib import Path, PurePosixPath
 from tilewise.errors import TilewiseError
 from tilewise.images.check import IMAGE_SUFFIXES
 
-__all__ = ["LIST_SUFFIXES", "ImageList", "is_image_list", "list_images"]
+__all__ = ["LIST_SUFFIXES", "ImageList", "file_stat", "is_image_list", "list_images"]
 
 LIST_SUFFIXES = frozenset({".txt", ".lst", ".list"})
 """Suffixes of text files read as lists of image paths (one a line, ``#`` comments)."""
@@ -46,6 +46,26 @@ class ImageList:
 
     def __len__(self) -> int:
         return len(self.names)
+
+
+def file_stat(path: str | os.PathLike[str]) -> tuple[int, int] | None:
+    """``(size in bytes, modification time in ns)`` of a file, or None if it cannot be read.
+
+    A bulk run records it for each image it predicts; a rerun redoes a recorded image
+    whose file no longer has it (replaced, edited), instead of skipping it as done.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> p = pathlib.Path(tempfile.mkdtemp()) / "a.png"
+        >>> _ = p.write_bytes(b"1234")
+        >>> file_stat(p)[0], file_stat(p.with_name("b.png"))
+        (4, None)
+    """
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return int(st.st_size), int(st.st_mtime_ns)
 
 
 def is_image_list(source: str | os.PathLike[str]) -> bool:

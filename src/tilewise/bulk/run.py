@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from tilewise.bulk.engine import file_item, predict_chunk
-from tilewise.bulk.inputs import ImageList
+from tilewise.bulk.inputs import ImageList, file_stat
 from tilewise.bulk.store import RunStore, RunSummary
 from tilewise.bulk.table import image_table
 from tilewise.images import ReadOptions
 
-__all__ = ["Progress", "pending_chunks", "run_local"]
+__all__ = ["Progress", "pending_chunks", "resume_summary", "run_local"]
 
 
 @dataclass(frozen=True)
@@ -97,6 +97,34 @@ def pending_chunks(images: ImageList, done: set[str], chunk: int) -> list[list[i
     return [todo[k : k + chunk] for k in range(0, len(todo), chunk)]
 
 
+def resume_summary(
+    images: ImageList, store: RunStore, engine: str = "local"
+) -> tuple[RunSummary, set[str]]:
+    """A new run's summary and the images it skips: those done and unchanged since.
+
+    Every image file is statted (``inputs.file_stat``) and compared with what its done
+    record holds; a changed one is predicted again and counted in ``summary.changed``.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> from tilewise.bulk.inputs import ImageList
+        >>> store = RunStore(pathlib.Path(tempfile.mkdtemp()), {})
+        >>> summary, done = resume_summary(ImageList("d", pathlib.Path("d"), (), ()), store)
+        >>> summary.skipped, summary.changed, done
+        (0, 0, set())
+    """
+    current = {n: file_stat(p) for n, p in zip(images.names, images.paths, strict=True)}
+    done = store.completed(current)
+    changed = store.changed(current)
+    summary = RunSummary(
+        images=len(images),
+        skipped=sum(n in done for n in images.names),
+        changed=sum(n in changed for n in images.names),
+        engine=engine,
+    )
+    return summary, done
+
+
 def run_local(
     images: ImageList,
     slicer: Any,
@@ -134,8 +162,7 @@ def run_local(
         '2 of 2 image(s) done (0 skipped as already done), 0 failed, 4 detection(s)'
     """
     t0 = time.perf_counter()
-    done = store.completed()
-    summary = RunSummary(images=len(images), skipped=sum(n in done for n in images.names))
+    summary, done = resume_summary(images, store)
     chunks = pending_chunks(images, done, max(1, int(chunk)))
     finished, detections, failed = summary.skipped, 0, 0
     last = Progress(finished, len(images), 0, 0, 0.0, summary.skipped)

@@ -6,8 +6,13 @@ Completed images are recorded in part files, ``DIR/parts/part-AAAA-SSSSSS.parque
 (one row per image, done or failed), each written to a temporary file, fsync'd and
 renamed into place, so a part is either whole or absent: a run killed at any point loses
 at most the images in flight, and the next run skips every image recorded as done and
-retries the failed ones. ``finalize`` gathers the parts (an image recorded twice keeps
-its first ``done`` record, so no row is ever duplicated) into ``DIR/predictions.parquet``,
+retries the failed ones. Each row records the image file's size and modification time
+when it was read: an image whose file has changed since (replaced, edited, re-exported)
+is not taken as done but predicted again, and counted (``RunSummary.changed``). A file
+rewritten with its old size *and* its old modification time is not seen (hashing every
+image again would cost a second read of the whole archive); ``--overwrite`` redoes all.
+``finalize`` gathers the parts (an image recorded twice keeps its latest ``done``
+record, so no row is ever duplicated) into ``DIR/predictions.parquet``,
 ``DIR/failures.jsonl``, ``DIR/coco_results.json`` and ``DIR/summary.json``.
 """
 
@@ -71,6 +76,8 @@ class RunSummary:
         done: images predicted (in this run or an earlier one).
         failed: images recorded as failed (``failures.jsonl``), by stage.
         skipped: images already done when this run started.
+        changed: images recorded as done whose file has changed since (size or
+            modification time): predicted again by this run, not skipped.
         detections: rows of ``predictions.parquet``.
         corrupt_parts: unreadable part files set aside (their images were redone).
         progress: this run's last progress figures (``Progress.figures``: images done,
@@ -82,6 +89,7 @@ class RunSummary:
     failed: int = 0
     failed_by_stage: dict[str, int] = field(default_factory=dict)
     skipped: int = 0
+    changed: int = 0
     predicted_now: int = 0
     detections: int = 0
     corrupt_parts: int = 0
@@ -101,9 +109,10 @@ class RunSummary:
             >>> RunSummary(images=3, done=2, failed=1, skipped=1, detections=5).text()
             '2 of 3 image(s) done (1 skipped as already done), 1 failed, 5 detection(s)'
         """
+        changed = f", {self.changed} redone as changed since" if self.changed else ""
         return (
             f"{self.done} of {self.images} image(s) done ({self.skipped} skipped as already "
-            f"done), {self.failed} failed, {self.detections} detection(s)"
+            f"done{changed}), {self.failed} failed, {self.detections} detection(s)"
         )
 
 
@@ -208,16 +217,22 @@ class RunStore:
     def images(self) -> pa.Table:
         """Every image's final record, sorted by image.
 
-        An image's record is its first ``done`` row, else its latest failure.
+        An image's record is its latest ``done`` row (a rerun redoes an image changed
+        since its first), else its latest failure.
         """
         parts = self._read_parts()
         if not parts:
             return IMAGE_SCHEMA.empty_table()
         table = pa.concat_tables(parts)
-        order = pa.array(range(len(table)), pa.int64())
+        n = len(table)
+        order = pa.array(range(n), pa.int64())
         done = pc.equal(table.column("status"), "done")
-        # done rows first (earliest part first), then failures (latest part first)
-        key = pc.if_else(done, order, pc.subtract(pa.scalar(2 * len(table), pa.int64()), order))
+        # done rows first, then failures; each latest part first
+        key = pc.if_else(
+            done,
+            pc.subtract(pa.scalar(n, pa.int64()), order),
+            pc.subtract(pa.scalar(2 * n, pa.int64()), order),
+        )
         table = table.append_column("_key", key).sort_by(
             [("image", "ascending"), ("_key", "ascending")]
         )
@@ -225,11 +240,39 @@ class RunStore:
         keep = [i for i, n in enumerate(names) if i == 0 or names[i - 1] != n]
         return table.take(pa.array(keep, pa.int64())).drop_columns(["_key"])
 
-    def completed(self) -> set[str]:
-        """Names of the images recorded as done."""
+    def completed(self, current: Mapping[str, tuple[int, int] | None] | None = None) -> set[str]:
+        """Names of the images recorded as done (and, given ``current``, unchanged since).
+
+        Args:
+            current: each image's file ``(size, mtime_ns)`` now (``inputs.file_stat``).
+                An image recorded with another one is left out (``changed``). An image
+                recorded or seen without one (an older run, a file that cannot be
+                statted) counts as done.
+        """
+        return self._split(current)[0]
+
+    def changed(self, current: Mapping[str, tuple[int, int] | None]) -> set[str]:
+        """Names of the images recorded as done whose file's ``(size, mtime_ns)`` differs."""
+        return self._split(current)[1]
+
+    def _split(
+        self, current: Mapping[str, tuple[int, int] | None] | None
+    ) -> tuple[set[str], set[str]]:
         table = self.images()
         done = table.filter(pc.equal(table.column("status"), "done"))
-        return set(done.column("image").to_pylist())
+        names = done.column("image").to_pylist()
+        if current is None:
+            return set(names), set()
+        sizes = done.column("source_bytes").to_pylist()
+        times = done.column("source_mtime_ns").to_pylist()
+        unchanged, changed = set(), set()
+        for name, size, mtime in zip(names, sizes, times, strict=True):
+            now = current.get(name)
+            if size is None or mtime is None or now is None or now == (size, mtime):
+                unchanged.add(name)
+            else:
+                changed.add(name)
+        return unchanged, changed
 
     def finalize(self, summary: RunSummary) -> RunSummary:
         """Write the final tables from the parts; fill in ``summary``'s counts."""

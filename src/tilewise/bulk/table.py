@@ -56,9 +56,15 @@ IMAGE_SCHEMA = pa.schema(
         ("width", pa.int32()),
         ("height", pa.int32()),
         ("detections", pa.list_(_DETECTION)),
+        ("source_bytes", pa.int64()),
+        ("source_mtime_ns", pa.int64()),
     ]
 )
-"""One row per image: the schema of part files and of ``predict_images``'s dataset."""
+"""One row per image: the schema of part files and of ``predict_images``'s dataset.
+
+``source_bytes`` and ``source_mtime_ns`` are the image file's size and modification time
+when it was read (null where unknown), so that a rerun redoes an image changed since.
+"""
 
 DETECTION_COLUMNS = ("image", "rank", "x1", "y1", "x2", "y2", "score", "class_id", "class_name")
 """The columns ``predictions.parquet`` always has (then ``mask_rle``, ``tracker_id``)."""
@@ -80,6 +86,7 @@ class ImageResult:
     image_wh: tuple[int, int] = (0, 0)
     stage: Stage | None = None
     reason: str = ""
+    source_stat: tuple[int, int] | None = None
 
     @classmethod
     def failed(cls, image: str, stage: Stage, error: BaseException | str) -> ImageResult:
@@ -147,6 +154,9 @@ def image_table(results: Sequence[ImageResult], names: Sequence[str] = ()) -> pa
         cols["width"].append(int(res.image_wh[0]))
         cols["height"].append(int(res.image_wh[1]))
         cols["detections"].append(_detection_rows(res, names))
+        stat = res.source_stat
+        cols["source_bytes"].append(None if stat is None else int(stat[0]))
+        cols["source_mtime_ns"].append(None if stat is None else int(stat[1]))
     return pa.Table.from_pydict(cols, schema=IMAGE_SCHEMA)
 
 

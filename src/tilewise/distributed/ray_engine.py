@@ -21,15 +21,15 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
 from tilewise.bulk.engine import ImageItem, build_slicer, predict_chunk
-from tilewise.bulk.inputs import ImageList
-from tilewise.bulk.run import Progress
+from tilewise.bulk.inputs import ImageList, file_stat
+from tilewise.bulk.run import Progress, resume_summary
 from tilewise.bulk.store import RunStore, RunSummary
 from tilewise.bulk.table import IMAGE_SCHEMA, image_table
 from tilewise.errors import TilewiseError
@@ -44,6 +44,8 @@ _READ_SCHEMA = pa.schema(
         ("width", pa.int32()),
         ("height", pa.int32()),
         ("error", pa.string()),
+        ("source_bytes", pa.int64()),
+        ("source_mtime_ns", pa.int64()),
     ]
 )
 
@@ -187,6 +189,7 @@ def _read_chunk(batch: pa.Table, read: ReadOptions | None) -> pa.Table:
         batch.column("image").to_pylist(), batch.column("path").to_pylist(), strict=True
     ):
         pixels, error = None, None
+        stat = file_stat(path)  # before reading: a file changed after it is seen as changed
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -198,16 +201,23 @@ def _read_chunk(batch: pa.Table, read: ReadOptions | None) -> pa.Table:
         cols["width"].append(0 if pixels is None else int(pixels.shape[1]))
         cols["height"].append(0 if pixels is None else int(pixels.shape[0]))
         cols["error"].append(error)
+        cols["source_bytes"].append(None if stat is None else stat[0])
+        cols["source_mtime_ns"].append(None if stat is None else stat[1])
     return pa.Table.from_pydict(cols, schema=_READ_SCHEMA)
 
 
-def _item(name: str, pixels: bytes | None, w: int, h: int, error: str | None) -> ImageItem:
+def _item(row: dict[str, Any]) -> ImageItem:
+    pixels, error = row["pixels"], row["error"]
+    h, w = row["height"], row["width"]
+
     def load() -> np.ndarray:
         if error is not None or pixels is None:
             raise _ReadFailedError(error or "no pixels")
         return np.frombuffer(pixels, np.uint8).reshape(h, w, 3)
 
-    return ImageItem(name, load)
+    size, mtime = row.get("source_bytes"), row.get("source_mtime_ns")
+    stat = None if size is None or mtime is None else (int(size), int(mtime))
+    return ImageItem(row["image"], load, stat)
 
 
 class _ReadFailedError(Exception):
@@ -227,10 +237,10 @@ class _Predictor:
 
     def __call__(self, batch: pa.Table) -> pa.Table:
         rows = batch.to_pylist()
-        items = [_item(r["image"], r["pixels"], r["width"], r["height"], r["error"]) for r in rows]
+        items = [_item(r) for r in rows]
         results = predict_chunk(self.slicer, items)
         results = [  # a read failure keeps the reading task's reason, not the wrapper's
-            r if r.stage != "read" else type(r).failed(r.image, "read", r.reason.split(": ", 1)[1])
+            r if r.stage != "read" else replace(r, reason=r.reason.split(": ", 1)[1])
             for r in results
         ]
         return image_table(results, self.names)
@@ -321,10 +331,7 @@ def run_ray(
     """
     opts = options or RayOptions()
     t0 = time.perf_counter()
-    done = store.completed()
-    summary = RunSummary(
-        images=len(images), skipped=sum(n in done for n in images.names), engine="ray"
-    )
+    summary, done = resume_summary(images, store, engine="ray")
     todo = [(n, str(p)) for n, p in zip(images.names, images.paths, strict=True) if n not in done]
     finished, detections, failed = summary.skipped, 0, 0
     last = Progress(finished, len(images), 0, 0, 0.0, summary.skipped)
