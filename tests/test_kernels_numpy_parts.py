@@ -15,7 +15,7 @@ import signal
 import numpy as np
 import pytest
 
-from tilewise.kernels import _numpy, _numpy_grid, _numpy_suppress
+from tilewise.kernels import _numpy, _numpy_cells, _numpy_grid, _numpy_suppress
 from tilewise.kernels._numpy_grid import (
     GridIndex,
     area_of,
@@ -314,6 +314,67 @@ def test_survivors_table(monkeypatch, k, src, dst, survives, waves):
     monkeypatch.setattr(_numpy_suppress, "_WAVES", waves)
     got = _survivors(k, np.array(src, np.int64), np.array(dst, np.int64))
     assert got.tolist() == survives
+
+
+FAR_A = [100, 100, 110, 110]
+FAR_HALF = [100, 100, 110, 105]  # IoU with FAR_A 0.5
+
+
+@pytest.mark.parametrize(
+    ("boxes", "parent"),
+    [
+        # a round whose every row was taken before it (row 1) must not end the walk: rows
+        # 2 and 3 still meet after it
+        ([A, HALF_LOW, FAR_A, FAR_HALF], [0, 0, 2, 2]),
+        # two sources in a round, each taking a row of a later round: the second source's
+        # target is not the first one's, and no round may skip the second source
+        ([A, FAR_A, HALF_LOW, FAR_HALF], [0, 1, 0, 1]),
+    ],
+)
+@pytest.mark.parametrize(
+    ("round_size", "budget"), [(1, 1), (2, None), (2, 1), (3, 1), (3, None), (None, None)]
+)
+@pytest.mark.usefixtures("fails_if_stuck")
+def test_suppress_rounds_of_every_size_settle_later_rows(
+    monkeypatch, boxes, parent, round_size, budget
+):
+    monkeypatch.setattr(_numpy_suppress, "_ONE_PASS_EDGES", -1)
+    if round_size is not None:
+        monkeypatch.setattr(_numpy_suppress, "_ROUND", round_size)
+    if budget is not None:
+        monkeypatch.setattr(_numpy_grid, "BUDGET", budget)
+    got = suppress(rows(*boxes), np.zeros(len(boxes), np.int64), IOU, 0.5, False)
+    assert got.tolist() == parent
+
+
+def _edges(boxes):
+    b = rows(*boxes)
+    n = b.shape[0]
+    area = area_of(b)
+    parent, is_open = np.arange(n, dtype=np.int64), area > 0
+    decide = _numpy_suppress._Decide(b, area, IOU, 0.5, False, parent, is_open)
+    return _numpy_suppress._all_edges(decide, np.arange(n), b, np.zeros(n, np.int64))
+
+
+def test_one_pass_edges_by_default():
+    source, target = _edges([A, A, A, A])
+    assert sorted(zip(source.tolist(), target.tolist(), strict=True)) == list(
+        itertools.combinations(range(4), 2)
+    )
+
+
+@pytest.mark.parametrize("chunk", [1, 2, None])
+def test_one_pass_up_to_its_edge_limit_counted_over_every_chunk(monkeypatch, chunk):
+    # 4 equal boxes: 6 edges, found in chunks of 3, 2 and 1 pair (chunk budget 1), or fewer
+    if chunk is not None:
+        monkeypatch.setattr(_numpy_cells, "BUDGET", chunk)
+    monkeypatch.setattr(_numpy_suppress, "_ONE_PASS_EDGES", 6)
+    source, target = _edges([A, A, A, A])
+    assert sorted(zip(source.tolist(), target.tolist(), strict=True)) == list(
+        itertools.combinations(range(4), 2)
+    )
+    monkeypatch.setattr(_numpy_suppress, "_ONE_PASS_EDGES", 5)  # one edge too many: rounds
+    assert _edges([A, A, A, A]) is None
 
 
 # ----------------------------------------------------------------------------- entry points
