@@ -60,15 +60,43 @@ def test_dev_sweep_gives_every_tracker_a_dev_chosen_row(tmp_path) -> None:
     rows = bench_tracking.run_real(quick=True, log=log.append, frames=3, cache=tmp_path,
                                    dev_sweep=True)  # fmt: skip
     libraries = ["tilewise", "trackers bytetrack", "trackers ocsort", "trackers sort"]
-    assert [r["library"] for r in rows] == [lib for lib in libraries for _ in range(2)]
+    # tilewise: defaults, dev-chosen, dev-chosen without min_travel; each peer: two rows
+    assert [r["library"] for r in rows] == ["tilewise"] + [lib for lib in libraries for _ in "ab"]
+    still = rows[2]
+    assert still["variant"] == "chosen on dev, min_travel off (6 of 12 settings)"
+    assert "min_travel=0.0" in still["params"]
+    rows = rows[:2] + rows[3:]
     grids = [bench_tracking.REAL_SWEEP, *bench_tracking.REAL_PEER_SWEEP.values()]
     for defaults, chosen, grid in zip(rows[::2], rows[1::2], grids, strict=True):
         assert defaults["variant"] == "defaults"
         assert chosen["variant"] == "chosen on dev (12 settings)"
-        assert len(bench_tracking._settings(grid)) == 12  # the same sweep size for everyone
-        assert set(dict(kv.split("=") for kv in chosen["params"].split(", "))) == set(grid)
+        settings = bench_tracking._settings(grid)
+        assert len(settings) == 12  # the same sweep size for everyone
+        params = dict(kv.split("=") for kv in chosen["params"].split(", "))
+        assert any(set(params) == set(s) for s in settings)
     sweeps = [line for line in log if "dev sweep" in line]
-    assert len(sweeps) == 4 * 12  # every setting of every tracker was tried on dev
+    assert len(sweeps) == 4 * 12  # every setting of every tracker was tried on dev, once
     verdicts = [r for r in rows if "met" in r]
     assert verdicts == [rows[1]]  # the target compares the dev-chosen rows only
     assert rows[1]["best_peer"].endswith("(chosen on dev (12 settings))")
+
+
+@pytest.mark.parametrize(
+    ("grid", "expected"),
+    [
+        ({"a": (1, 2)}, [{"a": 1}, {"a": 2}]),
+        ({"a": (1,), "b": ({}, {"c": 3, "d": 4})}, [{"a": 1}, {"a": 1, "c": 3, "d": 4}]),
+    ],
+)
+def test_sweep_settings_merge_dict_values(grid: dict, expected: list[dict]) -> None:
+    from benchmarks import bench_tracking
+
+    assert bench_tracking._settings(grid) == expected
+
+
+def test_best_setting_first_on_a_tie_and_filtered() -> None:
+    from benchmarks import bench_tracking
+
+    scores = [({"m": 0}, 0.5), ({"m": 1}, 0.7), ({"m": 2}, 0.7), ({"m": 0, "x": 1}, 0.6)]
+    assert bench_tracking.best_setting(scores) == {"m": 1}
+    assert bench_tracking.best_setting(scores, lambda p: not p["m"]) == {"m": 0, "x": 1}

@@ -202,6 +202,7 @@ CONFIGS = st.sampled_from(
         TrackerConfig(min_hits=1),
         TrackerConfig(min_hits=1, max_lost=2, gate=5.0),
         TrackerConfig(min_hits=1, confirm_mean=0.5, class_switch_gate=0.5, duplicate_iou=0.5),
+        TrackerConfig(min_travel=0.5, lost_birth_iou=0.1, class_vote=True, class_switch_gate=0.5),
     ]
 )
 

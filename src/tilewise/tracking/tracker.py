@@ -29,10 +29,19 @@ One ``update`` per frame, as in ByteTrack:
    it is dropped at its first miss;
 6. a confirmed track that misses is *lost*: it keeps being predicted, with a growing
    gate, and is re-activated under its old ID if matched within ``max_lost`` frames.
+   With ``lost_birth_iou`` (stage 4, before the births), a would-be birth overlapping
+   the predicted box of a confirmed track left unmatched re-activates it, whatever the
+   classes, and no track starts on such a box.
 
-A track keeps the class it was born with, unless ``class_switch_gate`` lets a confirmed
-track take a detection of another class that lies close to its prediction (for detectors
-that change the class of the same tiny object from frame to frame).
+A track keeps the class it was born with (or, with ``class_vote``, its most voted class),
+unless ``class_switch_gate`` lets a confirmed track take a detection of another class
+that lies close to its prediction (for detectors that change the class of the same tiny
+object from frame to frame).
+
+For *moving*-object tracking, ``min_travel`` holds back the ID of a confirmed track
+until it has moved that many object sizes from where it was born: static look-alikes a
+detector fires on frame after frame are tracked (so they start no other tracks) but never
+output. Off by default: it would also hide really stationary objects.
 
 Every stage is an optimal assignment (``tilewise.tracking.assignment``) with a fixed tie
 rule, so the same detections always give the same IDs.
@@ -40,7 +49,7 @@ rule, so the same detections always give the same IDs.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass
 from enum import IntEnum
 
 import numpy as np
@@ -49,7 +58,8 @@ from tilewise.detections.convert import TRACKER_ID_KEY
 from tilewise.detections.core import Detections
 from tilewise.errors import TilewiseError
 from tilewise.tracking.assignment import linear_assignment
-from tilewise.tracking.motion import MotionNoise, TrackStates, boxes_to_state, state_to_boxes
+from tilewise.tracking.config import TrackerConfig
+from tilewise.tracking.motion import TrackStates, boxes_to_state, state_to_boxes
 
 __all__ = ["AssociationRecord", "Tracker", "TrackerConfig", "TrackStatus"]
 
@@ -66,124 +76,15 @@ class TrackStatus(IntEnum):
 
 
 @dataclass(frozen=True)
-class TrackerConfig:
-    """Parameters of ``Tracker``; the defaults were chosen by measurement.
-
-    The motion and gate defaults maximise IDF1 on synthetic tiny-mover videos
-    (``tilewise.synth.video``, seeds 1-3, simulated detections) in a one-at-a-time sweep
-    recorded in ``benchmarks/RESULTS.md``: ``min_hits`` 2 -> 3 (+0.020 IDF1, ID switches
-    194 -> 17 per video), ``gate`` 3 -> 4 (+0.002), ``speed_std`` 0.3 -> 0.5 (+0.0004);
-    the other parameters moved IDF1 by less than 0.002 within the ranges tried.
-
-    The birth and confidence defaults (``high_threshold`` and ``new_track_threshold``
-    0.35, ``min_hits`` 2, ``confirm_mean`` 0.45, ``weak_max_lost`` 30, ``duplicate_iou``
-    0.3) were then chosen on the same development seeds with the bundled detector's
-    real detections (first 100 frames; sparse, low and flat confidences, duplicates):
-    the setting with the best IDF1 there among those that do not lower IDF1 on the
-    simulated detections (``benchmarks/RESULTS.md``, "Tracking tiny movers").
-
-    Args:
-        high_threshold: detections at or above it take part in the first, main
-            association and may start tracks.
-        low_threshold: detections below it are ignored; those between the two thresholds
-            only keep active tracks alive (ByteTrack's second stage).
-        new_track_threshold: an unmatched detection starts a track only at or above it.
-        min_hits: consecutive matches that confirm a new track (1: at once, if its
-            confidence reaches ``confirm_mean``).
-        max_lost: frames a lost track is kept for re-activation.
-        gate: gate radius in standard deviations of the predicted centre.
-        max_gate: the gate radius never exceeds this many object sizes
-            (``sqrt(w * h)``), however uncertain the track.
-        speed_std: uncertainty of the predicted displacement, as a fraction of it (adds
-            ``(speed_std * speed * frames)**2`` to the centre variance).
-        iou_weight: weight of ``1 - IoU`` in the cost; the rest is the squared centre
-            distance as a fraction of the gate radius.
-        size_ratio: a detection whose size differs from the track's by more than this
-            factor is never matched to it.
-        class_agnostic: match across classes (by default a track keeps its class).
-        weak_max_lost: a track lost for at most this many frames may be re-activated
-            by a weak detection (0: weak detections only keep active tracks alive).
-        confirm_mean: a tentative track is confirmed only once the mean confidence of
-            its matches is at or above it (0: ``min_hits`` alone decides).
-        duplicate_iou: an unmatched detection overlapping a box matched in the frame,
-            or a more confident new one, at this IoU or more (any class) starts no
-            track (1.0: off).
-        class_switch_gate: a confirmed track may take a detection of another class
-            whose centre lies within this fraction of its gate radius (0: never;
-            ignored with ``class_agnostic``); tentative tracks always keep their class.
-        noise: the Kalman filter's noise model.
-
-    Example:
-        >>> TrackerConfig(min_hits=1).min_hits
-        1
-    """
-
-    high_threshold: float = 0.35
-    low_threshold: float = 0.1
-    new_track_threshold: float = 0.35
-    min_hits: int = 2
-    max_lost: int = 30
-    gate: float = 4.0
-    max_gate: float = 4.0
-    speed_std: float = 0.5
-    iou_weight: float = 0.2
-    size_ratio: float = 2.0
-    class_agnostic: bool = False
-    weak_max_lost: int = 30
-    confirm_mean: float = 0.45
-    duplicate_iou: float = 0.3
-    class_switch_gate: float = 0.0
-    noise: MotionNoise = field(default_factory=MotionNoise)
-
-    def __post_init__(self) -> None:
-        for name in (
-            "high_threshold",
-            "low_threshold",
-            "new_track_threshold",
-            "iou_weight",
-            "confirm_mean",
-            "class_switch_gate",
-        ):
-            value = getattr(self, name)
-            if not 0.0 <= float(value) <= 1.0:
-                raise TilewiseError(f"{name} must be in [0, 1], got {value}")
-        if self.low_threshold > self.high_threshold:
-            raise TilewiseError(
-                f"low_threshold ({self.low_threshold}) must not exceed "
-                f"high_threshold ({self.high_threshold})"
-            )
-        for name in ("min_hits", "max_lost", "weak_max_lost"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
-                raise TilewiseError(f"{name} must be an int >= 0, got {value!r}")
-        for name in ("gate", "max_gate", "size_ratio"):
-            value = float(getattr(self, name))
-            if not np.isfinite(value) or value <= 0:
-                raise TilewiseError(f"{name} must be a finite number > 0, got {value}")
-        if not 0.0 < float(self.duplicate_iou) <= 1.0:
-            raise TilewiseError(f"duplicate_iou must be in (0, 1], got {self.duplicate_iou}")
-        if self.size_ratio < 1:
-            raise TilewiseError(f"size_ratio must be >= 1, got {self.size_ratio}")
-        if not np.isfinite(self.speed_std) or self.speed_std < 0:
-            raise TilewiseError(f"speed_std must be a finite number >= 0, got {self.speed_std}")
-        if not isinstance(self.noise, MotionNoise):
-            raise TilewiseError(f"noise must be a MotionNoise, got {type(self.noise).__name__}")
-
-    def to_dict(self) -> dict[str, object]:
-        """The parameters as plain values (the noise model as a nested dict)."""
-        out: dict[str, object] = {f.name: getattr(self, f.name) for f in fields(self)}
-        out["noise"] = dict(vars(self.noise))
-        return out
-
-
-@dataclass(frozen=True)
 class AssociationRecord:
     """The matches of the last ``update``: one entry per matched detection.
 
     Attributes:
         detection: (M,) row of the detection in the frame's input.
-        track: (M,) the track's ID, or -1 for a tentative track.
-        stage: (M,) 1 confident, 2 weak detections, 3 tentative tracks.
+        track: (M,) the track's ID, or -1 for a track without one yet (tentative, or held
+            by ``min_travel``).
+        stage: (M,) 1 confident, 2 weak detections, 3 tentative tracks, 4 re-activation
+            instead of a birth (``lost_birth_iou``).
         predicted: (M, 2) the track's predicted centre.
         distance: (M,) centre distance from the prediction to the detection, px.
         gate: (M,) the gate radius the pair was tested against, px (always >= distance).
@@ -257,6 +158,10 @@ class Tracker:
         self._missed = np.zeros(0, dtype=np.float64)  # frames since the last match
         self._score = np.zeros(0, dtype=np.float64)  # summed confidence of the matches
         self._class = np.zeros(0, dtype=np.int64)
+        self._anchor = np.zeros((0, 2), dtype=np.float64)  # centre at birth
+        self._moved = np.zeros(0, dtype=bool)  # travelled min_travel from the anchor
+        self._votes = np.zeros((0, 0))  # class_vote: summed confidence per class
+        self._vote_classes = np.zeros(0, dtype=np.int64)  # the votes' columns
         self._next_id = 1
         self.frame_count = 0
         self.last_associations = AssociationRecord.empty()
@@ -269,7 +174,7 @@ class Tracker:
         ``data`` holds ``tracker_id``, ``status`` (a ``TrackStatus`` value) and
         ``velocity`` (N, 2 px per frame).
         """
-        keep = self._status != TrackStatus.TENTATIVE
+        keep = (self._status != TrackStatus.TENTATIVE) & (self._ids >= 0)
         return Detections(
             state_to_boxes(self._states.pos[keep]),
             class_id=self._class[keep],
@@ -282,7 +187,12 @@ class Tracker:
 
     # ------------------------------------------------------------------ association
     def _cost(
-        self, tracks: np.ndarray, boxes: np.ndarray, classes: np.ndarray, dt: float
+        self,
+        tracks: np.ndarray,
+        boxes: np.ndarray,
+        classes: np.ndarray,
+        dt: float,
+        min_iou: float = 0.0,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Cost (inf outside the gate), distances, gate radii and predicted centres."""
         cfg = self.config
@@ -305,7 +215,9 @@ class Tracker:
         ok = (dist <= radius[:, None]) & (ratio <= cfg.size_ratio) & (ratio >= 1 / cfg.size_ratio)
         iou = _iou(state_to_boxes(pos), boxes.astype(np.float64))
         cost = (1 - cfg.iou_weight) * (dist / radius[:, None]) ** 2 + cfg.iou_weight * (1 - iou)
-        if not cfg.class_agnostic:
+        if min_iou > 0:  # re-activation of lost tracks by overlap, whatever the class
+            ok &= iou >= min_iou
+        elif not cfg.class_agnostic:
             other = self._class[tracks][:, None] != classes[None, :]
             switch = (self._status[tracks] != TrackStatus.TENTATIVE)[:, None] & (
                 dist <= cfg.class_switch_gate * radius[:, None]
@@ -321,13 +233,14 @@ class Tracker:
         dt: float,
         stage: int,
         records: list[tuple[np.ndarray, ...]],
+        min_iou: float = 0.0,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Match track rows ``tracks`` to detection rows ``dets``; returns the matched pairs."""
         empty = np.zeros(0, dtype=np.int64)
         if tracks.size == 0 or dets.size == 0:
             return empty, empty.copy()
         cost, dist, radius, centre = self._cost(
-            tracks, det.xyxy[dets].astype(np.float64), det.class_id[dets], dt
+            tracks, det.xyxy[dets].astype(np.float64), det.class_id[dets], dt, min_iou
         )
         r, c = linear_assignment(cost)
         records.append(
@@ -383,10 +296,13 @@ class Tracker:
         high_left = np.setdiff1d(high, d1)
         tentative = np.flatnonzero(status == TrackStatus.TENTATIVE)
         t3, d3 = self._associate(tentative, high_left, det, dt, 3, records)
+        t4, d4 = self._reactivate(np.concatenate([t1, t2]), high_left, d3, det, dt, records)
 
-        matched_t = np.concatenate([t1, t2, t3])
-        matched_d = np.concatenate([d1, d2, d3])
+        matched_t = np.concatenate([t1, t2, t3, t4])
+        matched_d = np.concatenate([d1, d2, d3, d4])
         self._states.update(matched_t, det.xyxy[matched_d].astype(np.float64))
+        self._vote(matched_t, matched_d, det)
+        self._travel(matched_t)
         self._hits[matched_t] += 1
         self._score[matched_t] += conf[matched_d]
         self._missed[matched_t] = 0.0
@@ -401,8 +317,10 @@ class Tracker:
             & (self._hits[matched_t] >= max(cfg.min_hits, 1))
             & (self._score[matched_t] >= cfg.confirm_mean * self._hits[matched_t])
         ]
-        promote = np.sort(promote)
-        self._give_ids(promote)
+        # ... and so do confirmed tracks that have now travelled far enough (min_travel)
+        held = matched_t[(self._status[matched_t] != TrackStatus.TENTATIVE)
+                         & (self._ids[matched_t] < 0)]  # fmt: skip
+        self._give_ids(np.sort(np.concatenate([promote, held])))
 
         unmatched = np.setdiff1d(np.arange(len(self._ids)), matched_t)
         self._missed[unmatched] += dt
@@ -422,8 +340,9 @@ class Tracker:
 
         keep = np.setdiff1d(np.arange(len(self._ids)), drop)
         self._keep(keep)
-        births = np.setdiff1d(high_left, d3)
+        births = np.setdiff1d(high_left, np.concatenate([d3, d4]))
         births = births[conf[births] >= cfg.new_track_threshold]
+        births = self._not_on_lost(det, births)
         births = self._not_duplicates(det, births, matched_d)
         if births.size:
             self._birth(det, births, out_ids)
@@ -437,11 +356,13 @@ class Tracker:
 
     # ------------------------------------------------------------------ bookkeeping
     def _give_ids(self, rows: np.ndarray) -> None:
+        """Confirm ``rows`` (in order); those that have travelled ``min_travel`` get IDs."""
         if rows.size == 0:
             return
+        self._status[rows] = TrackStatus.ACTIVE
+        rows = rows[self._moved[rows] & (self._ids[rows] < 0)]
         self._ids[rows] = np.arange(self._next_id, self._next_id + rows.size)
         self._next_id += int(rows.size)
-        self._status[rows] = TrackStatus.ACTIVE
 
     def _keep(self, rows: np.ndarray) -> None:
         self._states.keep(rows)
@@ -451,6 +372,9 @@ class Tracker:
         self._missed = self._missed[rows]
         self._score = self._score[rows]
         self._class = self._class[rows]
+        self._anchor = self._anchor[rows]
+        self._moved = self._moved[rows]
+        self._votes = self._votes[rows]
 
     def _birth(self, det: Detections, rows: np.ndarray, out_ids: np.ndarray) -> None:
         n = rows.size
@@ -464,11 +388,76 @@ class Tracker:
         self._missed = np.concatenate([self._missed, np.zeros(n)])
         self._score = np.concatenate([self._score, det.confidence[rows].astype(np.float64)])
         self._class = np.concatenate([self._class, det.class_id[rows]])
+        self._anchor = np.concatenate([self._anchor, self._states.pos[start:, :2]])
+        self._moved = np.concatenate([self._moved, np.full(n, self.config.min_travel <= 0)])
+        self._votes = np.concatenate([self._votes, np.zeros((n, self._vote_classes.size))])
         new = np.arange(start, start + n)
+        self._vote(new, rows, det)
         if self.config.min_hits <= 1:
             ok = self._score[new] >= self.config.confirm_mean
             self._give_ids(new[ok])
             out_ids[rows[ok]] = self._ids[new[ok]]
+
+    def _reactivate(
+        self,
+        taken: np.ndarray,
+        high_left: np.ndarray,
+        d3: np.ndarray,
+        det: Detections,
+        dt: float,
+        records: list[tuple[np.ndarray, ...]],
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Stage 4 (``lost_birth_iou`` < 1): re-activation instead of a birth.
+
+        The confirmed tracks still unmatched take the would-be births overlapping their
+        predicted box, whatever the classes.
+        """
+        thr = self.config.lost_birth_iou
+        empty = np.zeros(0, dtype=np.int64)
+        if thr >= 1.0:
+            return empty, empty.copy()
+        lost = np.setdiff1d(np.flatnonzero(self._status != TrackStatus.TENTATIVE), taken)
+        cands = np.setdiff1d(high_left, d3)
+        cands = cands[det.confidence[cands] >= self.config.new_track_threshold]
+        return self._associate(lost, cands, det, dt, 4, records, min_iou=thr)
+
+    def _not_on_lost(self, det: Detections, births: np.ndarray) -> np.ndarray:
+        """The birth candidates that start tracks under ``lost_birth_iou``.
+
+        Those overlapping a lost track's predicted box at that IoU or more (any class)
+        do not.
+        """
+        thr = self.config.lost_birth_iou
+        lost = np.flatnonzero(self._status == TrackStatus.LOST)
+        if births.size == 0 or thr >= 1.0 or lost.size == 0:
+            return births
+        pred = state_to_boxes(self._states.pos[lost])
+        return births[_iou(det.xyxy[births].astype(np.float64), pred).max(axis=1) < thr]
+
+    def _travel(self, rows: np.ndarray) -> None:
+        """Mark the tracks ``rows`` whose estimate lies ``min_travel`` sizes from its birth."""
+        if self.config.min_travel <= 0 or rows.size == 0:
+            return
+        pos = self._states.pos[rows]
+        size = np.sqrt(np.maximum(pos[:, 2] * pos[:, 3], 1e-6))
+        far = np.hypot(*(pos[:, :2] - self._anchor[rows]).T) >= self.config.min_travel * size
+        self._moved[rows] |= far
+
+    def _vote(self, rows: np.ndarray, dets: np.ndarray, det: Detections) -> None:
+        """``class_vote``: add the matches' confidences to their tracks' class votes.
+
+        A track's class becomes its most voted one (the lowest class ID on a tie).
+        """
+        if not self.config.class_vote or rows.size == 0:
+            return
+        classes = np.union1d(self._vote_classes, det.class_id[dets])
+        if classes.size > self._vote_classes.size:
+            grown = np.zeros((len(self._ids), classes.size))
+            grown[:, np.searchsorted(classes, self._vote_classes)] = self._votes
+            self._votes, self._vote_classes = grown, classes
+        col = np.searchsorted(self._vote_classes, det.class_id[dets])
+        np.add.at(self._votes, (rows, col), det.confidence[dets])
+        self._class[rows] = self._vote_classes[np.argmax(self._votes[rows], axis=1)]
 
     def _not_duplicates(
         self, det: Detections, births: np.ndarray, matched: np.ndarray
