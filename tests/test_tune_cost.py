@@ -230,3 +230,24 @@ def test_calibrated_tuner_repeats_itself_on_its_cache(tmp_path):
             c.calibration.estimate(SquareDetector(), s.settings, (256, 192))
         )
     assert all(t.seconds_per_image <= limit for t in c.trials)
+
+
+@pytest.mark.parametrize(
+    ("zoom", "filled"),
+    [(1.0, 1.0), (1.05, 1.1), (1.1, 1.1), (1.25, 1.3), (1.4, 1.4), (1.75, 1.8), (2.0, 2.0)],
+)
+def test_fill_input_zoom_table(tmp_path_factory, zoom, filled):
+    """A 320 px dynamic graph (stride 32): the zoom whose box fills the padded input, at
+    the same input size (the same cost)."""
+    pytest.importorskip("onnx")
+    from tilewise.evaluation.tune_cost import fill_input_zoom
+    from tilewise.models import OnnxDetector
+    from tilewise.models.testing import constant_detector_onnx
+
+    path = tmp_path_factory.mktemp("f") / "m.onnx"
+    model = OnnxDetector(constant_detector_onnx(path, imgsz=320, dynamic_hw=True))
+    got = fill_input_zoom(model, zoom)
+    assert got == filled
+    assert model.with_input_zoom(got).input_hw == model.with_input_zoom(zoom).input_hw
+    fixed = OnnxDetector(constant_detector_onnx(path.with_name("f.onnx"), imgsz=320))
+    assert fill_input_zoom(fixed, zoom) == zoom

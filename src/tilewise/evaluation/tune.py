@@ -39,7 +39,12 @@ from tilewise.evaluation.compare import SlicerFactory
 from tilewise.evaluation.dataset import EvalDataset
 from tilewise.evaluation.sweep import SweepPoint, sweep
 from tilewise.evaluation.tables import text_table
-from tilewise.evaluation.tune_cost import CostCalibration, calibration_for_space, model_pixels
+from tilewise.evaluation.tune_cost import (
+    CostCalibration,
+    calibration_for_space,
+    fill_input_zoom,
+    model_pixels,
+)
 from tilewise.slicing import Slicer, SlicerConfig
 from tilewise.slicing.config import model_signature
 from tilewise.slicing.zoom import zooms_input
@@ -103,7 +108,9 @@ def default_space(model: Any, default_slice: int) -> SearchSpace:
     size itself (``imgsz``, like ``OnnxDetector``) the slice size alone sets the scale its
     network sees, so zoom is not searched; otherwise zoom 1 to 2 (for a model that zooms
     its own input, ``zooms_input``, also 1.25, 1.4 and 1.75: every zoom costs its square
-    in model pixels, so the ones within a 2x budget are spelt out). Multi-scale: the
+    in model pixels, so the ones within a 2x budget are spelt out; each is raised to the
+    zoom that fills the input it pays for, ``fill_input_zoom``: 1.75 of a 320 px input
+    is padded to 576 px, so 1.8). Multi-scale: the
     model's slice for objects >= 24 px with half slices (2x) for those under, with and
     without filters.
 
@@ -119,7 +126,7 @@ def default_space(model: Any, default_slice: int) -> SearchSpace:
     )
     zooms: tuple[float, ...] = (1.0, 1.5, 2.0)
     if zooms_input(model):
-        zooms = (1.0, 1.25, 1.4, 1.5, 1.75, 2.0)
+        zooms = tuple(sorted({fill_input_zoom(model, z) for z in (1.0, 1.25, 1.4, 1.5, 1.75, 2.0)}))
     elif getattr(model, "imgsz", None) is not None:
         zooms = (1.0,)
     half = max(16, s // 2)

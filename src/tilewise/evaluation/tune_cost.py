@@ -47,6 +47,7 @@ __all__ = [
     "ImageKind",
     "calibrate",
     "calibration_for_space",
+    "fill_input_zoom",
     "image_kinds",
     "model_pixels",
 ]
@@ -70,6 +71,32 @@ def _fixed_input_pixels(model: Any, zoom: float = 1.0) -> int | None:
     if isinstance(imgsz, (tuple, list)) and len(imgsz) == 2:
         return int(imgsz[0]) * int(imgsz[1])
     return None
+
+
+def fill_input_zoom(model: Any, zoom: float) -> float:
+    """The largest zoom that costs what ``zoom`` costs a model that zooms its own input.
+
+    Such a model (``zooms_input``, an ``OnnxDetector`` with a dynamic input size) pads the
+    letterbox box ``imgsz * zoom`` up to a multiple of its stride: the padding is paid for
+    and shows nothing. This is the zoom whose box fills that input (rounded to 6
+    decimals); ``zoom`` itself for any other model.
+
+    Example:
+        >>> class Dynamic:  # a 320 px graph, stride 32
+        ...     imgsz, stride, zooms_input = (320, 320), 32, True
+        ...     def with_input_zoom(self, zoom):
+        ...         side = -(-round(320 * zoom) // 32) * 32
+        ...         return type("Zoomed", (), {"input_hw": (side, side)})()
+        >>> [fill_input_zoom(Dynamic(), z) for z in (1.0, 1.25, 1.4, 1.75)]
+        [1.0, 1.3, 1.4, 1.8]
+        >>> fill_input_zoom(lambda ims: [], 1.75)
+        1.75
+    """
+    if not zooms_input(model) or zoom == 1.0:
+        return float(zoom)
+    h, w = model.imgsz
+    ih, iw = zoomed(model, zoom).input_hw  # type: ignore[attr-defined]
+    return round(max(float(zoom), min(ih / h, iw / w)), 6)
 
 
 def image_kinds(
