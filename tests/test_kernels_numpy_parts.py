@@ -463,3 +463,24 @@ def test_pairs_refuses_a_non_contiguous_ndarray(boxes, offsets):
 def test_pairs_skip_boxes_without_area():
     boxes = rows(A, UNKNOWN, RIGHT, [3, 3, 3, 8])  # a NaN side and a zero width: no area
     assert _numpy.pairs(boxes, np.array([0, 4], np.int64)).tolist() == [[0, 2]]
+
+
+@pytest.mark.parametrize(
+    ("off", "n", "good"),
+    [
+        ([0, 2**31 - 2], 2**31 - 2, True),  # the largest segment the C kernels index
+        ([0, 2**31 - 1], 2**31 - 1, False),  # a segment of 2**31 - 1 rows or more: refused
+        ([0, 2**31], 2**31, False),
+        ([0, 5, 2**31 + 3], 2**31 + 3, True),  # rows in all may pass it, segments may not
+        ([0, 5, 2**31 + 4], 2**31 + 4, False),
+        ([0, 3, 2, 4], 4, False),  # a decreasing offset
+        ([1, 4], 4, False),  # not starting at 0
+        ([0, 3], 4, False),  # not ending at n
+        ([0], 0, True),
+        ([0, 0, 3, 3], 3, True),  # empty segments are fine (as in C)
+    ],
+)
+def test_segment_offsets_table(off, n, good):
+    # checked on the offsets alone (no box is read), so segment sizes near 2**31 need no
+    # 64 GiB input
+    assert _numpy._good_offsets(np.array(off, np.int64), n) is good
