@@ -19,7 +19,8 @@ intersecting pairs of every segment. The semantics are those of ``_native.c``:
 Nothing forms an N x N matrix. ``pairs`` and the one-pass NMS and greedy NMM take every
 intersecting pair at once from grids of cells, in chunks of bounded size (``_numpy_cells``);
 other candidates come from a grid index queried in rounds of bounded size
-(``_numpy_grid``). NMS and greedy NMM settle survivors per round of sources
+(``_numpy_grid``; NMM's components and growing groups use the cell tables of
+``_numpy_cell_index``). NMS and greedy NMM settle survivors per round of sources
 (``_numpy_suppress``); NMM and WBF split each segment into independent components whose
 (slightly widened) bounding boxes meet no other component's box (a dense segment is
 taken whole), then run all small components in lockstep and the large ones in rounds over

@@ -8,8 +8,8 @@ components can be processed independently, in any order, with the same result.
 
 Components come from a vectorised union-find: first every pair of widened boxes that meet
 (exact duplicates once, all pairs at once from ``_numpy_cells``) is joined, then the
-widened bounding boxes of the components that grew are queried against a grid index
-(``_numpy_grid``) until no query reaches a foreign box.
+widened bounding boxes of the components that grew are queried against a cell-table
+index (``_numpy_cell_index``) until no query reaches a foreign box.
 
 A segment is itself independent of the others, so labelling a whole segment as one
 component is always exact. ``components`` does so, skipping the union-find, for segments
@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from tilewise.kernels._numpy_cell_index import CellIndex
 from tilewise.kernels._numpy_cells import intersecting_pairs
-from tilewise.kernels._numpy_grid import GridIndex, intersects
+from tilewise.kernels._numpy_grid import intersects
 
 __all__ = ["DENSE_COVER", "DENSE_ROWS", "components", "dense_segments", "grouped", "interleaved"]
 
@@ -144,7 +145,7 @@ def _closure(boxes: np.ndarray, seg: np.ndarray, slack: np.ndarray) -> np.ndarra
         roots = np.unique(lab[np.concatenate(touched)])
         if roots.shape[0] == 0:
             return lab
-        index = GridIndex(boxes, seg) if index is None else index
+        index = CellIndex(boxes, seg) if index is None else index
         qbox = _widen(_bounds(boxes, lab)[roots], slack[roots])
         touched = [np.zeros(0, dtype=np.int64)]
         for qpos, items in index.query_all(qbox, seg[roots]):

@@ -8,8 +8,9 @@ as seeds, the segments interleaved (each in rank order):
 
 1. Speculation: every seed grows its group alone against the rows open at round start
    (vectorised over seeds, one step per iteration). Its candidates come from one static
-   grid index over all rows, queried once around the seed and reused while ``B`` stays
-   in the queried reach (``_numpy_near``); closed rows are filtered out. Rows already in
+   cell-table index over all rows (``_numpy_cell_index``), queried once around the seed
+   and reused while ``B`` stays in the queried reach (``_numpy_near``); closed rows are
+   filtered out. Rows already in
    a group lie inside ``B`` and can never enlarge it, so meeting them again changes
    nothing.
 2. Regions: the final speculative boxes are closed under intersection
@@ -33,8 +34,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from tilewise.kernels._numpy_cell_index import CellIndex
 from tilewise.kernels._numpy_components import components, grouped, interleaved
-from tilewise.kernels._numpy_grid import GridIndex, area_of, area_window, overlap_of
+from tilewise.kernels._numpy_grid import area_of, area_window, overlap_of
 from tilewise.kernels._numpy_near import NearRows
 
 __all__ = ["nmm_batched"]
@@ -117,14 +119,14 @@ def _next_open(is_open: np.ndarray, pos: int, count: int) -> np.ndarray:
 
 
 class _State:
-    """The rows of the large components, a static grid index over them and the open mask."""
+    """The rows of the large components, a static index over them and the open mask."""
 
     def __init__(
         self, boxes: np.ndarray, area: np.ndarray, seg: np.ndarray, metric: int, thr: float
     ) -> None:
         self.box, self.area, self.seg = boxes, area, seg
         self.metric, self.thr = metric, thr
-        self.index = GridIndex(boxes, seg)
+        self.index = CellIndex(boxes, seg)
         self.open = np.ones(boxes.shape[0], dtype=bool)
 
     def near_rows(self, seeds: np.ndarray) -> NearRows:
@@ -145,20 +147,19 @@ class _State:
         are the candidates.
 
         Returns:
-            ``(group, row, grown, by, near)``: the joining pairs (rank order per group),
-            the groups whose box grows, the row that grows each, and how many rows open at
-            round start each box meets.
+            ``(group, row, grown, by, near)``: the joining pairs (grouped by group, rows in
+            no particular order), the groups whose box grows, the row that grows each
+            (the smallest-rank row that passes and reaches outside the box), and how many
+            rows open at round start each box meets.
         """
-        q, row = near_rows.meet(slots, big_b)
+        q, row, gb, rb = near_rows.meet(slots, big_b)
         near = np.bincount(q, minlength=big_b.shape[0])
-        lo, hi = area_window(a_b[q], self.metric, self.thr)
+        lo, hi = area_window(a_b, self.metric, self.thr)
         ar = self.area[row]
-        ok = is_open[row] & (ar >= lo) & (ar <= hi)
-        q, row = q[ok], row[ok]
-        m = overlap_of(big_b[q], a_b[q], self.box[row], self.area[row], self.metric)
-        hit = m >= self.thr
-        q, row = q[hit], row[hit]  # sorted by (q, row), as ``meet`` reports them
-        rb, gb = self.box[row], big_b[q]
+        ok = np.flatnonzero(is_open[row] & (ar >= lo[q]) & (ar <= hi[q]))
+        q, row, gb, rb, ar = q[ok], row[ok], gb[ok], rb[ok], ar[ok]
+        hit = np.flatnonzero(overlap_of(gb, a_b[q], rb, ar, self.metric) >= self.thr)
+        q, row, gb, rb = q[hit], row[hit], gb[hit], rb[hit]  # still grouped by q
         grows = (
             (rb[:, 0] < gb[:, 0])
             | (rb[:, 1] < gb[:, 1])
@@ -166,8 +167,11 @@ class _State:
             | (rb[:, 3] > gb[:, 3])
         )
         gq, grow_row = q[grows], row[grows]
-        first = np.r_[True, gq[1:] != gq[:-1]] if gq.shape[0] else np.zeros(0, dtype=bool)
-        grown, by = gq[first], grow_row[first]
+        if gq.shape[0]:
+            first = np.flatnonzero(np.r_[True, gq[1:] != gq[:-1]])
+            grown, by = gq[first], np.minimum.reduceat(grow_row, first)
+        else:
+            grown = by = np.zeros(0, dtype=np.int64)
         limit = np.full(big_b.shape[0], _NONE)
         limit[grown] = by
         join = row <= limit[q]
