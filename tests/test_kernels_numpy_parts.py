@@ -417,6 +417,10 @@ def test_read_only_parent_refused_with_its_message():
 STRIDED = np.zeros(8)[::2]  # four float64, every second one: not C-contiguous
 
 
+class Plain:
+    """A class defined in Python (a heap type): C names it bare, without its module."""
+
+
 @pytest.mark.parametrize(
     ("arg", "bad", "error", "message"),
     [
@@ -438,6 +442,7 @@ STRIDED = np.zeros(8)[::2]  # four float64, every second one: not C-contiguous
         ),
         (3, bytes(16), TypeError, "argument 4 must be read-write bytes-like object, not bytes"),
         (3, None, TypeError, "argument 4 must be read-write bytes-like object, not None"),
+        (3, Plain(), TypeError, "argument 4 must be read-write bytes-like object, not Plain"),
     ],
 )
 def test_group_refuses_bad_buffers_as_the_c_extension_does(arg, bad, error, message):
