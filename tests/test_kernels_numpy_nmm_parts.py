@@ -93,6 +93,22 @@ SUB_2 = [0, 0, 2.0**-536, 2.0**-537]
             0.0,
             [1, 1, 1, 1],
         ),
+        # in one chunk of pairs: the L's arms join (its bounding box then takes in the box
+        # in its corner) while elsewhere two boxes join a third at once, which takes the
+        # union a second pass; every root joined in either pass must be queried again
+        (
+            [
+                [0, 0, 3, 1],
+                [2, 0, 3, 3],
+                [0, 2, 1, 3],
+                [100, 0, 102, 1],
+                [100, 2, 102, 3],
+                [101, 0, 102, 3],
+            ],
+            [0] * 6,
+            0.0,
+            [0, 0, 0, 3, 3, 3],
+        ),
         # a chain joined through a row in the middle, found from both sides
         ([[0, 0, 2, 1], [4, 0, 6, 1], [1, 0, 5, 1]], [0, 0, 0], 0.0, [0, 0, 0]),
         ([A], [0], 0.0, [0]),
@@ -201,6 +217,15 @@ def test_union_joins_to_the_smallest_root_and_reports_the_roots():
     assert sorted(set(touched.tolist())) == [0, 3]
     assert _union(lab, ints([3]), ints([1])).tolist() == []  # nothing to join
     assert _union(lab, ints([]), ints([])).tolist() == []
+
+
+def test_union_reports_the_roots_of_every_pass():
+    # 3-5 and 4-5 in one call: 5 takes root 3, and 4 joins it in a second pass; 0-2 joins
+    # in the first pass and must be reported too
+    lab = np.arange(6, dtype=np.int64)
+    touched = _union(lab, ints([0, 3, 4]), ints([2, 5, 5]))
+    assert lab.tolist() == [0, 1, 0, 3, 3, 3]
+    assert sorted(set(touched.tolist())) == [0, 2, 3, 4, 5]
 
 
 def test_union_follows_a_chain_of_roots():
