@@ -297,25 +297,54 @@ def _real_cases(
     return cases
 
 
+def static_filter(table: Any, min_travel: float = 0.5) -> Any:
+    """``table`` (a track table) without the tracks that never move: those whose box
+    centres never get ``min_travel`` sizes (``sqrt(w * h)`` of the first box) from their
+    first box. tilewise's ``min_travel`` rule applied *offline* to a peer's output, to
+    tell the rule's gain from the tracker's; offline is generous to the peer (it keeps a
+    mover's frames before it has moved, which an online rule cannot).
+    """
+    from tilewise import Detections
+    from tilewise.tracking import FRAME_KEY
+
+    ids = np.asarray(table.data["tracker_id"])
+    frame = np.asarray(table.data[FRAME_KEY])
+    xyxy = table.xyxy.astype(np.float64)
+    centre = (xyxy[:, :2] + xyxy[:, 2:]) / 2
+    wh = xyxy[:, 2:] - xyxy[:, :2]
+    size = np.sqrt(np.maximum(wh[:, 0] * wh[:, 1], 1e-6))
+    keep = np.ones(len(ids), dtype=bool)
+    for track in np.unique(ids):
+        rows = np.flatnonzero(ids == track)
+        rows = rows[np.argsort(frame[rows], kind="stable")]
+        travel = np.hypot(*(centre[rows] - centre[rows[0]]).T)
+        keep[rows] = bool((travel >= min_travel * size[rows[0]]).any())
+    data = {k: np.asarray(v)[keep] for k, v in table.data.items()}
+    return Detections(table.xyxy[keep], table.confidence[keep], table.class_id[keep], data=data)
+
+
 def run_real(
     quick: bool = False,
     log: Callable[[str], None] = print,
     frames: int | None = None,
     cache: Path | None = None,
     dev_sweep: bool = False,
+    peer_filter: bool = False,
 ) -> list[dict[str, Any]]:
     """Rows of the tracking table with the bundled detector's detections (``--real``).
 
     ``dev_sweep``: also choose tilewise's thresholds (``REAL_SWEEP``) by IDF1 on the real
     detections of the development videos (``DEV_SEEDS``) and add a row for that setting
     on the test videos (the defaults were chosen on simulated detections).
+    ``peer_filter`` (with ``dev_sweep``): each peer also gets a row with
+    ``static_filter`` applied to its output, its setting chosen on dev the same way.
     """
     seeds = QUICK_SEEDS if quick else TEST_SEEDS
     n = frames or (QUICK_REAL_FRAMES if quick else REAL_FRAMES)
     cases = _real_cases(seeds, quick, n, cache, log)
     rows = _rows(cases, quick, log, tune_on_test=not dev_sweep)
     if dev_sweep:
-        rows = _dev_chosen_rows(rows, cases, quick, n, cache, log)
+        rows = _dev_chosen_rows(rows, cases, quick, n, cache, log, peer_filter)
     for r in rows:
         r["detector"] = "bundled ONNX, sliced"
         r["frames"] = n
@@ -329,11 +358,13 @@ def _dev_chosen_rows(
     n: int,
     cache: Path | None,
     log: Callable[[str], None],
+    peer_filter: bool = False,
 ) -> list[dict[str, Any]]:
     """Each tracker's defaults row followed by its row for the setting chosen on the
     development videos' real detections, by the same sweep (12 settings each, best IDF1),
     scored once on the test videos; the target compares the dev-chosen rows. tilewise gets
-    a third row: the best of its settings without ``min_travel`` (off by default)."""
+    a third row: the best of its settings without ``min_travel`` (off by default); with
+    ``peer_filter``, each peer a third row: ``static_filter`` on its output."""
     from tilewise.tracking import TrackerConfig
 
     dev = _real_cases(QUICK_SEEDS if quick else DEV_SEEDS, quick, n, cache, log)
@@ -360,8 +391,16 @@ def _dev_chosen_rows(
                     best_setting(scores, lambda p: not p.get("min_travel")),
                 )
             )
-        for variant, params in choices:
-            metrics, fps = evaluate_runner(cases, lambda d, p=params, r=runner: r(d, p))
+        runners = [runner] * len(choices)
+        if peer_filter and row["library"] != "tilewise":
+            filtered = lambda d, p, r=runner: static_filter(r(d, p))  # noqa: E731
+            label = f"{row['library']} + static filter"
+            scores = dev_scores(dev, filtered, grid, log, label)
+            variant = f"chosen on dev, + offline static filter ({len(scores)} settings)"
+            choices.append((variant, best_setting(scores)))
+            runners.append(filtered)
+        for (variant, params), run_one in zip(choices, runners, strict=True):
+            metrics, fps = evaluate_runner(cases, lambda d, p=params, r=run_one: r(d, p))
             chosen = dict(row)
             chosen.update({k: round(v, 4) for k, v in metrics.items()})
             chosen.update(variant=variant, params=", ".join(f"{k}={v}" for k, v in params.items()),
@@ -498,9 +537,15 @@ if __name__ == "__main__":
         action="store_true",
         help="--real: each tracker also as chosen on dev",
     )
+    parser.add_argument(
+        "--peer-static-filter",
+        action="store_true",
+        help="--dev-sweep: each peer also with tilewise's min_travel rule applied offline",
+    )
     args = parser.parse_args()
     if args.real:
-        result = run_real(args.quick, print, args.frames, args.cache, args.dev_sweep)
+        result = run_real(args.quick, print, args.frames, args.cache, args.dev_sweep,
+                          args.peer_static_filter)  # fmt: skip
     else:
         result = run(quick=args.quick)
     print(table(result))

@@ -58,14 +58,19 @@ def test_dev_sweep_gives_every_tracker_a_dev_chosen_row(tmp_path) -> None:
 
     log: list[str] = []
     rows = bench_tracking.run_real(quick=True, log=log.append, frames=3, cache=tmp_path,
-                                   dev_sweep=True)  # fmt: skip
+                                   dev_sweep=True, peer_filter=True)  # fmt: skip
     libraries = ["tilewise", "trackers bytetrack", "trackers ocsort", "trackers sort"]
-    # tilewise: defaults, dev-chosen, dev-chosen without min_travel; each peer: two rows
-    assert [r["library"] for r in rows] == ["tilewise"] + [lib for lib in libraries for _ in "ab"]
+    # every tracker: defaults, dev-chosen, and a third row: tilewise without min_travel,
+    # each peer with the static filter applied offline
+    assert [r["library"] for r in rows] == [lib for lib in libraries for _ in "abc"]
     still = rows[2]
     assert still["variant"] == "chosen on dev, min_travel off (6 of 12 settings)"
     assert "min_travel=0.0" in still["params"]
-    rows = rows[:2] + rows[3:]
+    filtered = rows[5::3]
+    assert {r["variant"] for r in filtered} == {
+        "chosen on dev, + offline static filter (12 settings)"
+    }
+    rows = [r for k, r in enumerate(rows) if k % 3 != 2]
     grids = [bench_tracking.REAL_SWEEP, *bench_tracking.REAL_PEER_SWEEP.values()]
     for defaults, chosen, grid in zip(rows[::2], rows[1::2], grids, strict=True):
         assert defaults["variant"] == "defaults"
@@ -75,7 +80,7 @@ def test_dev_sweep_gives_every_tracker_a_dev_chosen_row(tmp_path) -> None:
         params = dict(kv.split("=") for kv in chosen["params"].split(", "))
         assert any(set(params) == set(s) for s in settings)
     sweeps = [line for line in log if "dev sweep" in line]
-    assert len(sweeps) == 4 * 12  # every setting of every tracker was tried on dev, once
+    assert len(sweeps) == 7 * 12  # every setting of every tracker (+ 3 filtered) on dev, once
     verdicts = [r for r in rows if "met" in r]
     assert verdicts == [rows[1]]  # the target compares the dev-chosen rows only
     assert rows[1]["best_peer"].endswith("(chosen on dev (12 settings))")
@@ -100,3 +105,23 @@ def test_best_setting_first_on_a_tie_and_filtered() -> None:
     scores = [({"m": 0}, 0.5), ({"m": 1}, 0.7), ({"m": 2}, 0.7), ({"m": 0, "x": 1}, 0.6)]
     assert bench_tracking.best_setting(scores) == {"m": 1}
     assert bench_tracking.best_setting(scores, lambda p: not p["m"]) == {"m": 0, "x": 1}
+
+
+def test_static_filter_drops_the_tracks_that_never_move() -> None:
+    from benchmarks import bench_tracking
+
+    from tilewise import Detections
+
+    # track 1 sits still (1 px of jitter on a 10 px box), track 2 moves 3 px per frame,
+    # track 3 moves 4 px once: 0.5 sizes of 10 px = 5 px is never reached
+    rows = [(1, t, 20 + (t % 2), 20) for t in range(4)] + [(2, t, 50 + 3 * t, 20) for t in range(4)]
+    rows += [(3, 0, 80, 20), (3, 1, 84, 20)]
+    ids, frames, x, y = (np.array(c) for c in zip(*rows, strict=True))
+    boxes = np.stack([x - 5, y - 5, x + 5, y + 5], axis=1).astype(np.float32)
+    table = Detections(boxes, np.full(len(rows), 0.9), data={"tracker_id": ids, "frame": frames})
+    kept = bench_tracking.static_filter(table, min_travel=0.5)
+    assert kept.data["tracker_id"].tolist() == [2, 2, 2, 2]
+    assert kept.data["frame"].tolist() == [0, 1, 2, 3]
+    assert bench_tracking.static_filter(table, min_travel=0.3).data["tracker_id"].tolist() == [
+        2, 2, 2, 2, 3, 3
+    ]  # fmt: skip
