@@ -258,10 +258,12 @@ def _candidates(
         stop = start + prefix_within(count[start:], budget)
         c = count[start:stop]
         pos = expand_ranges(lo[start:stop], c)
-        qq = np.repeat(qi[start:stop], c)
+        qr = qi[start:stop]
         b = level.cols
-        x = (qc[0, qq] < b[2, pos]) & (b[0, pos] < qc[2, qq])
-        qq, pos = qq[x], pos[x]
+        # strict overlap in x first (query sides repeated per run), then in y on the rest
+        x = (np.repeat(qc[0, qr], c) < b[2, pos]) & (b[0, pos] < np.repeat(qc[2, qr], c))
+        kept = np.flatnonzero(x)
+        qq, pos = np.repeat(qr, c)[kept], pos[kept]
         y = (qc[1, qq] < b[3, pos]) & (b[1, pos] < qc[3, qq])
         yield qq[y], level.ids[pos[y]]
         start = stop

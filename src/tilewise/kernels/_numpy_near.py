@@ -33,19 +33,30 @@ class NearRows:
         boxes: (m, 4) boxes of the indexed rows, by row id.
         alive: (m,) rows that may still matter; the others are never reported.
         seg: (k,) segment of each slot.
+        area: (m,) area of each row (with ``least``).
+        least: (k,) per slot, the least area a row may have to matter to it; smaller rows
+            are never reported (default: none dropped).
     """
 
     def __init__(
-        self, index: GridIndex | CellIndex, boxes: np.ndarray, alive: np.ndarray, seg: np.ndarray
+        self,
+        index: GridIndex | CellIndex,
+        boxes: np.ndarray,
+        alive: np.ndarray,
+        seg: np.ndarray,
+        area: np.ndarray | None = None,
+        least: np.ndarray | None = None,
     ) -> None:
         k = seg.shape[0]
         self.index, self.boxes, self.alive, self.seg = index, boxes, alive, seg
+        self.area, self.least = area, least
         self.reach = np.zeros((k, 4))
         self.start = np.zeros(k, dtype=np.int64)
         self.count = np.zeros(k, dtype=np.int64)
         self.have = np.zeros(k, dtype=bool)
         self.items = np.zeros(0, dtype=np.int64)
         self.item_boxes = np.zeros((0, 4))
+        self.done = np.zeros(0, dtype=bool)  # per cached entry: skipped by ``meet``
 
     def _fill(self, slots: np.ndarray, big_b: np.ndarray) -> None:
         """Query the index around ``big_b`` for ``slots`` (distinct) and cache the rows.
@@ -57,8 +68,11 @@ class NearRows:
         pad = np.where(pad > 0.0, pad, 0.0)[:, None]  # 0 * inf sides: no widening, not NaN
         reach = np.concatenate([big_b[:, :2] - pad, big_b[:, 2:] + pad], axis=1)
         qs, items = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
+        least = None if self.least is None else self.least[slots]
         for q, item in self.index.query_all(reach, self.seg[slots]):
             keep = self.alive[item]
+            if least is not None:
+                keep &= self.area[item] >= least[q]
             qs.append(q[keep])
             items.append(item[keep])
         q, item = np.concatenate(qs), np.concatenate(items)
@@ -70,19 +84,31 @@ class NearRows:
         self.have[slots] = True
         self.items = np.concatenate([self.items, item])
         self.item_boxes = np.concatenate([self.item_boxes, self.boxes[item]])
+        self.done = np.concatenate([self.done, np.zeros(item.shape[0], dtype=bool)])
+
+    def close(self, at: np.ndarray) -> None:
+        """Skip the cached entries ``at`` (positions ``meet`` reported) from now on."""
+        self.done[at] = True
+
+    def reopen(self) -> None:
+        """Report every cached entry again."""
+        self.done[:] = False
 
     def meet(
         self, slots: np.ndarray, big_b: np.ndarray
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Every ``(position in slots, alive row)`` whose box intersects ``big_b`` (strictly).
+
+        Entries closed (``close``) are left out.
 
         Args:
             slots: (g,) distinct slots.
             big_b: (g, 4) their current boxes.
 
         Returns:
-            ``(q, row, q_box, row_box)``: the pairs grouped by position (ascending; rows
-            in no particular order), with ``big_b[q]`` and the rows' boxes.
+            ``(q, row, q_box, row_box, at)``: the pairs grouped by position (ascending;
+            rows in no particular order), with ``big_b[q]``, the rows' boxes and their
+            entries in the cache.
         """
         r = self.reach[slots]
         inside = (
@@ -100,8 +126,9 @@ class NearRows:
         q = np.repeat(np.arange(slots.shape[0], dtype=np.int64), count)
         q_box = np.repeat(big_b, count, axis=0)
         row_box = self.item_boxes[pos]
-        hit = np.flatnonzero(intersects(q_box, row_box))
-        return q[hit], self.items[pos[hit]], q_box[hit], row_box[hit]
+        hit = np.flatnonzero(intersects(q_box, row_box) & ~self.done[pos])
+        at = pos[hit]
+        return q[hit], self.items[at], q_box[hit], row_box[hit], at
 
 
 def by_slot(q: np.ndarray, k: int) -> np.ndarray:

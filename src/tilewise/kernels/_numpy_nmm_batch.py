@@ -130,8 +130,14 @@ class _State:
         self.open = np.ones(boxes.shape[0], dtype=bool)
 
     def near_rows(self, seeds: np.ndarray) -> NearRows:
-        """A candidate cache with one slot per seed (slot ``i``: ``seeds[i]``)."""
-        return NearRows(self.index, self.box, self.open.copy(), self.seg[seeds])
+        """A candidate cache with one slot per seed (slot ``i``: ``seeds[i]``).
+
+        Every group of slot ``i`` starts from ``seeds[i]``'s box and only grows, so its area
+        window never starts below the seed's: rows of smaller area can never join and are
+        left out of the cache (C's ``route`` drops them likewise).
+        """
+        least, _ = area_window(self.area[seeds], self.metric, self.thr)
+        return NearRows(self.index, self.box, self.open.copy(), self.seg[seeds], self.area, least)
 
     def step(
         self,
@@ -140,26 +146,27 @@ class _State:
         near_rows: NearRows,
         slots: np.ndarray,
         is_open: np.ndarray,
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """One group step for every box ``big_b`` against the rows in ``is_open``.
 
         ``slots`` names each box's slot in ``near_rows`` (distinct), whose cached rows
         are the candidates.
 
         Returns:
-            ``(group, row, grown, by, near)``: the joining pairs (grouped by group, rows in
-            no particular order), the groups whose box grows, the row that grows each
-            (the smallest-rank row that passes and reaches outside the box), and how many
-            rows open at round start each box meets.
+            ``(group, row, grown, by, near, at)``: the joining pairs (grouped by group,
+            rows in no particular order), the groups whose box grows, the row that grows
+            each (the smallest-rank row that passes and reaches outside the box), how many
+            rows open at round start each box meets (closed cache entries aside), and the
+            joining pairs' cache entries.
         """
-        q, row, gb, rb = near_rows.meet(slots, big_b)
+        q, row, gb, rb, at = near_rows.meet(slots, big_b)
         near = np.bincount(q, minlength=big_b.shape[0])
         lo, hi = area_window(a_b, self.metric, self.thr)
         ar = self.area[row]
         ok = np.flatnonzero(is_open[row] & (ar >= lo[q]) & (ar <= hi[q]))
-        q, row, gb, rb, ar = q[ok], row[ok], gb[ok], rb[ok], ar[ok]
+        q, row, gb, rb, ar, at = q[ok], row[ok], gb[ok], rb[ok], ar[ok], at[ok]
         hit = np.flatnonzero(overlap_of(gb, a_b[q], rb, ar, self.metric) >= self.thr)
-        q, row, gb, rb = q[hit], row[hit], gb[hit], rb[hit]  # still grouped by q
+        q, row, gb, rb, at = q[hit], row[hit], gb[hit], rb[hit], at[hit]  # grouped by q
         grows = (
             (rb[:, 0] < gb[:, 0])
             | (rb[:, 1] < gb[:, 1])
@@ -175,7 +182,7 @@ class _State:
         limit = np.full(big_b.shape[0], _NONE)
         limit[grown] = by
         join = row <= limit[q]
-        return q[join], row[join], grown, by, near
+        return q[join], row[join], grown, by, near, at[join]
 
 
 def _enclose(big_b: np.ndarray, box: np.ndarray) -> np.ndarray:
@@ -189,6 +196,9 @@ def _speculate(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     """Each seed's group grown alone against the open rows.
 
+    A row that joined lies inside ``B`` from then on and can never enlarge it: its cache
+    entry is closed, so later steps skip it.
+
     Returns:
         Final boxes, (seed, row) joins, and the first seed whose speculation stopped
         unfinished (past ``STEPS`` steps or ``NEAR`` candidates), else the seed count.
@@ -200,7 +210,8 @@ def _speculate(
     active = np.arange(k, dtype=np.int64)
     cut, steps = k, 0
     while active.shape[0]:
-        g, r, grown, by, near = st.step(big_b[active], a_b[active], near_rows, active, st.open)
+        g, r, grown, by, near, at = st.step(big_b[active], a_b[active], near_rows, active, st.open)
+        near_rows.close(at)
         got_g.append(active[g])
         got_r.append(r)
         far = near > NEAR
@@ -226,7 +237,7 @@ def _alone(st: _State, seed: int) -> np.ndarray:
     is_open[seed] = False
     got = [np.array([seed], dtype=np.int64)]
     while True:
-        _, r, grown, by, _ = st.step(big_b, a_b, near_rows, slot, is_open)
+        _, r, grown, by, _, _ = st.step(big_b, a_b, near_rows, slot, is_open)
         is_open[r] = False
         got.append(r)
         if grown.shape[0] == 0:
@@ -244,6 +255,7 @@ def _settle(
     near_rows: NearRows,
 ) -> tuple[np.ndarray, np.ndarray, int]:
     """The true groups of the round's seeds: (seed, row) joins and the first seed not settled."""
+    near_rows.reopen()  # speculation closed the entries its groups took
     k = seeds.shape[0]
     order, starts, sizes = grouped(components(spec_b, st.seg[seeds], np.zeros(k)))
     cut = k
@@ -297,7 +309,9 @@ def _settle(
             running = np.concatenate([running, fresh])
         if running.shape[0] == 0:
             break
-        g, r, grown, by, _ = st.step(big_b[running], a_b[running], near_rows, cur[running], is_open)
+        g, r, grown, by, _, _ = st.step(
+            big_b[running], a_b[running], near_rows, cur[running], is_open
+        )
         grown_g = running[grown]
         new_b = _enclose(big_b[grown_g], st.box[by])
         u = region[grown_g]
