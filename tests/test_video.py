@@ -503,3 +503,34 @@ def test_cli_predict_video(clip: Path, tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["predict", str(image), "--track", "--out", str(tmp_path)])
     assert result.exit_code != 0
     assert "--track apply to video input" in result.output
+
+
+def test_cli_predict_video_tracker_config(clip: Path, tmp_path: Path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from tilewise.cli.app import app
+    from tilewise.tracking import TrackerConfig
+
+    settings = tmp_path / "tracker.json"
+    settings.write_text(json.dumps({"min_hits": 1, "max_lost": 5, "class_vote": True}))
+    out = tmp_path / "out"
+    args = ["predict", str(clip), "--out", str(out), "--model", "tests.conftest:blob_model",
+            "--slice", "64", "--tracker-config", str(settings), "--no-save-video",
+            "--no-progress"]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert (out / "clip.mot.txt").is_file()  # --tracker-config implies --track
+    report = json.loads((out / "clip.report.json").read_text())
+    assert report["tracker"] == TrackerConfig(min_hits=1, max_lost=5, class_vote=True).to_dict()
+    # the report replays the run's tracker on another run
+    again = CliRunner().invoke(app, [*args[:3], str(tmp_path / "again"), *args[4:8],
+                                     "--tracker-config", str(out / "clip.report.json"),
+                                     *args[10:]])  # fmt: skip
+    assert again.exit_code == 0, again.output
+    assert (tmp_path / "again" / "clip.mot.txt").read_text() == (out / "clip.mot.txt").read_text()
+    settings.write_text(json.dumps({"min_hit": 1}))
+    bad = CliRunner().invoke(app, args)
+    assert bad.exit_code != 0
+    assert "unknown tracker parameter(s) min_hit" in bad.output

@@ -41,6 +41,15 @@ def _video_options(
     track: Annotated[
         bool, typer.Option("--track", help="Video: track objects (IDs in the outputs, MOT file).")
     ] = False,
+    tracker_config: Annotated[
+        Path | None,
+        typer.Option(
+            "--tracker-config",
+            help="Video: track with these tracker settings (implies --track): a JSON of "
+            'TrackerConfig fields, e.g. {"min_travel": 0.5} to give IDs only to objects '
+            "that move, or the <stem>.report.json of an earlier tracked run.",
+        ),
+    ] = None,
     save_video: Annotated[
         bool,
         typer.Option(
@@ -140,6 +149,7 @@ def predict_video_cli(
     labels: bool = False,
     progress: bool = True,
     track: bool = False,
+    tracker_config: Path | None = None,
     save_video: bool = True,
     trail: int = 0,
     stride: int = 1,
@@ -166,12 +176,16 @@ def predict_video_cli(
     from tilewise.cli.model_option import describe_model, load_model
     from tilewise.slicing import Slicer
     from tilewise.sources import FrameSelection, open_frames
+    from tilewise.tracking import TrackerConfig
     from tilewise.video import run_video
 
     unsupported = [f"--{k.rstrip('_')}" for k, v in ignored.items() if v not in (None, 0.0, "auto")]
     if unsupported:
         raise TilewiseError(f"{', '.join(unsupported)} do not apply to video input")
     size = parse_slice(slice_size)
+    tracker: bool | TrackerConfig = track
+    if tracker_config is not None:  # read before the video is opened: a bad file fails first
+        tracker = TrackerConfig.from_file(tracker_config)
     read = read_options(exif, allow_truncated, scale, value_range, background, max_pixels)
     selection = FrameSelection(stride=stride, start=start, end=end, max_frames=max_frames)
     source = open_frames(target, selection, fps=fps, read=read, retries=retries)
@@ -197,7 +211,7 @@ def predict_video_cli(
             out,
             stem=stem,
             class_names=list(getattr(detector, "names", ()) or ()),
-            tracker=track,
+            tracker=tracker,
             save_video=save_video,
             trail=trail,
             labels=labels,

@@ -6,7 +6,12 @@ class docstring and in ``benchmarks/RESULTS.md`` ("Tracking tiny movers").
 
 from __future__ import annotations
 
+import json
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -163,3 +168,77 @@ class TrackerConfig:
         out: dict[str, object] = {f.name: getattr(self, f.name) for f in fields(self)}
         out["noise"] = dict(vars(self.noise))
         return out
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, object]) -> TrackerConfig:
+        """A config from ``to_dict``'s plain values; parameters left out keep their defaults.
+
+        Raises:
+            TilewiseError: an unknown parameter (the known ones are named) or a bad value.
+
+        Example:
+            >>> TrackerConfig.from_dict({"min_travel": 0.5, "noise": {"measure_std": 0.1}})
+            ... # doctest: +ELLIPSIS
+            TrackerConfig(...min_travel=0.5...measure_std=0.1...)
+            >>> TrackerConfig.from_dict(TrackerConfig().to_dict()) == TrackerConfig()
+            True
+        """
+        if not isinstance(values, Mapping):
+            raise TilewiseError(f"tracker settings must be a mapping, got {type(values).__name__}")
+        kwargs = dict(values)
+        _check_names(kwargs, cls, "tracker parameter")
+        for f in fields(cls):  # JSON has true/false: "true" or 1 is a mistake, not a switch
+            if isinstance(f.default, bool) and not isinstance(kwargs.get(f.name, False), bool):
+                raise TilewiseError(f"{f.name} must be true or false, got {kwargs[f.name]!r}")
+        noise = kwargs.get("noise")
+        if noise is not None and not isinstance(noise, MotionNoise):
+            if not isinstance(noise, Mapping):
+                raise TilewiseError(f"noise must be a mapping, got {type(noise).__name__}")
+            _check_names(noise, MotionNoise, "noise parameter")
+            kwargs["noise"] = _build(MotionNoise, dict(noise))
+        return _build(cls, kwargs)
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike[str]) -> TrackerConfig:
+        """A config from a JSON file: ``to_dict``'s values, or a video report holding them.
+
+        A ``<stem>.report.json`` of an earlier tracked run works as it is (its
+        ``tracker`` entry), so a run's tracker can be replayed on another video.
+
+        Raises:
+            TilewiseError: the file is missing or not JSON, or ``from_dict`` refuses it.
+
+        Example:
+            >>> import json, tempfile, pathlib
+            >>> p = pathlib.Path(tempfile.mkdtemp()) / "tracker.json"
+            >>> _ = p.write_text(json.dumps({"min_travel": 0.5, "lost_birth_iou": 0.1}))
+            >>> TrackerConfig.from_file(p).lost_birth_iou
+            0.1
+        """
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            raise TilewiseError(f"cannot read tracker settings from {path}: {exc}") from None
+        if isinstance(data, Mapping) and isinstance(data.get("tracker"), Mapping):
+            data = data["tracker"]  # a video run's report
+        try:
+            return cls.from_dict(data)
+        except TilewiseError as exc:
+            raise TilewiseError(f"{path}: {exc}") from None
+
+
+def _check_names(values: Mapping[str, object], kind: type, what: str) -> None:
+    known = {f.name for f in fields(kind)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise TilewiseError(
+            f"unknown {what}(s) {', '.join(map(str, unknown))}; expected some of "
+            f"{', '.join(sorted(known))}"
+        )
+
+
+def _build(kind: type, kwargs: dict[str, object]) -> Any:
+    try:
+        return kind(**kwargs)
+    except (TypeError, ValueError) as exc:  # e.g. a number given as text
+        raise TilewiseError(f"bad {kind.__name__} value: {exc}") from None
