@@ -91,6 +91,8 @@ def test_a_box_reaching_the_next_cell_by_a_fraction_meets_its_boxes(a, b, transp
         ([[-64, 0, -63, 1], [0, 0, 1, 1]], 7 - 29, [1, 1]),
         # the same with y starting at 0.5: the extent is x2 max - x1 min, never with y1
         ([[-64, 0.5, -63, 1], [0, 0.5, 1, 1]], 7 - 29, [1, 1]),
+        # the same in y: the y extent lies below 0 (-64 to 1), the x extent is 1
+        ([[0, -64, 1, -63], [0, 0, 1, 1]], 7 - 29, [1, 1]),
         # extent 0.5 (exponent 0), below 1: tiny boxes are still lifted to 2**-29
         ([[0, 0, 0.5, 0.25], [0, 0, 1e-300, 1e-300]], 0 - 29, [0, -29]),
     ],
