@@ -75,7 +75,13 @@ def lifted(exps: np.ndarray) -> np.ndarray:
     """
     if exps.shape[0] == 0:
         return exps.copy()
-    uniq, inverse, counts = np.unique(exps, return_inverse=True, return_counts=True)
+    low = int(exps.min())
+    per_exp = np.bincount(exps - low)  # exponents span a few thousand values at most
+    occupied = np.flatnonzero(per_exp)
+    uniq, counts = occupied + low, per_exp[occupied]
+    slot = np.zeros(per_exp.shape[0], dtype=np.int64)
+    slot[occupied] = np.arange(occupied.shape[0])
+    inverse = slot[exps - low]
     target = uniq.copy()
     base, held = 0, int(counts[0])  # the group of levels base..k, all now at uniq[k]
     for k in range(1, uniq.shape[0]):

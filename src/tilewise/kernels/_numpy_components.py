@@ -142,7 +142,9 @@ def _closure(boxes: np.ndarray, seg: np.ndarray, slack: np.ndarray) -> np.ndarra
         touched.append(_union(lab, i, j))
     index = None
     while True:
-        roots = np.unique(lab[np.concatenate(touched)])
+        joined = np.zeros(d, dtype=bool)
+        joined[lab[np.concatenate(touched)]] = True
+        roots = np.flatnonzero(joined)  # sorted, as np.unique gives them, without a sort
         if roots.shape[0] == 0:
             return lab
         index = CellIndex(boxes, seg) if index is None else index
