@@ -104,7 +104,7 @@ def with_video(image_predict: Callable[..., None]) -> Callable[..., None]:
         ...     print("image", image)
         >>> both = with_video(predict)
         >>> list(inspect.signature(both).parameters)[:4]
-        ['image', 'out', 'track', 'save_video']
+        ['image', 'out', 'track', 'tracker_config']
         >>> both(image=Path("a.jpg"), out=Path("o"), **VIDEO_DEFAULTS)
         image a.jpg
     """
