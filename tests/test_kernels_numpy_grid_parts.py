@@ -144,3 +144,14 @@ def test_grid_query_row_slack_outlasts_rounding_at_2_29_rows():
     zero = np.zeros(2, np.int64)
     assert [lvl.exp for lvl in GridIndex(boxes, zero).levels] == [-19]
     assert _all_found(boxes, zero, q, zero[:1]) == _brute(boxes, zero, q, zero[:1]) == {(0, 1)}
+
+
+def test_grid_finest_level_below_an_extent_of_1():
+    # extent 0.5 (frexp exponent 0): the finest exponent is 0 - 30, and the 1e-300 box is
+    # lifted to it (with parity, every second exponent from it), not given cells of 2**-996
+    boxes = rows([0, 0, 0.5, 0.25], [0, 0, 1e-300, 1e-300])
+    zero = np.zeros(2, np.int64)
+    index = GridIndex(boxes, zero)
+    assert index.finest == -30
+    assert sorted(lvl.exp for lvl in index.levels) == [-30, 0]
+    assert _all_found(boxes, zero, boxes, zero) == _brute(boxes, zero, boxes, zero)
