@@ -29,6 +29,8 @@ declare -A PATHS=(
     [twin_nmm_batch]=src/tilewise/kernels/_numpy_nmm_batch.py
     [twin_wbf]=src/tilewise/kernels/_numpy_wbf.py
     [twin_wbf_batch]=src/tilewise/kernels/_numpy_wbf_batch.py
+    [twin_cell_index]=src/tilewise/kernels/_numpy_cell_index.py
+    [twin_near]=src/tilewise/kernels/_numpy_near.py
 )
 # The twin's selections stay small (a mutant that survives runs all of it): its parts on
 # exact tables, then the twin against the C extension built in the snapshot on the exact
@@ -61,6 +63,10 @@ declare -A TESTS=(
     [twin_nmm_batch]="$TWIN_NMM_PARTS $TWIN_VS_NATIVE $TWIN_ROUNDS"
     [twin_wbf]="$TWIN_WBF_PARTS $TWIN_VS_NATIVE"
     [twin_wbf_batch]="$TWIN_WBF_PARTS $TWIN_VS_NATIVE $TWIN_ROUNDS"
+    # the cell-table index of NMM's growing groups and the components' closure, and the
+    # growing groups' candidate cache (never run yet)
+    [twin_cell_index]="tests/test_kernels_numpy_cell_index.py $TWIN_NMM_PARTS $TWIN_VS_NATIVE"
+    [twin_near]="tests/test_kernels_numpy_near_rows.py $TWIN_NMM_PARTS $TWIN_VS_NATIVE"
 )
 modules=("$@")
 [ ${#modules[@]} -eq 0 ] && modules=(grid plan buckets ops)
