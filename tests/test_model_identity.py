@@ -22,7 +22,7 @@ from tilewise.models.loader import model_digest
 
 pytest.importorskip("onnx")
 
-from tilewise.models.testing import constant_detector_onnx  # noqa: E402
+from tilewise.models.testing import constant_detector_onnx
 
 
 def test_model_digest_table(tmp_path: Path) -> None:
