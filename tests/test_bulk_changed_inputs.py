@@ -8,6 +8,7 @@ detections in ``predictions.parquet`` without a word.
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -122,6 +123,52 @@ def test_latest_done_record_wins(tmp_path: Path) -> None:
     assert rows.num_rows == 1
     assert rows.column("source_bytes").to_pylist() == [2]
     assert len(rows.column("detections")[0]) == 2
+
+
+# rows written in this order for one image -> (status, size) of its record
+@pytest.mark.parametrize(
+    ("rows", "expected"),
+    [
+        ([("done", (1, 1))], ("done", 1)),
+        ([("done", (1, 1)), ("failed", (1, 1))], ("done", 1)),  # a retry of the same file
+        ([("done", (1, 1)), ("failed", None)], ("done", 1)),  # unknown: the same file, maybe
+        ([("done", (1, 1)), ("failed", (2, 2))], ("failed", 2)),  # changed, then unreadable
+        ([("failed", (1, 1)), ("done", (1, 1))], ("done", 1)),
+        ([("done", (1, 1)), ("done", (2, 2))], ("done", 2)),
+        ([("done", (1, 1)), ("failed", (2, 2)), ("done", (2, 2))], ("done", 2)),
+        ([("done", (1, 1)), ("done", (2, 2)), ("failed", (1, 1))], ("failed", 1)),
+    ],
+)
+def test_which_row_is_an_images_record(
+    tmp_path: Path, rows: list[tuple[str, tuple[int, int] | None]], expected: tuple[str, int]
+) -> None:
+    store = RunStore(tmp_path / "out", {})
+    det = Detections(np.array([[0, 0, 4, 4]]), [0.9])
+    for status, stat in rows:
+        result = (
+            ImageResult("a.png", det, (8, 8), source_stat=stat)
+            if status == "done"
+            else replace(ImageResult.failed("a.png", "read", "bad"), source_stat=stat)
+        )
+        store.write_part(image_table([result]))
+    record = store.images()
+    assert record.num_rows == 1
+    status, size = record.column("status")[0].as_py(), record.column("source_bytes")[0].as_py()
+    assert (status, size if size is not None else 0) == expected
+
+
+def test_a_changed_image_that_no_longer_reads_loses_its_old_detections(tmp_path: Path) -> None:
+    folder = tmp_path / "scenes"
+    write_scenes(folder, 3)
+    out = tmp_path / "out"
+    _run(folder, out)
+    assert _detections_of(out, "scene_001.png") > 0
+    (folder / "scene_001.png").write_bytes(b"not a png any more")
+    again = _run(folder, out)
+    assert (again.changed, again.failed) == (1, 1)
+    assert _detections_of(out, "scene_001.png") == 0  # not the old pixels' detections
+    failures = (out / "failures.jsonl").read_text()
+    assert "scene_001.png" in failures
 
 
 def test_image_rows_record_the_file_stat(tmp_path: Path) -> None:

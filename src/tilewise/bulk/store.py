@@ -11,8 +11,9 @@ when it was read: an image whose file has changed since (replaced, edited, re-ex
 is not taken as done but predicted again, and counted (``RunSummary.changed``). A file
 rewritten with its old size *and* its old modification time is not seen (hashing every
 image again would cost a second read of the whole archive); ``--overwrite`` redoes all.
-``finalize`` gathers the parts (an image recorded twice keeps its latest ``done``
-record, so no row is ever duplicated) into ``DIR/predictions.parquet``,
+``finalize`` gathers the parts (an image recorded twice keeps one record, its latest,
+unless that is a failure after a ``done`` row of the same file: ``RunStore.images``; no
+row is ever duplicated) into ``DIR/predictions.parquet``,
 ``DIR/failures.jsonl``, ``DIR/coco_results.json`` and ``DIR/summary.json``.
 """
 
@@ -54,6 +55,11 @@ def settings_diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
     """
     keys = sorted(set(old) | set(new))
     return [f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in keys if old.get(k) != new.get(k)]
+
+
+def _same_file(a: tuple[int | None, int | None], b: tuple[int | None, int | None]) -> bool:
+    """Whether two rows' ``(size, mtime_ns)`` may be the same file (an unknown one may)."""
+    return None in a or None in b or a == b
 
 
 def _fsync_dir(path: Path) -> None:
@@ -217,8 +223,11 @@ class RunStore:
     def images(self) -> pa.Table:
         """Every image's final record, sorted by image.
 
-        An image's record is its latest ``done`` row (a rerun redoes an image changed
-        since its first), else its latest failure.
+        An image's record is its latest row, with one exception: a failure after a
+        ``done`` row of the *same* file (same size and mtime, or one unknown: a retry that
+        failed where an earlier attempt succeeded) keeps the ``done`` row. A failure of a
+        file that changed since its ``done`` row is the record: the old detections are of
+        other pixels.
         """
         parts = self._read_parts()
         if not parts:
@@ -226,18 +235,30 @@ class RunStore:
         table = pa.concat_tables(parts)
         n = len(table)
         order = pa.array(range(n), pa.int64())
-        done = pc.equal(table.column("status"), "done")
-        # done rows first, then failures; each latest part first
-        key = pc.if_else(
-            done,
-            pc.subtract(pa.scalar(n, pa.int64()), order),
-            pc.subtract(pa.scalar(2 * n, pa.int64()), order),
-        )
-        table = table.append_column("_key", key).sort_by(
-            [("image", "ascending"), ("_key", "ascending")]
-        )
+        table = table.append_column("_key", pc.subtract(pa.scalar(n, pa.int64()), order))
+        table = table.sort_by([("image", "ascending"), ("_key", "ascending")])  # latest first
         names = table.column("image").to_pylist()
-        keep = [i for i, n in enumerate(names) if i == 0 or names[i - 1] != n]
+        done = table.column("status").to_pylist()
+        stats = list(
+            zip(
+                table.column("source_bytes").to_pylist(),
+                table.column("source_mtime_ns").to_pylist(),
+                strict=True,
+            )
+        )
+        keep: list[int] = []
+        start = 0
+        while start < n:
+            end = start + 1
+            while end < n and names[end] == names[start]:
+                end += 1
+            chosen = start
+            if done[start] != "done":
+                first_done = next((j for j in range(start + 1, end) if done[j] == "done"), None)
+                if first_done is not None and _same_file(stats[start], stats[first_done]):
+                    chosen = first_done
+            keep.append(chosen)
+            start = end
         return table.take(pa.array(keep, pa.int64())).drop_columns(["_key"])
 
     def completed(self, current: Mapping[str, tuple[int, int] | None] | None = None) -> set[str]:
