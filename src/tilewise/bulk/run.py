@@ -114,8 +114,7 @@ def resume_summary(
         (0, 0, set())
     """
     current = {n: file_stat(p) for n, p in zip(images.names, images.paths, strict=True)}
-    done = store.completed(current)
-    changed = store.changed(current)
+    done, changed = store.done_and_changed(current)
     summary = RunSummary(
         images=len(images),
         skipped=sum(n in done for n in images.names),

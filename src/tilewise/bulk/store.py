@@ -24,6 +24,7 @@ import os
 import shutil
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
+from itertools import groupby
 from pathlib import Path
 from typing import Any
 
@@ -238,7 +239,7 @@ class RunStore:
         table = table.append_column("_key", pc.subtract(pa.scalar(n, pa.int64()), order))
         table = table.sort_by([("image", "ascending"), ("_key", "ascending")])  # latest first
         names = table.column("image").to_pylist()
-        done = table.column("status").to_pylist()
+        status = table.column("status").to_pylist()
         stats = list(
             zip(
                 table.column("source_bytes").to_pylist(),
@@ -247,18 +248,13 @@ class RunStore:
             )
         )
         keep: list[int] = []
-        start = 0
-        while start < n:
-            end = start + 1
-            while end < n and names[end] == names[start]:
-                end += 1
-            chosen = start
-            if done[start] != "done":
-                first_done = next((j for j in range(start + 1, end) if done[j] == "done"), None)
-                if first_done is not None and _same_file(stats[start], stats[first_done]):
-                    chosen = first_done
-            keep.append(chosen)
-            start = end
+        for _, group in groupby(range(n), key=names.__getitem__):
+            latest, *older = group
+            if status[latest] != "done":
+                done = next((j for j in older if status[j] == "done"), None)
+                if done is not None and _same_file(stats[latest], stats[done]):
+                    latest = done
+            keep.append(latest)
         return table.take(pa.array(keep, pa.int64())).drop_columns(["_key"])
 
     def completed(self, current: Mapping[str, tuple[int, int] | None] | None = None) -> set[str]:
@@ -270,15 +266,16 @@ class RunStore:
                 recorded or seen without one (an older run, a file that cannot be
                 statted) counts as done.
         """
-        return self._split(current)[0]
+        return self.done_and_changed(current)[0]
 
     def changed(self, current: Mapping[str, tuple[int, int] | None]) -> set[str]:
         """Names of the images recorded as done whose file's ``(size, mtime_ns)`` differs."""
-        return self._split(current)[1]
+        return self.done_and_changed(current)[1]
 
-    def _split(
+    def done_and_changed(
         self, current: Mapping[str, tuple[int, int] | None] | None
     ) -> tuple[set[str], set[str]]:
+        """``completed(current)`` and ``changed(current)`` from one read of the parts."""
         table = self.images()
         done = table.filter(pc.equal(table.column("status"), "done"))
         names = done.column("image").to_pylist()

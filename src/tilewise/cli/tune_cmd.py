@@ -155,9 +155,8 @@ def tune_command(
         typer.Option(
             "--skip-over-budget",
             help="With --cost model_pixels or calibrated: do not evaluate settings over the "
-            "budget (their "
-            "time is known before they run); they are counted, and --trials counts the "
-            "settings evaluated.",
+            "budget (their time is known before they run); they are counted, and --trials "
+            "counts the settings evaluated.",
         ),
     ] = False,
     budget_constraint: Annotated[

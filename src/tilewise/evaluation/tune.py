@@ -465,8 +465,7 @@ def tune(
     if skip_over_budget and cost not in ESTIMATED:
         raise TilewiseError(
             "skip_over_budget needs cost='model_pixels' or 'calibrated' (a measured time is "
-            "only known after "
-            "the evaluation)"
+            "only known after the evaluation)"
         )
     sizes: list[tuple[int, int]] = []
     if cost in ESTIMATED:

@@ -22,6 +22,7 @@ budget. Two estimates, both from the slice grids the ``Slicer`` would cut:
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import math
 import os
@@ -370,8 +371,6 @@ def calibration_for_space(
     of every trial (its ``batch_size`` is the calibration's). Every image size of the
     dataset counts; the first image (by id) is timed, or the cached figures are read.
     """
-    import itertools
-
     gt = dataset.ground_truth.dataset
     sizes = sorted({(im["width"], im["height"]) for im in gt.get("images", [])})
     combos = [dict(defaults)]

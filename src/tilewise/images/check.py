@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from tilewise.errors import TilewiseError
 from tilewise.images.header import ImageHeader, open_with_pillow, read_header
@@ -214,9 +214,14 @@ def file_sha256(path: str | os.PathLike[str]) -> str:
     """
     h = hashlib.sha256()
     with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
+        _hash_rest(h, fh)
     return h.hexdigest()
+
+
+def _hash_rest(h: Any, fh: IO[bytes]) -> None:
+    """Feed the rest of ``fh`` to ``h`` in 1 MiB chunks (memory stays flat)."""
+    for block in iter(lambda: fh.read(1 << 20), b""):
+        h.update(block)
 
 
 def file_sample_sha256(
@@ -251,8 +256,7 @@ def file_sample_sha256(
     h = hashlib.sha256(f"{size}\n".encode())
     with open(path, "rb") as fh:
         if size <= blocks * block_bytes:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                h.update(chunk)
+            _hash_rest(h, fh)
             return h.hexdigest()
         last = size - block_bytes
         for k in range(blocks):

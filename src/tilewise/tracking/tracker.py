@@ -296,7 +296,9 @@ class Tracker:
         high_left = np.setdiff1d(high, d1)
         tentative = np.flatnonzero(status == TrackStatus.TENTATIVE)
         t3, d3 = self._associate(tentative, high_left, det, dt, 3, records)
-        t4, d4 = self._reactivate(np.concatenate([t1, t2]), high_left, d3, det, dt, records)
+        would_be = np.setdiff1d(high_left, d3)  # the births, unless stage 4 takes them
+        would_be = would_be[conf[would_be] >= cfg.new_track_threshold]
+        t4, d4 = self._reactivate(np.concatenate([t1, t2]), would_be, det, dt, records)
 
         matched_t = np.concatenate([t1, t2, t3, t4])
         matched_d = np.concatenate([d1, d2, d3, d4])
@@ -340,9 +342,7 @@ class Tracker:
 
         keep = np.setdiff1d(np.arange(len(self._ids)), drop)
         self._keep(keep)
-        births = np.setdiff1d(high_left, np.concatenate([d3, d4]))
-        births = births[conf[births] >= cfg.new_track_threshold]
-        births = self._not_on_lost(det, births)
+        births = self._not_on_lost(det, np.setdiff1d(would_be, d4))
         births = self._not_duplicates(det, births, matched_d)
         if births.size:
             self._birth(det, births, out_ids)
@@ -401,8 +401,7 @@ class Tracker:
     def _reactivate(
         self,
         taken: np.ndarray,
-        high_left: np.ndarray,
-        d3: np.ndarray,
+        would_be: np.ndarray,
         det: Detections,
         dt: float,
         records: list[tuple[np.ndarray, ...]],
@@ -417,9 +416,7 @@ class Tracker:
         if thr >= 1.0:
             return empty, empty.copy()
         lost = np.setdiff1d(np.flatnonzero(self._status != TrackStatus.TENTATIVE), taken)
-        cands = np.setdiff1d(high_left, d3)
-        cands = cands[det.confidence[cands] >= self.config.new_track_threshold]
-        return self._associate(lost, cands, det, dt, 4, records, min_iou=thr)
+        return self._associate(lost, would_be, det, dt, 4, records, min_iou=thr)
 
     def _not_on_lost(self, det: Detections, births: np.ndarray) -> np.ndarray:
         """The birth candidates that start tracks under ``lost_birth_iou``.

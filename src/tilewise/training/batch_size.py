@@ -102,6 +102,16 @@ class MemoryProfile:
             self.base,
         )
 
+    @property
+    def measured(self) -> dict[int, int]:
+        """The measured peak bytes by batch size.
+
+        Example:
+            >>> MemoryProfile((1, 2), (300, 500), (0, 0), "cpu-rss", 64).measured
+            {1: 300, 2: 500}
+        """
+        return dict(zip(self.sizes, self.peaks, strict=True))
+
     def predict(self, batch: int) -> float:
         """Predicted bytes a step at ``batch`` needs (at least the measured peak).
 
@@ -110,8 +120,7 @@ class MemoryProfile:
             2100.0
         """
         fixed, per = self.fit
-        measured = dict(zip(self.sizes, self.peaks, strict=True))
-        return float(max(fixed + per * batch, measured.get(batch, 0)))
+        return float(max(fixed + per * batch, self.measured.get(batch, 0)))
 
     def describe(self) -> str:
         """The measurements in words, for messages.
@@ -284,9 +293,7 @@ def settle_batch(
 
 def _largest_measured_fit(profile: MemoryProfile, budget: int, limit: int) -> int:
     """The largest measured batch up to ``limit`` whose peak fits ``budget``, or 0."""
-    fits = [
-        s for s, p in zip(profile.sizes, profile.peaks, strict=True) if p <= budget and s <= limit
-    ]
+    fits = [s for s, p in profile.measured.items() if p <= budget and s <= limit]
     return max(fits, default=0)
 
 

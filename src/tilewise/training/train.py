@@ -234,7 +234,7 @@ def _choose_batch(
         how = f"measured, after running batch {', '.join(map(str, runs))}" if runs else "measured"
         log(
             f"auto batch: {batch} ({how}: "
-            f"{format_bytes(dict(zip(profile.sizes, profile.peaks, strict=True))[batch])} of the "
+            f"{format_bytes(profile.measured[batch])} of the "
             f"{budget_text}; {profile.describe()})"
         )
         return batch, profile
