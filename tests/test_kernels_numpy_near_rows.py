@@ -86,3 +86,69 @@ def test_no_reach_widening_queries_the_box_itself(monkeypatch):
     near = cache()
     met(near, [0], [BOXES[0]])
     assert near.count.tolist() == [2, 0]  # row 2 lies outside the unwidened box
+
+
+@pytest.mark.parametrize(
+    ("box", "reach"),
+    [
+        ([0, 0, 10, 10], [-2.5, -2.5, 12.5, 12.5]),
+        # the larger side sets the widening, whichever axis it is on: 3 (x) and 4 (y)
+        ([1, 2, 4, 3], [0.25, 1.25, 4.75, 3.75]),
+        ([1, 2, 2, 6], [0, 1, 3, 7]),
+        ([-3, -1, -2, -0.5], [-3.25, -1.25, -1.75, -0.25]),  # a side of 1: widened by 0.25
+    ],
+)
+def test_reach_box_widens_by_a_quarter_of_the_larger_side(box, reach):
+    near = cache()
+    met(near, [0], [box])
+    assert near.reach[0].tolist() == reach
+
+
+def test_an_infinite_side_without_reach_is_not_widened(monkeypatch):
+    # REACH * inf would be NaN: the box is then queried as it is
+    monkeypatch.setattr(_numpy_near, "REACH", 0.0)
+    near = cache()
+    with np.errstate(invalid="ignore"):
+        assert met(near, [0], [[1, 2, np.inf, 3]]) == [(0, 0), (0, 1), (0, 2)]
+    assert near.reach[0].tolist() == [1, 2, np.inf, 3]
+
+
+def test_a_box_on_the_edge_of_its_reach_uses_the_cache():
+    near = cache()
+    met(near, [0], [BOXES[0]])
+    # exactly the reach (-2.5 .. 12.5 on both axes): still inside, no new query
+    assert met(near, [0], [[-2.5, -2.5, 12.5, 12.5]]) == [(0, 0), (0, 1), (0, 2)]
+    assert near.items.shape[0] == 3
+
+
+@pytest.mark.parametrize("side", [0, 1, 2, 3], ids=["left", "bottom", "right", "top"])
+def test_a_box_one_float_past_one_side_of_its_reach_queries_again(side):
+    near = cache()
+    met(near, [0], [BOXES[0]])
+    big = BOXES[0].copy()
+    edge = [-2.5, -2.5, 12.5, 12.5][side]
+    big[side] = np.nextafter(edge, -np.inf if side < 2 else np.inf)
+    # the new reach (larger side just over 12.5) holds rows 0, 1 and 2 again
+    assert met(near, [0], [big]) == [(0, 0), (0, 1)] + ([(0, 2)] if side == 2 else [])
+    assert near.items.shape[0] == 3 + 3
+
+
+def test_rows_closed_before_are_left_out_whatever_their_area():
+    # row 1 reaches the slot's least area (16) but was closed: left out all the same
+    near = cache(np.array([16.0, 0.0]), np.array([True, False, True, True, True]))
+    assert met(near, [0, 1], [BOXES[0], BOXES[4]]) == [(0, 0), (1, 4)]
+    assert near.count.tolist() == [1, 1]  # row 2 (area 10) is below it too
+
+
+@pytest.mark.parametrize(
+    ("q", "k", "want"),
+    [
+        # past 2**15 slots the numbers no longer fit int16: sorted as int64
+        ([40000, 1, 40000, 0], 40001, [3, 1, 0, 2]),
+        ([65535, 0], 65536, [1, 0]),
+        # 2**15 slots: numbers up to 32767 still sort as int16
+        ([32767, 0, 32767], 32768, [1, 0, 2]),
+    ],
+)
+def test_by_slot_past_the_int16_range(q, k, want):
+    assert _numpy_near.by_slot(np.array(q, dtype=np.int64), k).tolist() == want
