@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from tilewise.kernels import _numpy_grid
 from tilewise.kernels._numpy_grid import GridIndex, area_window, inter_of, intersects
 
 IOU, IOS = 0, 1
@@ -155,3 +156,59 @@ def test_grid_finest_level_below_an_extent_of_1():
     assert index.finest == -30
     assert sorted(lvl.exp for lvl in index.levels) == [-30, 0]
     assert _all_found(boxes, zero, boxes, zero) == _brute(boxes, zero, boxes, zero)
+
+
+@pytest.mark.parametrize(
+    ("boxes", "finest", "levels"),
+    [
+        # x extent 164 - 100 = 64 beats y's 40: finest 7 - 30 = -23 (odd), sides 10 and 14
+        # (exponent 4) lifted to 5 by parity: cells of 32, floor(64 / 32) + 1 = 3 rows
+        ([[100, -50, 110, -45], [150, -20, 164, -10]], -23, [(5, 3)]),
+        # y extent 300 - 100 = 200 beats x's 20: finest 8 - 30 = -22 (even); sides 10 and 50
+        # keep exponents 4 and 6: floor(200 / 16) + 1 = 13 and floor(200 / 64) + 1 = 4 rows
+        ([[-30, 100, -20, 110], [-25, 250, -10, 300]], -22, [(4, 13), (6, 4)]),
+    ],
+)
+def test_grid_levels_from_the_extent_of_both_axes(boxes, finest, levels):
+    # the extent (x2 max - x1 min, y2 max - y1 min, the larger) sets the finest exponent
+    # and each level's cell rows; canvases away from the origin on either axis
+    b = rows(*boxes)
+    index = GridIndex(b, np.zeros(len(boxes), np.int64))
+    assert index.finest == finest
+    assert [(lvl.exp, lvl.rows) for lvl in index.levels] == levels
+
+
+# ten boxes of side 1.5 (cells of 2, extent 19.5: finest -25), box i in cell row i, all
+# with x1 = 0; queries of a known number of (query, band) pairs
+TEN_ROWS = rows(*[[0, 2 * i, 1.5, 2 * i + 1.5] for i in range(10)])
+THREE_BANDS = [0, 9, 1, 11]  # rows 9 / 2 - 1 - slack and 11 / 2 + slack: 3 to 5
+NO_X = [4, 9, 5, 11]  # no x1 in (4 - 2, 5): no band searched at all
+TOP_BAND = [0, -5, 1, 1]  # rows clipped to 0 .. 0: one band
+
+
+@pytest.mark.parametrize(
+    ("budget", "used"), [(0, 1), (2, 1), (3, 2), (4, 3), (6, 3), (7, 4), (100, 4)]
+)
+def test_grid_query_round_cost_counts_exactly_the_bands_searched(budget, used):
+    # costs 0, 3, 1, 3 (query-band pairs, here also candidates): the round takes the
+    # longest prefix within the budget, at least one query. A wider row range (more slack,
+    # one more row below, a row forced at the top) or a band counted for a query without
+    # an x1 in its range changes the prefix
+    index = GridIndex(TEN_ROWS, np.zeros(10, np.int64))
+    assert [(lvl.exp, lvl.rows) for lvl in index.levels] == [(1, 10)]
+    q = rows(NO_X, THREE_BANDS, TOP_BAND, THREE_BANDS)
+    qpos, items, got = index.query(q, np.zeros(4, np.int64), budget=budget)
+    assert got == used
+    expected = {(1, 4), (1, 5), (2, 0), (3, 4), (3, 5)}
+    assert set(zip(qpos.tolist(), items.tolist(), strict=True)) == {
+        (i, j) for i, j in expected if i < used
+    }
+
+
+def test_grid_query_all_takes_at_most_a_block_of_queries_per_round(monkeypatch):
+    # rounds of at most _BLOCK queries, however large the budget
+    monkeypatch.setattr(_numpy_grid, "_BLOCK", 3)
+    index = GridIndex(TEN_ROWS, np.zeros(10, np.int64))
+    q = rows(*[THREE_BANDS] * 7)
+    got = [sorted(set(qpos.tolist())) for qpos, _ in index.query_all(q, np.zeros(7, np.int64))]
+    assert got == [[0, 1, 2], [3, 4, 5], [6]]

@@ -321,6 +321,84 @@ FAR_HALF = [100, 100, 110, 105]  # IoU with FAR_A 0.5
 
 
 @pytest.mark.parametrize(
+    ("k", "src", "dst", "status", "live"),
+    [
+        # a chain: the first source survives and takes the second; the edge from the taken
+        # one is dropped, the third and fourth wait for the next wave
+        (5, [0, 1, 2, 3], [1, 2, 3, 4], [1, 2, 0, 0, 0], [(2, 3), (3, 4)]),
+        # an edge from an undecided source to a taken row stays (only its source is read)
+        (4, [0, 0, 1, 2], [1, 3, 2, 3], [1, 2, 0, 2], [(2, 3)]),
+        # two sources without an in-edge survive in the same wave; 2 is taken by both
+        (4, [0, 1, 2], [2, 2, 3], [1, 1, 2, 0], []),
+        (3, [], [], [1, 1, 1], []),
+    ],
+)
+def test_one_wave_table(k, src, dst, status, live):
+    got = np.zeros(k, dtype=np.int8)
+    s, d = _numpy_suppress._wave(got, np.array(src, np.int64), np.array(dst, np.int64))
+    assert got.tolist() == status
+    assert list(zip(s.tolist(), d.tolist(), strict=True)) == live
+
+
+@pytest.mark.parametrize(("k", "waves"), [(1, 1), (2, 1), (3, 2), (4, 2), (5, 3), (16, 8)])
+def test_waves_stop_once_every_source_is_decided(monkeypatch, k, waves):
+    # a chain of k sources, each reaching the next, needs ceil(k / 2) waves (one survivor
+    # and its target per wave); past _WAVES (8) the rest is settled one by one
+    calls = []
+
+    def counted(*args):
+        calls.append(1)
+        return wave(*args)
+
+    wave = _numpy_suppress._wave
+    monkeypatch.setattr(_numpy_suppress, "_wave", counted)
+    chain = np.arange(k - 1, dtype=np.int64)
+    got = _survivors(k, chain, chain + 1)
+    assert got.tolist() == [i % 2 == 0 for i in range(k)]
+    assert len(calls) == waves
+
+
+def _settle_calls(monkeypatch):
+    calls = []
+
+    def recorded(sources, source, target, parent, is_open):
+        edges = sorted(zip(source.tolist(), target.tolist(), strict=True))
+        calls.append((sources.tolist(), edges))
+        settle(sources, source, target, parent, is_open)
+
+    settle = _numpy_suppress._settle
+    monkeypatch.setattr(_numpy_suppress, "_settle", recorded)
+    return calls
+
+
+def test_one_pass_settles_every_row_at_once_without_an_index(monkeypatch):
+    def no_index(*args):
+        raise AssertionError("the one-pass path builds no grid index")
+
+    monkeypatch.setattr(_numpy_suppress, "GridIndex", no_index)
+    calls = _settle_calls(monkeypatch)
+    boxes = rows(A, HALF_LOW, HALF_HIGH, FLAT, RIGHT)
+    got = suppress(boxes, np.zeros(5, np.int64), IOU, 0.5, False)
+    assert got.tolist() == [0, 0, 0, 3, 4]
+    # every participant is a source of the single round; edges go forward only
+    assert calls == [([0, 1, 2, 4], [(0, 1), (0, 2)])]
+
+
+@pytest.mark.usefixtures("fails_if_stuck")
+def test_rounds_hand_each_round_its_forward_edges_to_open_rows(monkeypatch):
+    # rounds of 2 rows: the first round (sources 0, 1) takes 1 and 2; the second starts
+    # after source 1, at rows 2 and 3, of which 3 alone is open; the third, at row 4 (taken),
+    # has no source. No round gets an edge from a source to itself or to an earlier row
+    monkeypatch.setattr(_numpy_suppress, "_ONE_PASS_EDGES", -1)
+    monkeypatch.setattr(_numpy_suppress, "_ROUND", 2)
+    calls = _settle_calls(monkeypatch)
+    boxes = rows(A, HALF_LOW, HALF_HIGH, FAR_A, FAR_HALF)
+    got = suppress(boxes, np.zeros(5, np.int64), IOU, 0.5, False)
+    assert got.tolist() == [0, 0, 0, 3, 3]
+    assert calls == [([0, 1], [(0, 1), (0, 2)]), ([3], [(3, 4)])]
+
+
+@pytest.mark.parametrize(
     ("boxes", "parent"),
     [
         # a round whose every row was taken before it (row 1) must not end the walk: rows
@@ -350,9 +428,7 @@ def test_suppress_rounds_of_every_size_settle_later_rows(
 def _edges(boxes):
     b = rows(*boxes)
     n = b.shape[0]
-    area = area_of(b)
-    parent, is_open = np.arange(n, dtype=np.int64), area > 0
-    decide = _numpy_suppress._Decide(b, area, IOU, 0.5, False, parent, is_open)
+    decide = _numpy_suppress._Decide(b, area_of(b), IOU, 0.5, False)
     return _numpy_suppress._all_edges(decide, np.arange(n), b, np.zeros(n, np.int64))
 
 

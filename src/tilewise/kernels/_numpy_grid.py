@@ -83,7 +83,7 @@ def overlap_of(
     inter = inter_of(a, b)
     denom = (area_a + area_b) - inter if metric == METRIC_IOU else np.minimum(area_a, area_b)
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        return np.where(denom > 0.0, inter / np.where(denom > 0.0, denom, 1.0), 0.0)
+        return np.where(denom > 0.0, inter / denom, 0.0)
 
 
 def area_window(area: np.ndarray, metric: int, thr: float) -> tuple[np.ndarray, np.ndarray]:
@@ -167,8 +167,7 @@ class GridIndex:
 
     def __init__(self, boxes: np.ndarray, seg: np.ndarray, ids: np.ndarray | None = None) -> None:
         self.levels: list[_Level] = []
-        self.oy = 0.0
-        if boxes.shape[0] == 0:
+        if boxes.shape[0] == 0:  # no level: ``oy`` and ``finest`` are never read
             return
         ids = np.arange(boxes.shape[0], dtype=np.int64) if ids is None else ids
         self.oy = float(boxes[:, 1].min())
@@ -176,7 +175,8 @@ class GridIndex:
             float(boxes[:, 2].max() - boxes[:, 0].min()),
             float(boxes[:, 3].max() - boxes[:, 1].min()),
         )
-        self.finest = int(np.frexp(extent)[1]) - _AXIS_BITS if extent > 0 else -1074
+        # boxes of positive area make the extent positive (and frexp(0) would give 0 anyway)
+        self.finest = int(np.frexp(extent)[1]) - _AXIS_BITS
         exps = self.exponents(boxes)
         for e in np.unique(exps).tolist():
             sel = np.flatnonzero(exps == e)
@@ -234,9 +234,7 @@ class GridIndex:
             ``(query, item, used)``: for the first ``used`` queries (at least one when
             ``k > 0``), every pair of query position and item id whose boxes intersect.
         """
-        k = q.shape[0]
-        if k == 0 or not self.levels:
-            return np.zeros(0, np.int64), np.zeros(0, np.int64), k
+        k = q.shape[0]  # (no query or no level: nothing found, ``used`` is k)
         budget = BUDGET if budget is None else budget
         # Searches run over sorted needles (cache-friendly): queries go in (segment, y1)
         # order, which sorts the band searches; the other searches reuse shared orders.
@@ -247,23 +245,23 @@ class GridIndex:
         cost = np.empty(k, dtype=np.int64)
         cost[perm] = sum(p.nbands for p in probes)
         used = prefix_within(cost, budget)
-        runs = [self._runs(p, perm < used) for p in probes]
+        runs = [(p.level, *self._runs(p, perm < used)) for p in probes]
         counts = np.zeros(k, dtype=np.int64)
-        for qpos, _, count in runs:
+        for _, qpos, _, count in runs:
             counts += np.bincount(qpos, weights=count, minlength=k).astype(np.int64)
         cost[perm] = counts
         used = min(used, prefix_within(cost, budget))
         out_q, out_i = [], []
-        for probe, (qpos, start, count) in zip(probes, runs, strict=True):
+        for level, qpos, start, count in runs:
             keep = perm[qpos] < used
             qpos, start, count = qpos[keep], start[keep], count[keep]
             pos = expand_ranges(start, count)
             if pos.shape[0] == 0:
                 continue
             qi = np.repeat(qpos, count)
-            hit = intersects(qs[qi], probe.level.boxes[pos])
+            hit = intersects(qs[qi], level.boxes[pos])
             out_q.append(perm[qi[hit]])
-            out_i.append(probe.level.ids[pos[hit]])
+            out_i.append(level.ids[pos[hit]])
         if not out_q:
             return np.zeros(0, np.int64), np.zeros(0, np.int64), used
         return np.concatenate(out_q), np.concatenate(out_i), used

@@ -47,11 +47,11 @@ def suppress(
     n = boxes.shape[0]
     parent = np.arange(n, dtype=np.int64)
     area = area_of(boxes)
-    rows = np.flatnonzero(area > 0.0)
+    is_open = area > 0.0  # not taken yet (only participants ever are)
+    rows = np.flatnonzero(is_open)
     if rows.shape[0] < 2:
         return parent
-    is_open = area > 0.0
-    decide = _Decide(boxes, area, metric, thr, strict, parent, is_open)
+    decide = _Decide(boxes, area, metric, thr, strict)
     edges = _all_edges(decide, rows, boxes, seg)
     if edges is not None:
         _settle(rows, *edges, parent, is_open)
@@ -94,20 +94,12 @@ def _all_edges(
 
 
 class _Decide:
-    """Applies rounds: thresholds candidate edges, then settles survivors and parents."""
+    """Thresholds candidate edges with the arithmetic of the C code."""
 
     def __init__(
-        self,
-        boxes: np.ndarray,
-        area: np.ndarray,
-        metric: int,
-        thr: float,
-        strict: bool,
-        parent: np.ndarray,
-        is_open: np.ndarray,
+        self, boxes: np.ndarray, area: np.ndarray, metric: int, thr: float, strict: bool
     ) -> None:
         self.boxes, self.area, self.metric, self.thr, self.strict = boxes, area, metric, thr, strict
-        self.parent, self.is_open = parent, is_open
 
     def passing(self, source: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The candidate edges ``source -> target`` that pass the prefilter and threshold."""
@@ -132,13 +124,14 @@ def _settle(
     """Apply one round: decide which sources survive, give taken rows their parent, close.
 
     ``sources`` are the round's open sources (ascending), ``(source, target)`` their edges
-    passing the threshold to open rows.
+    passing the threshold to open rows. Only taken rows are closed: the sources themselves
+    are never looked at again (later rounds start past them, and take only later rows).
     """
-    slot = np.full(parent.shape[0], -1, dtype=np.int64)
-    slot[sources] = np.arange(sources.shape[0], dtype=np.int64)
-    inner = slot[target] >= 0
-    survives = _survivors(sources.shape[0], slot[source[inner]], slot[target[inner]])
-    is_open[sources] = False
+    k = sources.shape[0]
+    slot = np.full(parent.shape[0], k, dtype=np.int64)  # k: not a source of this round
+    slot[sources] = np.arange(k, dtype=np.int64)
+    inner = slot[target] < k
+    survives = _survivors(k, slot[source[inner]], slot[target[inner]])
     by_survivor = survives[slot[source]]
     source, target = source[by_survivor], target[by_survivor]
     if target.shape[0] == 0:
@@ -155,19 +148,38 @@ def _survivors(k: int, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     """Which of ``k`` rank-ordered sources survive, given the edges ``src -> dst`` (src < dst)."""
     status = np.zeros(k, dtype=np.int8)  # 0 undecided, 1 survives, 2 taken
     for _ in range(_WAVES):
-        has_in = np.zeros(k, dtype=bool)
-        has_in[dst] = True
-        status[(status == 0) & ~has_in] = 1
-        status[dst[status[src] == 1]] = 2
-        live = (status[src] == 0) & (status[dst] == 0)
-        src, dst = src[live], dst[live]
+        src, dst = _wave(status, src, dst)
         if not (status == 0).any():
             return status == 1
-    order = np.argsort(dst, kind="stable")
+    return _one_by_one(status, src, dst)
+
+
+def _wave(status: np.ndarray, src: np.ndarray, dst: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """One vectorised wave, updating ``status`` (0 undecided, 1 survives, 2 taken) in place.
+
+    Every undecided source without an in-edge survives and takes its targets. Returns the
+    edges whose source is still undecided: the only ones a later decision reads.
+    """
+    has_in = np.zeros(status.shape[0], dtype=bool)
+    has_in[dst] = True
+    status[(status == 0) & ~has_in] = 1
+    status[dst[status[src] == 1]] = 2
+    live = status[src] == 0
+    return src[live], dst[live]
+
+
+def _one_by_one(status: np.ndarray, src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """Settle the sources the waves left undecided, one by one in rank order.
+
+    Each survives unless a surviving source has an edge to it (``src, dst``: the edges the
+    waves left).
+    """
+    order = np.argsort(dst)
     src, dst = src[order].tolist(), dst[order]
-    bounds = np.searchsorted(dst, np.arange(k + 1)).tolist()
-    flags = status.tolist()
-    for t in np.flatnonzero(status == 0).tolist():
-        taken = any(flags[s] == 1 for s in src[bounds[t] : bounds[t + 1]])
-        flags[t] = 2 if taken else 1
-    return np.array(flags, dtype=np.int8) == 1
+    rest = np.flatnonzero(status == 0)
+    lo = np.searchsorted(dst, rest).tolist()
+    hi = np.searchsorted(dst, rest, side="right").tolist()
+    survives = (status == 1).tolist()
+    for i, t in enumerate(rest.tolist()):
+        survives[t] = not any(survives[s] for s in src[lo[i] : hi[i]])
+    return np.array(survives, dtype=bool)
