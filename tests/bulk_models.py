@@ -67,3 +67,27 @@ def slow_blob_factory():
     """``--model tests.bulk_models:slow_blob_factory``."""
     slow_blob_model.names = blob_model.names  # type: ignore[attr-defined]
     return slow_blob_model
+
+
+def two_class_model(images: list[np.ndarray]) -> list[Detections]:
+    """``blob_model``'s boxes, each also named the other class one pixel to the right at
+    0.9 of its confidence: the cross-class duplicates a class-agnostic merge removes."""
+    out = []
+    for det in blob_model(images):
+        shifted = det.xyxy + np.float32([1, 0, 1, 0])
+        out.append(
+            Detections(
+                np.concatenate([det.xyxy, shifted]),
+                np.concatenate([det.confidence, det.confidence * np.float32(0.9)]),
+                np.concatenate([det.class_id, 1 - det.class_id]),
+            )
+        )
+    return out
+
+
+two_class_model.names = blob_model.names  # type: ignore[attr-defined]
+
+
+def two_class_factory():
+    """``two_class_model`` for Ray workers (``predict_images``' model factory)."""
+    return two_class_model

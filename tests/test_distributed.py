@@ -153,3 +153,24 @@ def test_default_options_run_on_a_two_cpu_cluster(ray_cluster, scenes: Path) -> 
         r for b in ds.iter_batches(batch_size=None, batch_format="pyarrow") for r in b.to_pylist()
     ]
     assert sorted(r["image"] for r in rows) == sorted(images.names[:2])
+
+
+def test_ray_takes_the_merge_and_zoom_settings(ray_cluster, scenes: Path, tmp_path: Path):
+    """The settings ``predict FOLDER --engine ray --class-agnostic --merge-metric ios
+    --merge-threshold 0.8 --zoom 1.5`` passes reach the workers' slicers: Ray's parquet
+    equals the local engine's with them, and differs from the default merge's."""
+    from tests.bulk_models import two_class_factory
+
+    settings = {**SLICER, "class_agnostic": True, "metric": "ios", "threshold": 0.8, "zoom": 1.5}
+    images = list_images(scenes)
+    tables = {}
+    for name, options in [("default", {**SLICER, "zoom": 1.5}), ("local", settings)]:
+        store = RunStore(tmp_path / name, {"slice": 32})
+        slicer = build_slicer(two_class_factory(), **options)
+        run_local(images, slicer, store, class_names=["even", "odd"])
+        tables[name] = pq.read_table(tmp_path / name / "predictions.parquet")
+    store = RunStore(tmp_path / "ray", {"slice": 32})
+    run_ray(images, two_class_factory, store, slicer_options=settings, options=OPTIONS, chunk=3)
+    ray_table = pq.read_table(tmp_path / "ray" / "predictions.parquet")
+    assert 0 < tables["local"].num_rows < tables["default"].num_rows
+    assert ray_table.equals(tables["local"])

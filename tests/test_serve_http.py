@@ -179,7 +179,8 @@ def test_health_readiness_metrics_docs_and_page(onnx_server):
     schema_ref = post["requestBody"]["content"]["multipart/form-data"]["schema"]["$ref"]
     props = spec["components"]["schemas"][schema_ref.rsplit("/", 1)[1]]["properties"]
     assert set(props) == {
-        "image", "slice", "overlap", "merge", "metric", "threshold", "conf", "full_frame",
+        "image", "slice", "overlap", "merge", "metric", "threshold", "class_agnostic", "conf",
+        "full_frame",
         "classes", "zoom", "scales",
     }  # fmt: skip
     assert {"413", "415", "422", "503", "504"} <= set(post["responses"])

@@ -20,6 +20,7 @@ import typer
 
 from tilewise.choices import Choice
 from tilewise.cli.console import echo
+from tilewise.cli.merge_options import MERGE_DEFAULTS, MERGE_KEYS, merge_settings
 from tilewise.cli.model_option import build_model, model_digest
 from tilewise.cli.option_group import option_defaults, with_option_group
 from tilewise.errors import TilewiseError
@@ -187,11 +188,16 @@ def predict_bulk_cli(
     slice_size: str = "auto",
     overlap: float = 0.2,
     merge: str = "nms",
+    merge_threshold: float = 0.5,
+    merge_metric: str = "iou",
+    class_agnostic: bool = False,
     full_frame: bool = False,
     out: Path = Path("tilewise-predict"),
     conf: float = 0.25,
     iou: float = 0.7,
     batch: int = 8,
+    zoom: float = 1.0,
+    config: Path | None = None,
     exif: str = "follow",
     allow_truncated: bool = False,
     scale: str = "full",
@@ -207,6 +213,7 @@ def predict_bulk_cli(
     from tilewise.bulk.store import RunStore
     from tilewise.cli.image_options import read_options
     from tilewise.cli.slice_option import parse_slice
+    from tilewise.slicing.zoom import check_zoom
 
     kind = Engine.parse(engine or "local")
     try:
@@ -216,6 +223,11 @@ def predict_bulk_cli(
             "--engine runs write parquet: pip install 'tilewise[distributed]'"
         ) from None
     _refuse_non_defaults(rest)
+    if config is not None:
+        raise TilewiseError(
+            "--config does not apply to --engine runs yet: give its settings as options "
+            "(--slice, --overlap, the --merge options, --full-frame, --zoom)"
+        )
     if strips is not None:
         raise TilewiseError("--strips applies to a raster run with --engine, not to many images")
     if chunk < 1:
@@ -223,12 +235,15 @@ def predict_bulk_cli(
     images = list_images(str(image))  # an empty SOURCE fails here, before any model
     size = parse_slice(slice_size)
     read = read_options(exif, allow_truncated, scale, value_range, background, max_pixels)
+    merging = merge_settings(merge, merge_threshold, merge_metric, class_agnostic)
+    zoom = check_zoom(zoom, "--zoom")
     slicer_options = {
         "slice_size": size,
         "overlap": overlap,
-        "merge": merge,
         "full_frame": full_frame,
         "batch_size": batch,
+        "zoom": zoom,
+        **merging,
     }
     settings = {
         "source": str(Path(images.source).resolve()) if "*" not in images.source else images.source,
@@ -238,8 +253,12 @@ def predict_bulk_cli(
         "iou": iou,
         "slice": size or "auto",
         "overlap": overlap,
-        "merge": merge,
+        "merge": merging["merge"],
         "full_frame": full_frame,
+        # recorded only where they differ from their defaults, so that a run recorded
+        # before these options existed (the defaults then) still resumes
+        **{k: v for k, v in merging.items() if k != "merge" and v != MERGE_DEFAULTS[k]},
+        **({"zoom": zoom} if zoom != 1.0 else {}),
         "read": {
             "exif": exif,
             "allow_truncated": allow_truncated,
@@ -330,7 +349,8 @@ def predict_raster_strips_cli(kwargs: dict[str, Any], bulk: dict[str, Any]) -> N
     predict_raster_cli(
         image, model=kwargs["model"], read=read_options(*(kwargs[k] for k in keys)),
         size=parse_slice(kwargs["slice_size"]), overlap=kwargs["overlap"],
-        merge=kwargs["merge"], out=kwargs["out"], conf=kwargs["conf"], iou=kwargs["iou"],
+        merging=merge_settings(*(kwargs[k] for k in MERGE_KEYS)), out=kwargs["out"],
+        conf=kwargs["conf"], iou=kwargs["iou"],
         batch=kwargs["batch"], labels=kwargs["labels"], format_=kwargs["format_"],
         bands=kwargs["bands"], nodata=kwargs["nodata"], min_valid=kwargs["min_valid"],
         progress=kwargs["progress"], full_frame=kwargs["full_frame"], engine=engine.value,

@@ -29,6 +29,12 @@ from tilewise.cli.image_options import (
     read_options,
     warnings_to_console,
 )
+from tilewise.cli.merge_options import (
+    ClassAgnosticOption,
+    MergeMetricOption,
+    MergeThresholdOption,
+    merge_settings,
+)
 from tilewise.cli.model_option import MODEL_HELP, describe_model, load_model
 from tilewise.cli.pixel_json import detections_json
 from tilewise.cli.slice_option import parse_slice
@@ -72,6 +78,9 @@ def predict(
     merge: Annotated[
         str, typer.Option(help="Duplicate merging: nms, nmm, greedy_nmm, wbf or none.")
     ] = "nms",
+    merge_threshold: MergeThresholdOption = 0.5,
+    merge_metric: MergeMetricOption = "iou",
+    class_agnostic: ClassAgnosticOption = False,
     full_frame: Annotated[
         bool,
         typer.Option("--full-frame", help="Also run on the whole frame and merge (large objects)."),
@@ -129,7 +138,7 @@ def predict(
         Path | None,
         typer.Option(
             help="Slicer settings file (written by tilewise tune); replaces --slice, "
-            "--overlap, --merge, --full-frame and --zoom."
+            "--overlap, the --merge options, --full-frame and --zoom."
         ),
     ] = None,
 ) -> None:
@@ -144,11 +153,12 @@ def predict(
     from tilewise.slicing import Slicer
 
     size = parse_slice(slice_size)
+    merging = merge_settings(merge, merge_threshold, merge_metric, class_agnostic)
     read = read_options(exif, allow_truncated, scale, value_range, background, max_pixels)
     if (zoom != 1.0 or config is not None) and image is None:
         raise TilewiseError("--zoom and --config apply to a given IMAGE, not the sample scene")
     if image is None:
-        _predict_sample(model, size, overlap, merge, out, conf, iou, batch, labels)
+        _predict_sample(model, size, overlap, merging, out, conf, iou, batch, labels)
         return
     from tilewise.cli.predict_raster import is_raster
 
@@ -158,7 +168,7 @@ def predict(
         from tilewise.cli.raster_cmd import predict_raster_cli
 
         predict_raster_cli(
-            image, model=model, read=read, size=size, overlap=overlap, merge=merge, out=out,
+            image, model=model, read=read, size=size, overlap=overlap, merging=merging, out=out,
             conf=conf, iou=iou, batch=batch, labels=labels, format_=format_, bands=bands,
             nodata=nodata, min_valid=min_valid, progress=progress, full_frame=full_frame,
         )  # fmt: skip
@@ -181,17 +191,20 @@ def predict(
         _note_tuned_conf(config, settings, conf)
         sw = slicer.slice_wh
         slice_wh = tuple(sw) if isinstance(sw, (tuple, list)) else (sw, sw)
-        overlap, merge, full_frame = slicer.overlap, slicer.merge.value, slicer.full_frame  # type: ignore[assignment]
+        overlap, full_frame = slicer.overlap, slicer.full_frame
+        merging = merge_settings(
+            slicer.merge.value, slicer.threshold, slicer.metric.value, slicer.class_agnostic
+        )
     else:
         slicer = Slicer(
             detector,
             slice_wh=slice_wh,
             overlap=overlap,
             batch_size=batch,
-            merge=merge,
             full_frame=full_frame,
             progress=progress,
             zoom=zoom,
+            **merging,
         )
     run = slicer.run(rgb)
     report = run.report
@@ -203,7 +216,7 @@ def predict(
         "model": describe_model(detector, model),
         "slice_wh": list(slice_wh),
         "overlap": overlap,
-        "merge": merge,
+        **merging,
         "full_frame": full_frame,
         "zoom": slicer.zoom,
         "model_scale": report.model_scale,
@@ -239,7 +252,7 @@ def _predict_sample(
     model: str | None,
     size: int | None,
     overlap: float,
-    merge: str,
+    merging: dict[str, Any],
     out: Path,
     conf: float,
     iou: float,
@@ -265,7 +278,7 @@ def _predict_sample(
         slice_wh=size,
         overlap=overlap,
         batch_size=batch,
-        merge=merge,
+        **merging,
     )
     names = list(getattr(scorer, "names", ()) or ())
     model_path = describe_model(scorer, model)
@@ -279,6 +292,7 @@ def _predict_sample(
             "mode": mode,
             "slice_wh": list(comparison.slice_wh) if mode == "sliced" else None,
             "overlap": overlap if mode == "sliced" else None,
+            **(merging if mode == "sliced" else {}),
             "conf": conf,
         }
         stem = "sample_scene" if mode == "sliced" else "sample_scene_full_frame"

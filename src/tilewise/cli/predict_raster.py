@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from tilewise.cli.merge_options import merge_settings
 from tilewise.errors import TilewiseError
 
 __all__ = [
@@ -175,7 +176,12 @@ def _quicklook(src: Any, det: Any, names: Any, labels: bool) -> np.ndarray:
 
 
 def _report_dict(
-    path: Path, src: Any, run: Any, settings: dict[str, Any], seconds: dict[str, float]
+    path: Path,
+    src: Any,
+    run: Any,
+    settings: dict[str, Any],
+    merging: dict[str, Any],
+    seconds: dict[str, float],
 ) -> dict[str, Any]:
     report = run.report
     windows = report.windows
@@ -201,6 +207,7 @@ def _report_dict(
         },
         "merge": {
             "method": report.merge_method,
+            **{k: v for k, v in merging.items() if k != "merge"},
             "raw": report.raw,
             "merged_or_suppressed": report.merged_away,
             "output": report.output,
@@ -225,7 +232,7 @@ def predict_raster(
     slice_wh: tuple[int, int] | None = None,
     overlap: float = 0.2,
     batch: int = 8,
-    merge: str = "nms",
+    merging: dict[str, Any] | None = None,
     labels: bool = False,
     progress: bool = True,
     model_name: str = "",
@@ -247,7 +254,9 @@ def predict_raster(
         slice_wh: slice size (default: the model's ``slice_wh``, else 640).
         overlap: slice overlap ratio.
         batch: slices per model call.
-        merge: duplicate merging method.
+        merging: the merge's ``Slicer`` keyword arguments (``merge``, ``threshold``,
+            ``metric``, ``class_agnostic``; ``tilewise.cli.merge_options.merge_settings``);
+            default NMS at IoU 0.5 within each class.
         labels: write class labels on the quick-look boxes.
         progress: show a progress bar counting windows, with an ETA.
         model_name: what the report calls the model.
@@ -285,14 +294,15 @@ def predict_raster(
             _check_lonlat(src)
         seconds["open"] = time.perf_counter() - t_start
         size = slice_wh or tuple(getattr(model, "slice_wh", (640, 640)))
+        merging = merge_settings(**(merging or {}))
         slicer = Slicer(
             model,
             slice_wh=size,
             overlap=overlap,
             batch_size=batch,
-            merge=merge,
             min_valid=min_valid,
             progress=progress,
+            **merging,
         )
         run, engine = runner(slicer, src) if runner is not None else (slicer.run(src), None)
         seconds.update(run.report.timings.as_dict())
@@ -306,7 +316,6 @@ def predict_raster(
             "slice_wh": list(size),
             "overlap": overlap,
             "batch": batch,
-            "merge": merge,
             "min_valid": min_valid,
             "format": chosen.value if chosen is not None else "json",
         }
@@ -327,7 +336,7 @@ def predict_raster(
             outputs["quicklook"] = save_image(out / f"{stem}.quicklook.png", quicklook)
             seconds["write"] = time.perf_counter() - t0
             seconds["total"] = time.perf_counter() - t_start
-            report = _report_dict(path, src, run, settings, seconds)
+            report = _report_dict(path, src, run, settings, merging, seconds)
             if engine is not None:
                 report["engine"] = engine
             report["outputs"] = {k: str(v) for k, v in outputs.items()}

@@ -141,6 +141,9 @@ def predict_video_cli(
     slice_size: str = "auto",
     overlap: float = 0.2,
     merge: str = "nms",
+    merge_threshold: float = 0.5,
+    merge_metric: str = "iou",
+    class_agnostic: bool = False,
     full_frame: bool = False,
     out: Path = Path("tilewise-predict"),
     conf: float = 0.25,
@@ -173,6 +176,7 @@ def predict_video_cli(
     Exits with status 130 after finishing the files when interrupted (Ctrl-C).
     """
     from tilewise.cli.image_options import read_options, warnings_to_console
+    from tilewise.cli.merge_options import merge_settings
     from tilewise.cli.model_option import describe_model, load_model
     from tilewise.slicing import Slicer
     from tilewise.sources import FrameSelection, open_frames
@@ -183,6 +187,7 @@ def predict_video_cli(
     if unsupported:
         raise TilewiseError(f"{', '.join(unsupported)} do not apply to video input")
     size = parse_slice(slice_size)
+    merging = merge_settings(merge, merge_threshold, merge_metric, class_agnostic)
     tracker: bool | TrackerConfig = track
     if tracker_config is not None:  # read before the video is opened: a bad file fails first
         tracker = TrackerConfig.from_file(tracker_config)
@@ -200,8 +205,8 @@ def predict_video_cli(
         slicer = Slicer.from_config(detector, config, batch_size=batch)
     else:
         slicer = Slicer(
-            detector, slice_wh=slice_wh, overlap=overlap, batch_size=batch, merge=merge,
-            full_frame=full_frame, zoom=zoom,
+            detector, slice_wh=slice_wh, overlap=overlap, batch_size=batch,
+            full_frame=full_frame, zoom=zoom, **merging,
         )  # fmt: skip
     stem = _stem(target)
     with warnings_to_console():

@@ -172,6 +172,7 @@ def compare_modes(
     merge: str = "nms",
     threshold: float = 0.5,
     metric: str = "iou",
+    class_agnostic: bool = False,
     edge_margin: float | None = None,
     max_dets: int = 1000,
     evaluate_metrics: bool = True,
@@ -188,6 +189,7 @@ def compare_modes(
         merge: merge method of the slicer.
         threshold: merge threshold.
         metric: merge overlap metric, ``"iou"`` or ``"ios"``.
+        class_agnostic: merge duplicates across classes.
         edge_margin: drop slice detections this close to an inner slice edge (px).
         max_dets: COCO detection cap per image (scenes hold hundreds of objects).
         evaluate_metrics: compute COCO metrics (else timings and counts only).
@@ -217,6 +219,7 @@ def compare_modes(
         merge=merge,
         threshold=threshold,
         metric=metric,
+        class_agnostic=class_agnostic,
         edge_margin=edge_margin,
     )
     preds: dict[str, dict[int, Detections]] = {"full_frame": {}, "sliced": {}}

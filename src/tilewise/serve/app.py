@@ -206,6 +206,7 @@ def create_app(service: DetectionService) -> Any:
         merge: str | None = Form(None, description=FIELDS["merge"]),
         metric: str | None = Form(None, description=FIELDS["metric"]),
         threshold: str | None = Form(None, description=FIELDS["threshold"]),
+        class_agnostic: str | None = Form(None, description=FIELDS["class_agnostic"]),
         conf: str | None = Form(None, description=FIELDS["conf"]),
         full_frame: str | None = Form(None, description=FIELDS["full_frame"]),
         classes: str | None = Form(None, description=FIELDS["classes"]),

@@ -29,6 +29,7 @@ FIELDS: dict[str, str] = {
     "merge": "Duplicate merging: nms, nmm, greedy_nmm, wbf or none. Default: nms.",
     "metric": "Overlap measure of the merge: iou or ios. Default: iou.",
     "threshold": "Overlap threshold of the merge, in [0, 1]. Default: 0.5.",
+    "class_agnostic": "Merge duplicates across classes: true or false. Default: false.",
     "conf": "Confidence threshold, in [min_conf, 1] (see /readyz). Default: 0.25.",
     "full_frame": "Also run on the whole frame and merge (large objects): true or false.",
     "classes": "Keep only these classes: comma-separated names or ids. Default: all.",
@@ -69,6 +70,7 @@ class DetectParams:
         merge: duplicate merging method.
         metric: overlap measure of the merge.
         threshold: overlap threshold of the merge.
+        class_agnostic: merge duplicates across classes.
         conf: confidence threshold: detections at or under it are dropped.
         full_frame: also run on the whole frame and merge.
         classes: class ids kept, or None for all.
@@ -81,6 +83,7 @@ class DetectParams:
     merge: MergeMethod = MergeMethod.NMS
     metric: Metric = Metric.IOU
     threshold: float = 0.5
+    class_agnostic: bool = False
     conf: float = 0.25
     full_frame: bool = False
     classes: tuple[int, ...] | None = None
@@ -100,6 +103,7 @@ class DetectParams:
             "merge": self.merge.value,
             "metric": self.metric.value,
             "threshold": self.threshold,
+            "class_agnostic": self.class_agnostic,
             "conf": self.conf,
             "full_frame": self.full_frame,
             "classes": None if self.classes is None else list(self.classes),
@@ -209,9 +213,12 @@ def parse_params(
     conf = _number(raw.get("conf", str(config.default_conf)), "conf")
     if not config.min_conf <= conf <= 1.0:
         raise _bad(f"conf must be in [{config.min_conf:g}, 1] (this server's range), got {conf:g}")
-    flag = raw.get("full_frame", "false").lower()
-    if flag not in _TRUE | _FALSE:
-        raise _bad(f"full_frame must be true or false, got {raw['full_frame']!r}")
+    flags = {}
+    for name in ("full_frame", "class_agnostic"):
+        flag = raw.get(name, "false").lower()
+        if flag not in _TRUE | _FALSE:
+            raise _bad(f"{name} must be true or false, got {raw[name]!r}")
+        flags[name] = flag in _TRUE
     try:
         merge = MergeMethod.parse(raw.get("merge", "nms"))
         metric = Metric.parse(raw.get("metric", "iou"))
@@ -229,8 +236,9 @@ def parse_params(
         merge=merge,
         metric=metric,
         threshold=threshold,
+        class_agnostic=flags["class_agnostic"],
         conf=conf,
-        full_frame=flag in _TRUE,
+        full_frame=flags["full_frame"],
         classes=_classes(raw.get("classes", ""), list(names)),
         zoom=zoom,
         scales=scales,
