@@ -25,6 +25,7 @@ from tilewise.cli.merge_options import merge_settings
 from tilewise.cli.predict_cmd import predict
 from tilewise.errors import TilewiseError
 from tilewise.slicing.confidence import with_conf
+from tilewise.slicing.config import SlicerConfig
 
 MODEL = "tests.bulk_models:two_class_model"
 SEEDS = (5, 7, 11)
@@ -199,3 +200,31 @@ def test_bad_merge_options_fail_before_any_output(tmp_path, flags, message):
     with pytest.raises(TilewiseError, match="merge"):
         merge_settings(*{"--merge-threshold": ("nms", 1.5), "--merge-metric": ("nms", 0.5, "dice"),
                          "--merge": ("best",)}[flags[0]])  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("flags", "named"),
+    [
+        (["--overlap", "0.3"], "--overlap"),
+        (["--class-agnostic", "--merge-threshold", "0.7"], "--merge-threshold, --class-agnostic"),
+        (["--slice", "64", "--zoom", "2"], "--slice, --zoom"),
+    ],
+)
+@pytest.mark.parametrize("route", ["image", "video"])
+def test_config_refuses_the_options_it_would_replace(tmp_path, flags, named, route):
+    """Regression: ``predict --config FILE`` with ``--overlap`` (or any slicer option)
+    replaced the option by the file's setting without a word."""
+    images = write_scenes(tmp_path / "in", 2, size=(120, 96), seed=5)
+    config = tmp_path / "slicer.json"
+    SlicerConfig({"slice_wh": [48, 48], "overlap": 0.25}).save(config)
+    target = images[0] if route == "image" else tmp_path / "in"
+    video = ["--no-save-video"] if route == "video" else []
+    out = tmp_path / "out"
+    args = ["predict", str(target), *ARGS[:2], "--config", str(config), *flags, *video]
+    result = CliRunner().invoke(_app(), [*args, "--out", str(out)])
+    assert result.exit_code != 0
+    assert f"--config sets the slicer: {named} would be replaced" in " ".join(result.output.split())
+    assert not out.exists()
+    fine = CliRunner().invoke(_app(), ["predict", str(target), *ARGS[:2], "--config", str(config),
+                                       *video, "--no-progress", "--out", str(out)])  # fmt: skip
+    assert fine.exit_code == 0, fine.output

@@ -37,7 +37,7 @@ from tilewise.cli.merge_options import (
 )
 from tilewise.cli.model_option import MODEL_HELP, describe_model, load_model
 from tilewise.cli.pixel_json import detections_json
-from tilewise.cli.slice_option import parse_slice
+from tilewise.cli.slice_option import parse_slice, refuse_replaced
 from tilewise.cli.video_cmd import with_video
 from tilewise.errors import TilewiseError
 
@@ -154,6 +154,12 @@ def predict(
 
     size = parse_slice(slice_size)
     merging = merge_settings(merge, merge_threshold, merge_metric, class_agnostic)
+    if config is not None:
+        refuse_replaced(
+            {"slice_size": slice_size, "overlap": overlap, "merge": merge,
+             "merge_threshold": merge_threshold, "merge_metric": merge_metric,
+             "class_agnostic": class_agnostic, "full_frame": full_frame, "zoom": zoom}
+        )  # fmt: skip
     read = read_options(exif, allow_truncated, scale, value_range, background, max_pixels)
     if (zoom != 1.0 or config is not None) and image is None:
         raise TilewiseError("--zoom and --config apply to a given IMAGE, not the sample scene")

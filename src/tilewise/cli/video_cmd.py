@@ -17,7 +17,7 @@ import typer
 
 from tilewise.cli.console import echo
 from tilewise.cli.option_group import option_defaults, with_option_group
-from tilewise.cli.slice_option import parse_slice
+from tilewise.cli.slice_option import parse_slice, refuse_replaced
 from tilewise.errors import TilewiseError
 
 __all__ = ["VIDEO_DEFAULTS", "predict_video_cli", "restore_url", "with_video"]
@@ -119,6 +119,8 @@ def with_video(image_predict: Callable[..., None]) -> Callable[..., None]:
         if not is_frame_input(target):
             return False
         kwargs.pop("image")
+        if kwargs.get("config") is not None:
+            refuse_replaced(kwargs)
         predict_video_cli(target, **kwargs, **video)
         return True
 
