@@ -11,7 +11,7 @@ H.264 MP4, JSON Lines, counts, on the writer thread) is a separate row (``run_vi
 video is a seeded 4K synthetic tiny-mover video (``tilewise.synth.video``) encoded to H.264
 by PyAV.
 
-Four callbacks, each a row group (``--callbacks``):
+Five callbacks, each a row group (``--callbacks``; ``cuda`` only where asked):
 
 * ``cpu``: a fixed amount of CPU work per slice (4x INTER_AREA downscale, threshold,
   connected components), standing in for a CPU model: the callback dominates and both
@@ -34,6 +34,9 @@ Four callbacks, each a row group (``--callbacks``):
   per 4K frame, so run it on a short video (``--frames 12 --callbacks onnx``). The
   supervision callback flips its BGR slice to RGB first, as a supervision user must.
   ``--onnx-threads N`` sets ORT's intra-op threads for both libraries.
+* ``cuda``: a real GPU model (``cuda_detector``): the bundled detector's architecture with
+  random weights, in torch on a CUDA device, called as ``onnx`` is. What ``gpu``
+  simulates, measured; only on a GPU machine (``scripts/device_check.sh``).
 
 Each throughput row runs ``--repeat`` times (default 3), rows interleaved round by round,
 and keeps its fastest run (all runs are listed): on a shared machine the fastest run is
@@ -73,7 +76,7 @@ GPU_CALL_MS = 5.7
 """Simulated accelerator: fixed cost of a call (ms); see the module docstring."""
 GPU_IMAGE_MS = 0.72
 """Simulated accelerator: cost per 640 px image (ms); see the module docstring."""
-CALLBACKS = ("cpu", "gpu", "cheap", "onnx")
+CALLBACKS = ("cpu", "gpu", "cheap", "onnx", "cuda")
 ONNX_THREADS: int | None = None
 """ONNX Runtime intra-op threads of the ``onnx`` callback, both libraries (None: ORT's
 default, one per core); ``--onnx-threads``."""
@@ -128,6 +131,8 @@ class Detector:
             from tilewise.models.bundled import default_detector
 
             self.model = default_detector(conf=0.25, threads=ONNX_THREADS)
+        if kind == "cuda":
+            self.model = cuda_detector()
         self.call_ms = call_ms
         self.image_ms = image_ms
         self.device = threading.Lock()
@@ -141,7 +146,7 @@ class Detector:
             self.images += len(images)
         if self.kind == "cpu":
             return [_boxes(im) for im in images]
-        if self.kind == "onnx":
+        if self.kind in ("onnx", "cuda"):
             rgb = [im[..., ::-1] for im in images] if self.bgr else images
             return [det.xyxy for det in self.model(rgb)]
         if self.kind == "gpu":
@@ -150,6 +155,28 @@ class Detector:
                 time.sleep((self.call_ms + self.image_ms * len(images)) / 1000.0)
             return [_light_boxes(im) for im in staged]
         return [_light_boxes(im) for im in images]
+
+
+def cuda_detector() -> Any:
+    """The ``cuda`` callback's model: the bundled detector's architecture on a real GPU.
+
+    ``TileDetector`` (``tilewise.training``, the architecture the bundled ONNX model was
+    trained as) with seeded random weights, through ``TorchModuleDetector`` on ``cuda`` at
+    the bundled model's 320 px input: host letterboxing, the copy to the device, the
+    network, decoding. Its confidence cut is 0.99, so that random weights give (almost)
+    no boxes and the cost is the model's, not a flood of boxes. Needs torch with CUDA
+    (a GPU machine: ``scripts/device_check.sh``).
+    """
+    import torch
+
+    if not torch.cuda.is_available():
+        raise SystemExit("the cuda callback needs torch with a CUDA device")
+    from tilewise.models import TorchModuleDetector
+    from tilewise.training import DetectorConfig, TileDetector
+
+    torch.manual_seed(0)
+    module = TileDetector(DetectorConfig(num_classes=2))
+    return TorchModuleDetector(module, 320, names=["a", "b"], conf=0.99, device="cuda")
 
 
 def tilewise_model(images: list[np.ndarray], detect: Callable[..., Any] | None = None) -> list:
@@ -233,6 +260,7 @@ TILEWISE_SETTINGS: dict[str, list[tuple[int, int, str]]] = {
     "gpu": [(8, 1, "opencv"), (32, 1, "opencv"), (32, 2, "opencv")],
     "cheap": [(8, 1, "opencv"), (32, 1, "opencv"), (32, 1, "pyav")],
     "onnx": [(8, 1, "opencv"), (8, 2, "opencv"), (8, 1, "pyav")],
+    "cuda": [(8, 1, "opencv"), (32, 1, "opencv"), (32, 2, "opencv")],
 }
 """(batch, workers, RGB conversion) rows of tilewise per callback; supervision runs
 thread_workers 1 and 2. ``"opencv"`` is ``VideoFileSource``'s default conversion;
@@ -358,7 +386,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p = argparse.ArgumentParser(prog="python -m benchmarks.bench_video")
     p.add_argument("--quick", action="store_true", help="a tiny run (smoke test)")
     p.add_argument("--frames", type=int, default=60, help="4K frames for throughput")
-    p.add_argument("--callbacks", default=",".join(CALLBACKS), help="row groups to run")
+    p.add_argument(
+        "--callbacks", default="cpu,gpu,cheap,onnx", help="row groups to run (cuda: on a GPU)"
+    )
     p.add_argument("--repeat", type=int, default=3, help="runs per row (fastest kept)")
     p.add_argument("--memory-frames", default="300,3000", help="frame counts of the memory rows")
     p.add_argument("--onnx-threads", type=int, help="ORT intra-op threads (onnx callback)")
@@ -411,6 +441,7 @@ CALLBACK_LABELS = {
     "cheap": "cheap callback (green blobs on a 4x subsample, ~0.5 ms per slice: the pipeline "
     "is the cost)",
     "onnx": "ONNX callback (the bundled detector on CPU, ~15 ms CPU per slice)",
+    "cuda": "CUDA callback (the bundled detector's architecture, random weights, torch on a GPU)",
 }
 
 
