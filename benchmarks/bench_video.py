@@ -77,6 +77,8 @@ GPU_CALL_MS = 5.7
 GPU_IMAGE_MS = 0.72
 """Simulated accelerator: cost per 640 px image (ms); see the module docstring."""
 CALLBACKS = ("cpu", "gpu", "cheap", "onnx", "cuda")
+DEFAULT_CALLBACKS = ("cpu", "gpu", "cheap", "onnx")
+"""The row groups of a run without ``--callbacks``: all but ``cuda`` (it needs a GPU)."""
 ONNX_THREADS: int | None = None
 """ONNX Runtime intra-op threads of the ``onnx`` callback, both libraries (None: ORT's
 default, one per core); ``--onnx-threads``."""
@@ -387,7 +389,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--quick", action="store_true", help="a tiny run (smoke test)")
     p.add_argument("--frames", type=int, default=60, help="4K frames for throughput")
     p.add_argument(
-        "--callbacks", default="cpu,gpu,cheap,onnx", help="row groups to run (cuda: on a GPU)"
+        "--callbacks", default=",".join(DEFAULT_CALLBACKS), help="row groups (cuda: on a GPU)"
     )
     p.add_argument("--repeat", type=int, default=3, help="runs per row (fastest kept)")
     p.add_argument("--memory-frames", default="300,3000", help="frame counts of the memory rows")
