@@ -100,6 +100,9 @@ A = [0, 0, 10, 10]
         ([A], [0], [[5, 5, 6, 6]], [1], set()),  # other segment
         ([A], [0], [[5, 5, 6, 6]], [-1], set()),  # a segment no box has
         ([A], [0], [[10, 0, 20, 10]], [0], set()),  # touching edge: no positive width
+        ([A], [0], [[-10, 0, 0, 10]], [0], set()),
+        ([A], [0], [[0, 10, 10, 20]], [0], set()),  # touching in y: no positive height
+        ([A], [0], [[0, -10, 10, 0]], [0], set()),
         ([A], [0], [[-10, -10, 0, 0]], [0], set()),  # touching corner
         ([A], [0], [[9, 9, 19, 19]], [0], {(0, 0)}),  # one pixel square
         ([A], [0], [[-1e300, -1e300, 1e300, 1e300]], [0], {(0, 0)}),  # a huge query
@@ -143,6 +146,8 @@ def test_level_layout_table():
     assert low.ids.tolist() == [0, 1, 2]
     assert low.table is not None
     assert low.table.tolist() == [0, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 3]
+    # a level with a table keeps no search arrays
+    assert (low.cells.shape, low.starts.shape) == ((0,), (0,))
 
 
 def test_sparse_levels_search_their_occupied_cells(monkeypatch):

@@ -297,6 +297,7 @@ NMM_TABLE = {
     "second-group-seeds-next-open": ([A, RIGHT, FAR, FARTHER], IOU, 0.3, [0, 0, 2, 2]),
     "rank-decides-the-seed": ([FAR, A, RIGHT], IOU, 0.3, [0, 1, 0]),  # not to A
     "threshold-zero-touching-apart": ([A, FAR, [30, 0, 40, 10]], IOU, 0.0, [0, 1, 2]),
+    "threshold-zero-touching-in-y": ([A, [0, 10, 10, 20], [0, -10, 10, 0]], IOU, 0.0, [0, 1, 2]),
     "zero-area-rows": ([FLAT, A, FLAT, A], IOU, 0.0, [0, 1, 2, 1]),
     "only-zero-area": ([FLAT, FLAT], IOU, 0.0, [0, 1]),
     "subnormal-on-upper-window-edge": ([SUB_1, SUB_2], IOU, 0.5, [0, 0]),
