@@ -119,18 +119,45 @@ def test_bulk_route_zoom_and_settings_record(tmp_path):
     assert "class_agnostic" in again.output
 
 
-def test_bulk_route_refuses_config(tmp_path):
+def test_bulk_route_takes_a_config(tmp_path):
+    """``predict FOLDER --engine local --config FILE`` (a tuned config on an archive) runs
+    the file's settings, as ``Slicer.from_config`` does; before, the file was dropped
+    without a word. Options it would replace are refused beside it, and the config is
+    recorded: a rerun with another config is refused."""
     pytest.importorskip("pyarrow")
-    write_scenes(tmp_path / "in", 1)
+    images = write_scenes(tmp_path / "in", 2, size=(120, 96), seed=5)
     config = tmp_path / "slicer.json"
-    config.write_text("{}")
-    result = CliRunner().invoke(
-        _app(), ["predict", str(tmp_path / "in"), "--engine", "local", *ARGS,
-                 "--config", str(config)],
-    )  # fmt: skip
-    assert result.exit_code != 0
-    assert "--config does not apply to --engine runs" in result.output
-    assert not (tmp_path / "tilewise-predict").exists()
+    settings = {"slice_wh": [56, 40], "overlap": 0.2, "class_agnostic": True, "merge": "wbf"}
+    SlicerConfig(settings, {"names": ["even", "odd"]}).save(config)
+    out = tmp_path / "out"
+    base = ["predict", str(tmp_path / "in"), "--engine", "local", "--model", MODEL, "--no-progress"]
+    result = CliRunner().invoke(_app(), [*base, "--config", str(config), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    model = with_conf(two_class_model, 0.25)
+    found = 0
+    for image in images:
+        doc = json.loads((out / "json" / f"{image.name}.json").read_text())
+        expected = Slicer.from_config(model, config, batch_size=8).run(_read(image)).detections
+        found += len(expected)
+        _same((d["xyxy"] for d in doc["detections"]), _rows(expected.xyxy.tolist()))
+    assert found > 0
+    beside = CliRunner().invoke(_app(), [*base, "--config", str(config), "--overlap", "0.3",
+                                         "--out", str(tmp_path / "o2")])  # fmt: skip
+    assert beside.exit_code != 0
+    assert "--config sets the slicer: --overlap would be replaced" in " ".join(
+        beside.output.split()
+    )
+    SlicerConfig({**settings, "overlap": 0.3}).save(config)
+    again = CliRunner().invoke(_app(), [*base, "--config", str(config), "--out", str(out)])
+    assert again.exit_code != 0
+    assert "slicer_config" in again.output
+    other = SlicerConfig(settings, {"names": ["car", "bus"]})
+    other.save(config)
+    wrong = CliRunner().invoke(
+        _app(), [*base, "--config", str(config), "--out", str(tmp_path / "o3")]
+    )
+    assert wrong.exit_code != 0
+    assert "this config was made for a model with classes ['car', 'bus']" in wrong.output
 
 
 @pytest.mark.parametrize(("flags", "merge"), SETTINGS)

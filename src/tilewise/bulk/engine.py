@@ -21,6 +21,7 @@ import numpy as np
 
 from tilewise.bulk.inputs import file_stat
 from tilewise.bulk.table import ImageResult
+from tilewise.errors import TilewiseError
 from tilewise.images import ReadOptions, read_image
 
 __all__ = ["ImageItem", "build_slicer", "file_item", "predict_chunk"]
@@ -131,12 +132,20 @@ def build_slicer(model: Any, slice_size: int | None = None, **options: Any) -> A
     """The ``Slicer`` of a bulk run: ``slice_size`` None takes the model's ``slice_wh``.
 
     Both engines build their slicer here, from the same options, so they slice alike.
+    ``options`` are ``Slicer`` keyword arguments; a ``slice_wh`` among them (a config
+    file's settings) is used as it is, and ``slice_size`` must then be None.
 
     Example:
         >>> build_slicer(lambda ims: [], 256, overlap=0.1).slice_wh
         (256, 256)
+        >>> build_slicer(lambda ims: [], slice_wh=(320, 192)).slice_wh
+        (320, 192)
     """
     from tilewise.slicing import Slicer
 
+    if "slice_wh" in options:
+        if slice_size:
+            raise TilewiseError("give slice_size or slice_wh, not both")
+        return Slicer(model, **options)
     wh = (slice_size, slice_size) if slice_size else tuple(getattr(model, "slice_wh", (640, 640)))
     return Slicer(model, slice_wh=wh, **options)

@@ -23,6 +23,7 @@ from tilewise.cli.console import echo
 from tilewise.cli.merge_options import MERGE_DEFAULTS, MERGE_KEYS, merge_settings
 from tilewise.cli.model_option import build_model, model_digest
 from tilewise.cli.option_group import option_defaults, with_option_group
+from tilewise.cli.slice_option import refuse_replaced
 from tilewise.errors import TilewiseError
 
 __all__ = [
@@ -139,6 +140,8 @@ def with_bulk(predict: Callable[..., None]) -> Callable[..., None]:
             limit = read_options(*(kwargs[k] for k in keys), kwargs["max_pixels"]).pixel_limit
         kind = input_kind(image, engine=bulk["engine"], sequence_options=given, pixel_limit=limit)
         if kind is InputKind.ARCHIVE:
+            if kwargs.get("config") is not None:
+                refuse_replaced(kwargs)
             predict_bulk_cli(**kwargs, **bulk)
             return True
         if kind is InputKind.RASTER_STRIPS:
@@ -223,11 +226,6 @@ def predict_bulk_cli(
             "--engine runs write parquet: pip install 'tilewise[distributed]'"
         ) from None
     _refuse_non_defaults(rest)
-    if config is not None:
-        raise TilewiseError(
-            "--config does not apply to --engine runs yet: give its settings as options "
-            "(--slice, --overlap, the --merge options, --full-frame, --zoom)"
-        )
     if strips is not None:
         raise TilewiseError("--strips applies to a raster run with --engine, not to many images")
     if chunk < 1:
@@ -237,7 +235,7 @@ def predict_bulk_cli(
     read = read_options(exif, allow_truncated, scale, value_range, background, max_pixels)
     merging = merge_settings(merge, merge_threshold, merge_metric, class_agnostic)
     zoom = check_zoom(zoom, "--zoom")
-    slicer_options = {
+    slicer_options: dict[str, Any] = {
         "slice_size": size,
         "overlap": overlap,
         "full_frame": full_frame,
@@ -245,6 +243,12 @@ def predict_bulk_cli(
         "zoom": zoom,
         **merging,
     }
+    tuned = None
+    if config is not None:  # its settings replace the slicer options (none given beside it)
+        from tilewise.slicing.config import SlicerConfig
+
+        tuned = SlicerConfig.load(config)
+        slicer_options = {**tuned.slicer_kwargs(), "batch_size": batch}
     settings = {
         "source": str(Path(images.source).resolve()) if "*" not in images.source else images.source,
         "model": model or "bundled",
@@ -259,6 +263,7 @@ def predict_bulk_cli(
         # before these options existed (the defaults then) still resumes
         **{k: v for k, v in merging.items() if k != "merge" and v != MERGE_DEFAULTS[k]},
         **({"zoom": zoom} if zoom != 1.0 else {}),
+        **({"slicer_config": dict(tuned.settings)} if tuned is not None else {}),
         "read": {
             "exif": exif,
             "allow_truncated": allow_truncated,
@@ -269,6 +274,8 @@ def predict_bulk_cli(
     }
     factory = functools.partial(build_model, model, conf, iou)
     detector = factory()  # a bad --model fails here, before anything is written
+    if tuned is not None:
+        tuned.check_model(detector)  # a config made for another model: refused here too
     names = list(getattr(detector, "names", ()) or ())
     store = RunStore(out, settings, overwrite=overwrite)
     report = (lambda p: echo(p.text())) if progress else None
