@@ -130,7 +130,7 @@ def test_cli_engine_writes_what_the_local_raster_path_writes(
 def test_cli_refuses_options_that_do_not_apply_to_strips(raster: Path, tmp_path: Path) -> None:
     cases = [
         (["--engine", "local", "--workers", "3"], "--workers apply to --engine ray"),
-        (["--engine", "local", "--zoom", "2"], "--zoom do not apply to a raster run in strips"),
+        (["--engine", "local", "--track"], "--track do not apply to a raster run in strips"),
         (["--engine", "local", "--chunk", "3"], "--chunk do not apply"),
         (["--strips", "2"], "--strips"),
         (["--engine", "spark"], "engine must be one of"),
@@ -139,6 +139,41 @@ def test_cli_refuses_options_that_do_not_apply_to_strips(raster: Path, tmp_path:
         result = _cli(str(raster), "--out", str(tmp_path), *ARGS, *extra)
         assert result.exit_code != 0, extra
         assert message in result.output, (extra, result.output)
+
+
+def test_cli_raster_takes_zoom_and_config_whole_and_in_strips(raster: Path, tmp_path: Path) -> None:
+    """``--zoom`` and ``--config`` reach a raster run (they were refused: "do not apply to
+    rasters yet"), with the same output whole and in strips; a config the strips cannot
+    split (several scales) is refused, naming why, and so is an option beside --config."""
+    from tilewise.slicing.config import SlicerConfig
+
+    config = tmp_path / "tuned.json"
+    SlicerConfig({"slice_wh": [64, 48], "overlap": 0.25, "zoom": 1.5, "merge": "nmm"}).save(config)
+    base = [a for a in ARGS if a not in ("--slice", "64", "--overlap", "0.25")]
+    frames = {}
+    for name, opts in [("plain", ARGS), ("zoom", [*ARGS, "--zoom", "2"]),
+                       ("config", [*base, "--config", str(config)])]:  # fmt: skip
+        for engine in ([], ["--engine", "local", "--strips", "3"]):
+            out = tmp_path / f"{name}{len(engine)}"
+            result = _cli(str(raster), "--out", str(out), *opts, *engine)
+            assert result.exit_code == 0, result.output
+            frames[name, bool(engine)] = gpd.read_parquet(out / "scene.parquet")
+            report = json.loads((out / "scene.report.json").read_text())
+            assert report["zoom"] == {"plain": 1.0, "zoom": 2.0, "config": 1.5}[name]
+            assert report["merge"]["method"] == ("nmm" if name == "config" else "nms")
+        assert frames[name, True].equals(frames[name, False])
+    assert len(frames["plain", False]) > 5
+    assert not frames["zoom", False].equals(frames["plain", False])
+    assert not frames["config", False].equals(frames["plain", False])
+    SlicerConfig({"scales": [[64, 1], [32, 2, None, 12]]}).save(config)
+    refused = _cli(str(raster), "--out", str(tmp_path / "s"), *base, "--config", str(config),
+                   "--engine", "local")  # fmt: skip
+    assert refused.exit_code != 0
+    assert "multi-scale slicing and the full-frame pass" in refused.output
+    beside = _cli(str(raster), "--out", str(tmp_path / "b"), *ARGS, "--config", str(config),
+                  "--engine", "local")  # fmt: skip
+    assert beside.exit_code != 0
+    assert "--config sets the slicer: --slice, --overlap would be replaced" in beside.output
 
 
 def test_ray_resumes_a_local_record_and_names_a_failing_strip(

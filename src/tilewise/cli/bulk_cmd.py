@@ -139,9 +139,9 @@ def with_bulk(predict: Callable[..., None]) -> Callable[..., None]:
             keys = ("exif", "allow_truncated", "scale", "value_range", "background")
             limit = read_options(*(kwargs[k] for k in keys), kwargs["max_pixels"]).pixel_limit
         kind = input_kind(image, engine=bulk["engine"], sequence_options=given, pixel_limit=limit)
+        if kind in (InputKind.ARCHIVE, InputKind.RASTER_STRIPS) and kwargs.get("config"):
+            refuse_replaced(kwargs)
         if kind is InputKind.ARCHIVE:
-            if kwargs.get("config") is not None:
-                refuse_replaced(kwargs)
             predict_bulk_cli(**kwargs, **bulk)
             return True
         if kind is InputKind.RASTER_STRIPS:
@@ -322,8 +322,8 @@ def _refuse_ray_options(bulk: dict[str, Any]) -> None:
 def predict_raster_strips_cli(kwargs: dict[str, Any], bulk: dict[str, Any]) -> None:
     """``predict RASTER --engine local|ray``: ``predict``'s arguments and the bulk options.
 
-    Options that do not apply to a raster in strips (``--zoom``, ``--config``, video
-    options, ``--chunk``) are refused, naming them.
+    Options that do not apply to a raster in strips (video options, ``--chunk``) are
+    refused, naming them; so is a ``--config`` with several scales or a full-frame pass.
     """
     from tilewise.cli.image_options import read_options
     from tilewise.cli.raster_cmd import predict_raster_cli
@@ -331,7 +331,7 @@ def predict_raster_strips_cli(kwargs: dict[str, Any], bulk: dict[str, Any]) -> N
     from tilewise.cli.video_cmd import VIDEO_DEFAULTS
     from tilewise.distributed import RayOptions
 
-    refused = {"zoom": 1.0, "config": None, **VIDEO_DEFAULTS}
+    refused = dict(VIDEO_DEFAULTS)
     bulk_only = {"chunk": 8}
     changed = [
         "--" + k.replace("_", "-")
@@ -362,6 +362,7 @@ def predict_raster_strips_cli(kwargs: dict[str, Any], bulk: dict[str, Any]) -> N
         bands=kwargs["bands"], nodata=kwargs["nodata"], min_valid=kwargs["min_valid"],
         progress=kwargs["progress"], full_frame=kwargs["full_frame"], engine=engine.value,
         ray_options=options, strips=bulk["strips"], overwrite=bulk["overwrite"],
+        zoom=kwargs["zoom"], config=kwargs["config"],
     )  # fmt: skip
 
 

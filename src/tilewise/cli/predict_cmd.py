@@ -169,14 +169,13 @@ def predict(
     from tilewise.cli.predict_raster import is_raster
 
     if is_raster(image, read.pixel_limit):
-        if zoom != 1.0 or config is not None:
-            raise TilewiseError(f"--zoom and --config do not apply to rasters yet ({image})")
         from tilewise.cli.raster_cmd import predict_raster_cli
 
         predict_raster_cli(
             image, model=model, read=read, size=size, overlap=overlap, merging=merging, out=out,
             conf=conf, iou=iou, batch=batch, labels=labels, format_=format_, bands=bands,
             nodata=nodata, min_valid=min_valid, progress=progress, full_frame=full_frame,
+            zoom=zoom, config=config,
         )  # fmt: skip
         return
     if format_ is not None or bands is not None:

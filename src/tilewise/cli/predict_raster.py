@@ -233,6 +233,8 @@ def predict_raster(
     overlap: float = 0.2,
     batch: int = 8,
     merging: dict[str, Any] | None = None,
+    zoom: float = 1.0,
+    config: Any = None,
     labels: bool = False,
     progress: bool = True,
     model_name: str = "",
@@ -257,6 +259,10 @@ def predict_raster(
         merging: the merge's ``Slicer`` keyword arguments (``merge``, ``threshold``,
             ``metric``, ``class_agnostic``; ``tilewise.cli.merge_options.merge_settings``);
             default NMS at IoU 0.5 within each class.
+        zoom: factor every slice is resized by before the model (``Slicer(zoom=)``).
+        config: a ``SlicerConfig`` or its file (``tilewise tune``): its settings replace
+            ``slice_wh``, ``overlap``, ``merging`` and ``zoom``. A config's full-frame
+            pass is refused (it would read the raster whole).
         labels: write class labels on the quick-look boxes.
         progress: show a progress bar counting windows, with an ETA.
         model_name: what the report calls the model.
@@ -293,16 +299,28 @@ def predict_raster(
         if chosen is GeoFormat.GEOJSON:
             _check_lonlat(src)
         seconds["open"] = time.perf_counter() - t_start
-        size = slice_wh or tuple(getattr(model, "slice_wh", (640, 640)))
-        merging = merge_settings(**(merging or {}))
-        slicer = Slicer(
-            model,
-            slice_wh=size,
-            overlap=overlap,
-            batch_size=batch,
-            min_valid=min_valid,
-            progress=progress,
-            **merging,
+        if config is not None:
+            slicer = Slicer.from_config(
+                model, config, batch_size=batch, min_valid=min_valid, progress=progress
+            )
+            if slicer.full_frame:
+                raise TilewiseError(
+                    f"{path} is read as a raster, window by window; the config's full-frame "
+                    "pass would read it whole"
+                )
+        else:
+            slicer = Slicer(
+                model,
+                slice_wh=slice_wh or tuple(getattr(model, "slice_wh", (640, 640))),
+                overlap=overlap,
+                batch_size=batch,
+                zoom=zoom,
+                min_valid=min_valid,
+                progress=progress,
+                **merge_settings(**(merging or {})),
+            )
+        merging = merge_settings(
+            slicer.merge.value, slicer.threshold, slicer.metric.value, slicer.class_agnostic
         )
         run, engine = runner(slicer, src) if runner is not None else (slicer.run(src), None)
         seconds.update(run.report.timings.as_dict())
@@ -313,8 +331,11 @@ def predict_raster(
         seconds["quicklook"] = time.perf_counter() - t0
         settings = {
             "model": model_name,
-            "slice_wh": list(size),
-            "overlap": overlap,
+            "slice_wh": list(slicer.slice_wh),
+            "overlap": slicer.overlap,
+            "zoom": slicer.zoom,
+            "scales": [s.to_dict() for s in run.report.scales] or None,
+            "config": None if config is None else str(config),
             "batch": batch,
             "min_valid": min_valid,
             "format": chosen.value if chosen is not None else "json",

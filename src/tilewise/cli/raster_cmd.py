@@ -81,6 +81,8 @@ def predict_raster_cli(
     ray_options: Any = None,
     strips: int | None = None,
     overwrite: bool = False,
+    zoom: float = 1.0,
+    config: Path | None = None,
 ) -> None:
     """Run a raster window by window (in strips with ``engine``) and write its outputs.
 
@@ -138,6 +140,8 @@ def predict_raster_cli(
             overlap=overlap,
             batch=batch,
             merging=merging,
+            zoom=zoom,
+            config=config,
             labels=labels,
             progress=progress and engine is None,
             model_name=describe_model(detector, model),
