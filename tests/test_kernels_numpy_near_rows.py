@@ -152,3 +152,20 @@ def test_rows_closed_before_are_left_out_whatever_their_area():
 )
 def test_by_slot_past_the_int16_range(q, k, want):
     assert _numpy_near.by_slot(np.array(q, dtype=np.int64), k).tolist() == want
+
+
+@pytest.mark.parametrize(
+    ("first", "grown", "want"),
+    [
+        # reach -> [7.5, -2.5, 22.5, 12.5] caches rows 0 and 2; grown left past its x1 (but
+        # not past its y1) the box meets row 1, which only a new query finds
+        ([10, 0, 20, 10], [5, 0, 20, 10], [(0, 0), (0, 1), (0, 2)]),
+        # reach -> [-12.5, 2.5, 2.5, 17.5] caches rows 0 and 1; grown right past its x2 (but
+        # not past its y2) the box meets row 2
+        ([-10, 5, 0, 15], [-10, 5, 15, 15], [(0, 0), (0, 1), (0, 2)]),
+    ],
+)
+def test_each_side_of_the_reach_is_compared_with_its_own(first, grown, want):
+    near = cache()
+    met(near, [0], [first])
+    assert met(near, [0], [grown]) == want
