@@ -120,6 +120,13 @@ def serve(
         ),
     ] = 30.0,
     log_level: Annotated[str, typer.Option("--log-level", help="uvicorn's log level.")] = "info",
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            help="Slicer settings file (written by tilewise tune): every request runs it, as "
+            "tilewise predict --config does, and may set only conf and classes."
+        ),
+    ] = None,
 ) -> None:
     """Serve sliced detection over HTTP: POST /v1/detect, a web page at /, /metrics, /docs.
 
@@ -129,7 +136,7 @@ def serve(
     """
     try:
         import fastapi  # noqa: F401
-        import multipart  # noqa: F401
+        import python_multipart  # noqa: F401  (python-multipart; "multipart" is its old name)
         import uvicorn  # noqa: F401
     except ImportError as exc:
         raise TilewiseError(
@@ -139,7 +146,7 @@ def serve(
     from tilewise.images.options import parse_max_pixels
     from tilewise.serve import DetectionService, ServeConfig, create_app, run_server
 
-    config = ServeConfig(
+    settings = ServeConfig(
         max_batch=max_batch,
         max_delay_ms=max_delay_ms,
         workers=workers,
@@ -157,7 +164,9 @@ def serve(
         max_input_zooms=max_input_zooms,
     )
     detector = _load(model, min_conf, iou)
-    service = DetectionService(detector, config, model_name=describe_model(detector, model))
+    service = DetectionService(
+        detector, settings, model_name=describe_model(detector, model), preset=config
+    )
     app = create_app(service)
     if host not in ("127.0.0.1", "localhost", "::1"):
         echo(f"note: serving on {host}, not loopback only: other machines can reach it")

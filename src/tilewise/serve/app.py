@@ -175,6 +175,7 @@ def create_app(service: DetectionService) -> Any:
             "slice_wh": list(service.default_slice),
             "fields": FIELDS,
             "limits": cfg.limits(),
+            "config": None if service.preset is None else dict(service.preset.settings),
         }
 
     @app.get("/metrics", response_class=PlainTextResponse, summary="Prometheus metrics.")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from tilewise.boxes import Metric
@@ -21,7 +21,7 @@ from tilewise.serve.errors import Refusal, ServeError
 from tilewise.slicing.scales import Scale, parse_scales
 from tilewise.slicing.zoom import check_zoom
 
-__all__ = ["FIELDS", "DetectParams", "parse_params"]
+__all__ = ["FIELDS", "PRESET_FIELDS", "DetectParams", "params_from_config", "parse_params"]
 
 FIELDS: dict[str, str] = {
     "slice": "Slice size in px, or 'auto' (the model's training tile). Default: auto.",
@@ -41,6 +41,13 @@ FIELDS: dict[str, str] = {
     "and zoom. Example: [[320, 1], [160, 2, null, 32]]. Default: none.",
 }
 """The optional form fields of ``POST /v1/detect`` and what each takes."""
+
+PRESET_FIELDS = (
+    "slice", "overlap", "merge", "metric", "threshold", "class_agnostic", "full_frame", "zoom",
+    "scales",
+)  # fmt: skip
+"""The fields a slicer config fixes (``tilewise serve --config``): only ``conf`` and
+``classes`` are left to each request then."""
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -166,7 +173,10 @@ def _classes(raw: str, names: Sequence[str]) -> tuple[int, ...] | None:
 
 
 def parse_params(
-    form: Mapping[str, str | None], config: ServeConfig, names: Sequence[str] = ()
+    form: Mapping[str, str | None],
+    config: ServeConfig,
+    names: Sequence[str] = (),
+    preset: DetectParams | None = None,
 ) -> DetectParams:
     """Parse and check a request's form fields (absent or empty fields take defaults).
 
@@ -174,6 +184,10 @@ def parse_params(
         form: field name -> text (``FIELDS`` lists the names); other names are refused.
         config: the service's limits (``max_slice``, ``min_conf``, ``default_conf``).
         names: the model's class names, for ``classes``.
+        preset: the settings of the server's slicer config (``params_from_config``): a
+            request then sets ``conf`` and ``classes`` only; a field of
+            ``PRESET_FIELDS`` is refused, as ``tilewise predict --config`` refuses the
+            options the config replaces.
 
     Raises:
         ServeError: ``invalid_parameter`` (422) naming the field and what it takes.
@@ -195,6 +209,15 @@ def parse_params(
     if unknown:
         raise _bad(f"unknown field(s) {unknown}; expected 'image' and any of {list(FIELDS)}")
     raw = {k: v.strip() for k, v in form.items() if v is not None and v.strip()}
+    if preset is not None:
+        fixed = [k for k in PRESET_FIELDS if k in raw]
+        if fixed:
+            raise _bad(
+                f"this server runs a slicer config (tilewise serve --config), which sets "
+                f"{', '.join(fixed)}; a request may set conf and classes only"
+            )
+        asked = parse_params(raw, config, names)
+        return replace(preset, conf=asked.conf, classes=asked.classes)
     size: int | None = None
     text = raw.get("slice", "auto")
     if text.lower() != "auto":
@@ -243,3 +266,50 @@ def parse_params(
         zoom=zoom,
         scales=scales,
     )
+
+
+def params_from_config(settings: Mapping[str, Any], config: ServeConfig) -> DetectParams:
+    """The request settings a slicer config's ``settings`` fix, checked as a request's are.
+
+    ``batch_size``, ``workers`` and ``pipeline`` (how a run is executed, not what it
+    finds) are left to the service; ``edge_margin``, ``mask_overlap`` and ``min_valid`` go
+    to the slicer with the config (``DetectionService``), not through these fields.
+
+    Raises:
+        TilewiseError: a setting that requests cannot express (a non-square slice, an
+            overlap in pixels or per axis) or that this server's limits refuse.
+
+    Example:
+        >>> settings = {"slice_wh": 400, "overlap": 0.1, "metric": "ios"}
+        >>> p = params_from_config(settings, ServeConfig())
+        >>> p.slice, p.overlap, p.metric.value, p.conf
+        (400, 0.1, 'ios', 0.25)
+    """
+    form: dict[str, str] = {}
+    size = settings.get("slice_wh")
+    if isinstance(size, (list, tuple)):
+        if len(size) != 2 or size[0] != size[1]:
+            raise TilewiseError(f"--config: a request's slice is square; the config's is {size}")
+        size = size[0]
+    if size is not None:
+        form["slice"] = str(size)
+    overlap = settings.get("overlap", 0.2)
+    if isinstance(overlap, (list, tuple)) and len(overlap) == 2 and overlap[0] == overlap[1]:
+        overlap = overlap[0]
+    if isinstance(overlap, bool) or not isinstance(overlap, float):
+        raise TilewiseError(
+            f"--config: a request's overlap is a ratio of the slice; the config's is {overlap!r}"
+        )
+    form["overlap"] = repr(overlap)
+    for key in ("merge", "metric", "threshold", "zoom"):
+        if key in settings:
+            form[key] = str(settings[key])
+    for key in ("class_agnostic", "full_frame"):
+        if key in settings:
+            form[key] = "true" if settings[key] else "false"
+    if settings.get("scales") is not None:
+        form["scales"] = json.dumps(settings["scales"])
+    try:
+        return parse_params(form, config)
+    except ServeError as exc:
+        raise TilewiseError(f"--config: {exc}") from None

@@ -13,6 +13,7 @@ writes (``tilewise.detections.pixel_json``), plus the grid, the timings and the 
 from __future__ import annotations
 
 import copy
+import os
 import tempfile
 import threading
 import time
@@ -30,11 +31,12 @@ from tilewise.serve.batcher import DynamicBatcher, Submission
 from tilewise.serve.config import ServeConfig
 from tilewise.serve.errors import Refusal, ServeError
 from tilewise.serve.metrics import ServeMetrics
-from tilewise.serve.params import DetectParams, parse_params
+from tilewise.serve.params import DetectParams, params_from_config, parse_params
 from tilewise.serve.upload import clean_filename, read_upload, record_dict, save_upload
 from tilewise.serve.zoom_batchers import ZoomBatchers
 from tilewise.slicing import BatchModel, SliceGrid, Slicer
 from tilewise.slicing.confidence import keep_confident
+from tilewise.slicing.config import SlicerConfig
 from tilewise.slicing.zoom import zoomed_wh, zooms_input
 
 __all__ = ["DetectionService", "Ticket"]
@@ -156,6 +158,11 @@ class DetectionService:
             ``conf=config.min_conf``: requests filter at their own ``conf``.
         config: batching and limits.
         model_name: what answers record as the model (default: the model's type).
+        preset: a slicer config (``tilewise.slicing.SlicerConfig``, or its file, e.g.
+            written by ``tilewise tune``): every request runs its settings, as
+            ``tilewise predict --config`` does, and may set only ``conf`` and
+            ``classes``. Refused at start when made for another model or when requests
+            cannot express it (``params_from_config``).
 
     Example:
         >>> import numpy as np
@@ -171,12 +178,23 @@ class DetectionService:
     """
 
     def __init__(
-        self, model: BatchModel, config: ServeConfig | None = None, *, model_name: str | None = None
+        self,
+        model: BatchModel,
+        config: ServeConfig | None = None,
+        *,
+        model_name: str | None = None,
+        preset: SlicerConfig | str | os.PathLike[str] | None = None,
     ) -> None:
         if not callable(model):
             raise TilewiseError(f"model must be callable, got {type(model).__name__}")
         self.model = model
         self.config = config or ServeConfig()
+        self.preset: SlicerConfig | None = None
+        self.preset_params: DetectParams | None = None
+        if preset is not None:
+            self.preset = preset if isinstance(preset, SlicerConfig) else SlicerConfig.load(preset)
+            self.preset.check_model(model)
+            self.preset_params = params_from_config(self.preset.settings, self.config)
         self.model_name = model_name or type(model).__name__
         self.names: tuple[str, ...] = tuple(getattr(model, "names", ()) or ())
         wh = getattr(model, "slice_wh", None)
@@ -298,7 +316,7 @@ class DetectionService:
     # ------------------------------------------------------------------ detection
     def params(self, form: Mapping[str, str | None]) -> DetectParams:
         """Parse a request's form fields (422 ``invalid_parameter`` when wrong)."""
-        return parse_params(form, self.config, self.names)
+        return parse_params(form, self.config, self.names, self.preset_params)
 
     def detect_upload(
         self,
@@ -337,8 +355,14 @@ class DetectionService:
     def slicer(self, params: DetectParams, model: BatchModel | None = None) -> Slicer:
         """The ``Slicer`` a request with these settings runs (on ``model``, default the real one).
 
-        ``tilewise predict`` builds the same one from the same settings.
+        ``tilewise predict`` builds the same one from the same settings (with a
+        ``preset``: from the same config).
         """
+        if self.preset is not None:  # the config's slicer, run on this service's batches
+            settings = self.preset.slicer_kwargs()
+            for execution in ("batch_size", "workers", "pipeline"):
+                settings.pop(execution, None)
+            return Slicer(model or self.model, batch_size=self.config.max_batch, **settings)
         size = params.slice
         slice_wh = (size, size) if size else self.default_slice
         return Slicer(
