@@ -122,3 +122,33 @@ def test_bad_file_shows_the_error(server, browser, tmp_path):
         assert page.get_attribute("#canvas", "data-drawn") is None
     finally:
         page.close()
+
+
+def test_a_preset_server_page_sends_conf_only(browser, tmp_path):
+    """With ``serve --config`` the page disables the slicer inputs, says why, and sends the
+    confidence only: a request with the fixed fields would be refused (422)."""
+    from tilewise.slicing.config import SlicerConfig
+
+    config = tmp_path / "tuned.json"
+    SlicerConfig({"slice_wh": 128, "overlap": 0.1, "merge": "nmm", "edge_margin": 2}).save(config)
+    image = tmp_path / "scene.png"
+    image.write_bytes(scene_png(5, (400, 300)))
+    with ServerProcess("--model", "tests.serve_models:fast", "--config", str(config)) as server:
+        expected = server.detect(image.read_bytes(), "scene.png", {"conf": "0.3"}).json()
+        assert expected["merge"] == "nmm"
+        page = browser.new_page()
+        page.set_default_timeout(20_000)
+        try:
+            page.goto(server.url + "/")
+            page.wait_for_selector("#preset:not([hidden])")
+            assert '"edge_margin":2' in page.inner_text("#preset")
+            assert page.is_disabled("#slice")
+            assert page.is_disabled("#merge")
+            page.fill("#conf", "0.3")
+            page.set_input_files("#file", str(image))
+            page.click("#detect")
+            page.wait_for_selector("#canvas[data-drawn]")
+            assert page.get_attribute("#canvas", "data-drawn") == str(expected["count"])
+            assert not page.is_visible("#error")
+        finally:
+            page.close()
