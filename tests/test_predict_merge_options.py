@@ -15,14 +15,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-import typer
 from typer.testing import CliRunner
 
 from tests.bulk_models import two_class_model, write_scenes
 from tilewise import Slicer
-from tilewise.cli.console import TilewiseGroup
+from tilewise.cli.app import app
 from tilewise.cli.merge_options import merge_settings
-from tilewise.cli.predict_cmd import predict
 from tilewise.errors import TilewiseError
 from tilewise.slicing.confidence import with_conf
 from tilewise.slicing.config import SlicerConfig
@@ -45,15 +43,8 @@ SETTINGS = [
 ]  # fmt: skip
 
 
-def _app() -> typer.Typer:
-    app = typer.Typer(cls=TilewiseGroup)
-    app.command("predict")(predict)
-    app.command("other")(lambda: None)
-    return app
-
-
 def _invoke(*args: str):
-    result = CliRunner().invoke(_app(), ["predict", *args])
+    result = CliRunner().invoke(app, ["predict", *args])
     assert result.exit_code == 0, result.output
     return result
 
@@ -111,7 +102,7 @@ def test_bulk_route_zoom_and_settings_record(tmp_path):
     _same((d["xyxy"] for d in doc["detections"]), _expected(_read(image), zoom=2.0))
     assert _expected(_read(image), zoom=2.0) != _expected(_read(image))  # zoom matters here
     again = CliRunner().invoke(
-        _app(),
+        app,
         ["predict", str(tmp_path / "in"), "--engine", "local", *ARGS, "--zoom", "2",
          "--class-agnostic", "--out", str(out)],
     )  # fmt: skip
@@ -131,7 +122,7 @@ def test_bulk_route_takes_a_config(tmp_path):
     SlicerConfig(settings, {"names": ["even", "odd"]}).save(config)
     out = tmp_path / "out"
     base = ["predict", str(tmp_path / "in"), "--engine", "local", "--model", MODEL, "--no-progress"]
-    result = CliRunner().invoke(_app(), [*base, "--config", str(config), "--out", str(out)])
+    result = CliRunner().invoke(app, [*base, "--config", str(config), "--out", str(out)])
     assert result.exit_code == 0, result.output
     model = with_conf(two_class_model, 0.25)
     found = 0
@@ -141,21 +132,19 @@ def test_bulk_route_takes_a_config(tmp_path):
         found += len(expected)
         _same((d["xyxy"] for d in doc["detections"]), _rows(expected.xyxy.tolist()))
     assert found > 0
-    beside = CliRunner().invoke(_app(), [*base, "--config", str(config), "--overlap", "0.3",
+    beside = CliRunner().invoke(app, [*base, "--config", str(config), "--overlap", "0.3",
                                          "--out", str(tmp_path / "o2")])  # fmt: skip
     assert beside.exit_code != 0
     assert "--config sets the slicer: --overlap would be replaced" in " ".join(
         beside.output.split()
     )
     SlicerConfig({**settings, "overlap": 0.3}).save(config)
-    again = CliRunner().invoke(_app(), [*base, "--config", str(config), "--out", str(out)])
+    again = CliRunner().invoke(app, [*base, "--config", str(config), "--out", str(out)])
     assert again.exit_code != 0
     assert "slicer_config" in again.output
     other = SlicerConfig(settings, {"names": ["car", "bus"]})
     other.save(config)
-    wrong = CliRunner().invoke(
-        _app(), [*base, "--config", str(config), "--out", str(tmp_path / "o3")]
-    )
+    wrong = CliRunner().invoke(app, [*base, "--config", str(config), "--out", str(tmp_path / "o3")])
     assert wrong.exit_code != 0
     assert "this config was made for a model with classes ['car', 'bus']" in wrong.output
 
@@ -220,7 +209,7 @@ def test_the_flags_change_the_detections(tmp_path, seed):
 def test_bad_merge_options_fail_before_any_output(tmp_path, flags, message):
     (image,) = write_scenes(tmp_path / "in", 1)
     out = tmp_path / "out"
-    result = CliRunner().invoke(_app(), ["predict", str(image), *ARGS, *flags, "--out", str(out)])
+    result = CliRunner().invoke(app, ["predict", str(image), *ARGS, *flags, "--out", str(out)])
     assert result.exit_code != 0
     assert message in " ".join(result.output.split())
     assert not out.exists()
@@ -248,10 +237,10 @@ def test_config_refuses_the_options_it_would_replace(tmp_path, flags, named, rou
     video = ["--no-save-video"] if route == "video" else []
     out = tmp_path / "out"
     args = ["predict", str(target), *ARGS[:2], "--config", str(config), *flags, *video]
-    result = CliRunner().invoke(_app(), [*args, "--out", str(out)])
+    result = CliRunner().invoke(app, [*args, "--out", str(out)])
     assert result.exit_code != 0
     assert f"--config sets the slicer: {named} would be replaced" in " ".join(result.output.split())
     assert not out.exists()
-    fine = CliRunner().invoke(_app(), ["predict", str(target), *ARGS[:2], "--config", str(config),
+    fine = CliRunner().invoke(app, ["predict", str(target), *ARGS[:2], "--config", str(config),
                                        *video, "--no-progress", "--out", str(out)])  # fmt: skip
     assert fine.exit_code == 0, fine.output

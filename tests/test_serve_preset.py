@@ -11,13 +11,11 @@ import json
 
 import numpy as np
 import pytest
-import typer
 from typer.testing import CliRunner
 
 from tests.conftest import make_scene
 from tilewise import Slicer
-from tilewise.cli.console import TilewiseGroup
-from tilewise.cli.predict_cmd import predict
+from tilewise.cli.app import app
 from tilewise.errors import TilewiseError
 from tilewise.serve import DetectionService, ServeConfig, ServeError
 from tilewise.serve.params import PRESET_FIELDS, params_from_config
@@ -123,9 +121,6 @@ def test_serve_config_answers_what_predict_config_writes(tmp_path):
     image = _image()
     path = tmp_path / "scene.png"
     cv2.imwrite(str(path), image[..., ::-1])
-    app = typer.Typer(cls=TilewiseGroup)
-    app.command("predict")(predict)
-    app.command("other")(lambda: None)
     out = tmp_path / "out"
     args = ["predict", str(path), "--model", "tests.serve_models:fast", "--config", str(config)]
     result = CliRunner().invoke(app, [*args, "--out", str(out), "--no-progress"])
@@ -142,11 +137,6 @@ def test_serve_config_answers_what_predict_config_writes(tmp_path):
 
 def test_serve_cli_refuses_a_bad_config_before_listening(tmp_path):
     pytest.importorskip("fastapi")
-    from tilewise.cli.serve_cmd import serve
-
-    app = typer.Typer(cls=TilewiseGroup)
-    app.command("serve")(serve)
-    app.command("other")(lambda: None)
     config = tmp_path / "tuned.json"
     SlicerConfig({"slice_wh": [64, 32]}).save(config)
     args = ["serve", "--model", "tests.serve_models:fast", "--port", "0", "--config", str(config)]
