@@ -68,7 +68,11 @@ class TrackerConfig:
             distance as a fraction of the gate radius.
         size_ratio: a detection whose size differs from the track's by more than this
             factor is never matched to it.
-        class_agnostic: match across classes (by default a track keeps its class).
+        class_agnostic: match across classes (by default a track keeps its class). For
+            a detector that flips the class of the same object it cuts ID switches (the
+            bundled one's real detections: 24 -> 6 per 100-frame video, IDF1 +0.010);
+            where the class tells objects apart it costs (simulated distractors of a
+            random class: IDF1 0.846 -> 0.672). ``benchmarks/RESULTS.md``, "Class flips".
         weak_max_lost: a track lost for at most this many frames may be re-activated
             by a weak detection (0: weak detections only keep active tracks alive).
         confirm_mean: a tentative track is confirmed only once the mean confidence of
