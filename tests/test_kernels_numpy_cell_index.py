@@ -199,6 +199,17 @@ def test_default_budget_bounds_the_rounds(monkeypatch):
     assert max(sizes) <= 3
 
 
+def test_default_budget_takes_a_small_query_set_in_one_round():
+    # a budget is a bound, not a round size: 12 queries of a few runs each come in one
+    # round (a budget of 0 would make a round of every query)
+    boxes = rows(*([[i, 0, i + 1, 1] for i in range(12)]))
+    q = rows(*([[i + 0.5, 0.25, i + 0.75, 0.5] for i in range(12)]))
+    index = CellIndex(boxes, np.zeros(12, np.int64))
+    assert len(index.levels) == 1
+    rounds = [qi.tolist() for qi, _ in index.query_all(q, np.zeros(12, np.int64))]
+    assert [sorted(r) for r in rounds] == [list(range(12))]
+
+
 def test_queries_beyond_a_block(monkeypatch):
     monkeypatch.setattr(_numpy_cell_index, "_BLOCK", 2)
     boxes = rows(*([[i, 0, i + 1, 1] for i in range(5)]))
