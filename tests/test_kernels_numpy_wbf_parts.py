@@ -40,6 +40,7 @@ NEXT = [11, 0, 21, 10]  # apart from A; IoU 10/190 with [2, 0, 12, 10]
 WIDE = [0, 0, 20, 10]  # IoU with A 0.5
 SMALL = [0, 0, 2, 2]  # IoS with A 1
 FLAT = [0, 0, 0, 10]
+THIN = [1, 0, float(np.nextafter(1.0, 2.0)), 10]
 
 # (boxes, confidence, metric, threshold, parent): one segment, rows in rank order
 WBF_TABLE = {
@@ -69,9 +70,49 @@ WBF_TABLE = {
     "subnormal-on-lower-window-edge": ([SUB_2, SUB_1], [1, 1], IOU, 0.49, [0, 0]),
     "one-row": ([A], [1], IOU, 0.5, [0]),
     "no-rows": ([], [], IOU, 0.5, []),
+    # row 1 joins row 0's cluster: fused box [2.5, 2.5, 12.5, 12.5] (shifted in y in the
+    # first and third), which row 2 meets (IoU 0.01) though it meets neither row: row 2
+    # must see the cluster after the join. In a round after row 0's, row 1's zone must
+    # reach out to row 0's box on row 2's side (left, down, right), by that side's own
+    # coordinate (row 0's x1 and y1, or x2 and y2, far apart)
+    "zone-reaches-left": (
+        [[0, 100, 10, 110], [5, 105, 15, 115], [3, 111, 4, 112]],
+        [1] * 3,
+        IOU,
+        0.005,
+        [0, 0, 0],
+    ),
+    "zone-reaches-down": ([A, [5, 5, 15, 15], [11, 3, 12, 4]], [1] * 3, IOU, 0.005, [0, 0, 0]),
+    "zone-reaches-right": (
+        [[5, -95, 15, -85], [0, -100, 10, -90], [11, -97, 12, -96]],
+        [1] * 3,
+        IOU,
+        0.005,
+        [0, 0, 0],
+    ),
+    # (0.7 * 10 + 0.6 * 10) / 1.3 rounds to 10 + 2**-49: the fused box reaches past both
+    # members into row 2, which only touches them (widened zones share a region)
+    "fused-rounds-past-members": ([A, A, [10, 0, 20, 10]], [0.7, 0.6, 0.5], IOU, 0.0, [0, 0, 0]),
+    # two boxes one ulp wide at x = 1: with weights 0.6 and 0.5 both fused sides round to 1,
+    # so the cluster retires though every weight is positive; row 2 (on its old box) starts
+    "positive-weights-round-to-zero-area": (
+        [THIN, THIN, THIN],
+        [0.6, 0.5, 0.4],
+        IOU,
+        0.5,
+        [0, 0, 2],
+    ),
 }
 
-PATHS = ["lockstep", "two-small", "batched", "tiny-rounds", "whole-segments", "alone"]
+PATHS = [
+    "lockstep",
+    "two-small",
+    "batched",
+    "first-row-alone",
+    "tiny-rounds",
+    "whole-segments",
+    "alone",
+]
 
 
 def _paths(monkeypatch, path):
@@ -82,6 +123,8 @@ def _paths(monkeypatch, path):
         monkeypatch.setattr(_numpy_wbf, "SMALL", 2)
         return
     monkeypatch.setattr(_numpy_wbf, "SMALL", 1)  # every component of 2+ rows is large
+    if path == "first-row-alone":  # rounds of 1, 2, 4, ... rows, the other sizes as they are
+        monkeypatch.setattr(_numpy_wbf_batch, "FIRST", 1)
     if path == "tiny-rounds":  # rounds of one or two rows, regions cut, index rebuilt
         monkeypatch.setattr(_numpy_wbf_batch, "FIRST", 1)
         monkeypatch.setattr(_numpy_wbf_batch, "MOST", 2)
@@ -252,3 +295,88 @@ def test_clusters_best_picks_the_highest_overlap():
     assert cl.best(ints([[0, 1], [0, 1]]), ints([2, 3]), IOU, 0.1).tolist() == [1, 0]
     assert cl.best(ints([[0, 1], [0, 1]]), ints([2, 3]), IOU, 0.2).tolist() == [1, 0]
     assert cl.best(ints([[0, 1], [0, 1]]), ints([2, 3]), IOU, 0.24).tolist() == [-1, -1]
+
+
+# ------------------------------------------------------------ rounds of _numpy_wbf_batch
+
+
+def _slot(*slots):
+    """Boxes of side 10, 20 apart: rows on the same slot are equal (IoU 1)."""
+    return rows(*[[20 * s, 0, 20 * s + 10, 10] for s in slots])
+
+
+def _batched(boxes, thr=0.5):
+    cl = _Clusters(boxes, area_of(boxes), np.ones(boxes.shape[0]))
+    n = boxes.shape[0]
+    slack = np.full(n, 1e-6 * np.abs(boxes).max() + 1e-200)
+    return _numpy_wbf_batch.wbf_batched(cl, np.zeros(n, np.int64), slack, IOU, thr)
+
+
+def test_batched_round_sizes_double_when_whole_and_halve_when_cut_early(monkeypatch):
+    # FIRST 3, regions of one row: a round is cut at the second row of a region. Rounds
+    # as (first row, rows, rows done): cut at 1 of 3 (under half: 3 // 2 = 1), whole
+    # (1 -> 2, 2 -> 4), cut at exactly half (2 of 4: stays 4), cut at 1 of 4 (4 // 2 = 2),
+    # whole twice; MOST as it is
+    monkeypatch.setattr(_numpy_wbf_batch, "FIRST", 3)
+    monkeypatch.setattr(_numpy_wbf_batch, "REGION", 1)
+    log = []
+    real = _numpy_wbf_batch._round
+
+    def spy(cl, fused, batch, *args):
+        done = real(cl, fused, batch, *args)
+        log.append((int(batch[0]), batch.shape[0], done))
+        return done
+
+    monkeypatch.setattr(_numpy_wbf_batch, "_round", spy)
+    parent = _batched(_slot(0, 0, 1, 2, 3, 4, 4, 4, 5, 6, 7))
+    assert parent.tolist() == [0, 0, 2, 3, 4, 5, 5, 5, 8, 9, 10]
+    assert log == [(0, 3, 1), (1, 1, 1), (2, 2, 2), (4, 4, 2), (6, 4, 1), (7, 2, 2), (9, 2, 2)]
+
+
+@pytest.mark.parametrize(
+    ("rebuild", "rebuilt"),
+    [
+        # rounds of 2 rows (room 4 x 2 = 8): rebuilt once 10 rows were handled since
+        (1, [False] * 4 + [True] + [False] * 4 + [True]),
+        (None, [False] * 10),  # under REBUILD as it is
+    ],
+)
+def test_batched_main_index_rebuilt_past_rebuild_and_room(monkeypatch, rebuild, rebuilt):
+    monkeypatch.setattr(_numpy_wbf_batch, "FIRST", 2)
+    monkeypatch.setattr(_numpy_wbf_batch, "MOST", 2)
+    if rebuild is not None:
+        monkeypatch.setattr(_numpy_wbf_batch, "REBUILD", rebuild)
+    log = []
+
+    class Spy(_numpy_wbf_batch._Fused):
+        def touched(self, rows, room):
+            main = self.main
+            super().touched(rows, room)
+            log.append(self.main is not main)
+
+    monkeypatch.setattr(_numpy_wbf_batch, "_Fused", Spy)
+    assert _batched(_slot(*range(20))).tolist() == list(range(20))
+    assert log == rebuilt
+
+
+def test_fused_query_finds_live_clusters_at_their_current_box(monkeypatch):
+    # clusters 0, 1, 2 start and are indexed (main); then row 3 moves cluster 1 from
+    # [20, 0, 30, 10] to [30, 10, 40, 20] and row 4 retires cluster 2 (weights 1, -0.5:
+    # fused [40, 0, 40, 10]), so the main index holds an old box of 1 and a dead 2
+    monkeypatch.setattr(_numpy_wbf_batch, "REBUILD", 0)
+    boxes = rows(A, [20, 0, 30, 10], [40, 0, 50, 10], [40, 20, 50, 30], [40, 0, 60, 10])
+    cl = _Clusters(boxes, area_of(boxes), np.array([1.0, 1.0, 1.0, 1.0, -0.5]))
+    parent = np.arange(5, dtype=np.int64)
+    fused = _numpy_wbf_batch._Fused(cl, np.zeros(5, np.int64), parent)
+    cl.start(ints([0, 1, 2]))
+    fused.touched(ints([0, 1, 2]), 0)
+    assert fused.main is not None
+    cl.join(ints([1, 2]), ints([3, 4]))
+    parent[[3, 4]] = [1, 2]
+    fused.touched(ints([3, 4]), 100)
+    assert cl.live.tolist() == [True, True, False, False, False]
+    # queries meeting: cluster 1's old box only, its new box, A, both of 1's boxes, the
+    # dead cluster's last box
+    q = rows([21, 1, 22, 2], [35, 15, 36, 16], [5, 5, 6, 6], [29, 9, 31, 11], [45, 5, 46, 6])
+    qi, c = fused.query(q, np.zeros(5, np.int64))
+    assert sorted(zip(qi.tolist(), c.tolist(), strict=True)) == [(1, 1), (2, 0), (3, 1)]
