@@ -452,3 +452,141 @@ def test_enclose():
 def test_next_open_table(is_open, pos, count, expected):
     got = _next_open(np.array(is_open, dtype=bool), pos, count)
     assert got.tolist() == expected
+
+
+# ------------------------------------------------------------------ batched NMM's rounds
+
+
+def _batched(boxes, thr=0.5):
+    """``nmm_batched`` over every row of ``boxes`` (one segment, IoU): the parents."""
+    b = rows(*boxes)
+    n = b.shape[0]
+    parent = np.arange(n, dtype=np.int64)
+    area = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    _numpy_nmm_batch.nmm_batched(np.arange(n), b, area, np.zeros(n, np.int64), IOU, thr, parent)
+    return parent
+
+
+def _units(*kinds):
+    """Boxes of 10 x 10, 100 apart per unit: "L" one row, "P" two, "T" three, each box
+    meeting the next 2 px deep (IoU 20 / 180, no join at 0.5: one region of seeds)."""
+    boxes = []
+    for i, kind in enumerate(kinds):
+        x = [100 * i + 8 * j for j in range("LPT".index(kind) + 1)]
+        boxes += [[x1, 0, x1 + 10, 10] for x1 in x]
+    return boxes
+
+
+def _round_log(monkeypatch):
+    """Every round's ``(first position, seeds asked for)``, logged at ``_next_open``."""
+    log, next_open = [], _numpy_nmm_batch._next_open
+
+    def spy(is_open, pos, count):
+        log.append((pos, count))
+        return next_open(is_open, pos, count)
+
+    monkeypatch.setattr(_numpy_nmm_batch, "_next_open", spy)
+    return log
+
+
+def test_batched_round_sizes_double_when_whole_and_halve_when_cut_early(monkeypatch):
+    # rows 0-8 alone, 9-10 a pair, 11 alone, 12-13 a pair, 14-16 a chain of three, 17-19
+    # alone; a region of more than one seed (REGION = 1) cuts the round at its second seed
+    monkeypatch.setattr(_numpy_nmm_batch, "FIRST", 2)
+    monkeypatch.setattr(_numpy_nmm_batch, "MOST", 8)
+    monkeypatch.setattr(_numpy_nmm_batch, "REGION", 1)
+    log = _round_log(monkeypatch)
+    assert _batched(_units(*"LLLLLLLLLPLPTLLL")).tolist() == list(range(20))
+    assert log == [
+        (0, 2),  # whole: double
+        (2, 4),  # whole: double
+        (6, 8),  # cut at 4 of 8 (row 10): keep
+        (10, 8),  # cut at 3 of 8 (row 13): halve
+        (13, 4),  # cut at 2 of 4 (row 15): keep
+        (15, 4),  # cut at 1 of 4 (row 16): halve
+        (16, 2),  # whole: double
+        (18, 4),  # whole (2 seeds left), then past the last row: no further round
+    ]
+
+
+@pytest.mark.parametrize(
+    ("n", "sizes"),
+    [
+        (300, [256, 512]),
+        (16200, [256, 512, 1024, 2048, 4096, 8192, 8192]),  # at most MOST = 8192
+    ],
+)
+def test_batched_default_round_sizes(monkeypatch, n, sizes):
+    # n rows alone (10 x 10 boxes 20 apart): every round whole, under the default sizes
+    log = _round_log(monkeypatch)
+    side = int(np.ceil(np.sqrt(n)))
+    xy = np.stack([np.arange(n) % side, np.arange(n) // side], axis=1) * 20.0
+    assert _batched(np.concatenate([xy, xy + 10], axis=1)).tolist() == list(range(n))
+    assert [count for _, count in log] == sizes
+
+
+def test_batched_region_of_more_than_region_seeds_cuts_at_its_next_seed(monkeypatch):
+    # a chain of 34 boxes, each meeting the next 2 px deep (no join): one region of 34
+    # seeds, cut at its 33rd (REGION = 32); the next round takes the last two
+    log = _round_log(monkeypatch)
+    assert _batched([[8 * j, 0, 8 * j + 10, 10] for j in range(34)]).tolist() == list(range(34))
+    assert log == [(0, 256), (32, 256)]
+
+
+def _speculation_cuts(monkeypatch):
+    """The seed at which each round's speculation stopped (the seed count if none)."""
+    log, speculate = [], _numpy_nmm_batch._speculate
+
+    def spy(st, seeds, near_rows):
+        got = speculate(st, seeds, near_rows)
+        log.append(got[3])
+        return got
+
+    monkeypatch.setattr(_numpy_nmm_batch, "_speculate", spy)
+    return log
+
+
+@pytest.mark.parametrize(("n", "cuts"), [(24, [24]), (25, [0])])
+def test_batched_speculation_stops_after_steps_growths(monkeypatch, n, cuts):
+    # boxes 5 px apart at IoU >= 0: the first seed grows by one row per step, n - 1 steps;
+    # past STEPS = 24 its speculation stops and it runs alone (one group either way)
+    log = _speculation_cuts(monkeypatch)
+    assert _batched([[5 * i, 0, 5 * i + 10, 10] for i in range(n)], thr=0.0).tolist() == [0] * n
+    assert log == cuts
+
+
+@pytest.mark.parametrize(("inside", "cuts"), [(511, [256]), (512, [0])])
+def test_batched_speculation_stops_past_near_rows_met(monkeypatch, inside, cuts):
+    # a box holding `inside` disjoint 1 x 1 boxes at IoU >= 0: the first seed meets
+    # inside + 1 open rows (itself included); past NEAR = 512 its speculation stops and it
+    # runs alone (it takes every row either way)
+    log = _speculation_cuts(monkeypatch)
+    k = np.arange(inside)
+    xy = np.stack([k % 23, k // 23], axis=1) * 2.0 + 0.5
+    boxes = [[0, 0, 47, 47], *np.concatenate([xy, xy + 1], axis=1).tolist()]
+    assert _batched(boxes, thr=0.0).tolist() == [0] * (inside + 1)
+    assert log == cuts
+
+
+def test_batched_seed_leaving_its_region_ends_the_round(monkeypatch):
+    # rounds of 2 seeds at IoU 0.3. Row 0 stays alone (IoU 6/23, 4/28 and 4/24 with the
+    # others). Row 1 speculates against every row open at round start: row 3 (6/11) grows
+    # it to [0, 4, 3, 8], then row 0 (8/24) to [0, 4, 6, 8], and row 2 fails (6/30): the
+    # region of rows 0 and 1 is [0, 4, 6, 8]. Settling, row 0 is taken, so row 1 takes row 3
+    # then row 2 (6/18), whose y2 = 10 leaves the region: the round ends at row 1, whose
+    # group is dropped, and row 1 seeds again next round (it takes 3 and 2, as in C)
+    monkeypatch.setattr(_numpy_nmm_batch, "FIRST", 2)
+    monkeypatch.setattr(_numpy_nmm_batch, "MOST", 2)
+    log = _round_log(monkeypatch)
+    boxes = [[1, 4, 6, 8], [0, 4, 3, 7], [0, 6, 3, 10], [0, 4, 2, 8]]
+    assert _batched(boxes, thr=0.3).tolist() == [0, 1, 1, 1]
+    assert log == [(0, 2), (1, 2), (3, 2)]
+
+
+def test_batched_round_size_halves_down_to_one_seed(monkeypatch):
+    # rounds of 3 (not a power of two): cut at the pair's second seed, 1 of 3, halves to 1
+    monkeypatch.setattr(_numpy_nmm_batch, "FIRST", 3)
+    monkeypatch.setattr(_numpy_nmm_batch, "REGION", 1)
+    log = _round_log(monkeypatch)
+    assert _batched(_units(*"PL")).tolist() == [0, 1, 2]
+    assert log == [(0, 3), (1, 1), (2, 2)]
