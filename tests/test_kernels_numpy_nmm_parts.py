@@ -568,7 +568,17 @@ def test_batched_speculation_stops_past_near_rows_met(monkeypatch, inside, cuts)
     assert log == cuts
 
 
-def test_batched_seed_leaving_its_region_ends_the_round(monkeypatch):
+# the scene below turned so that row 2 leaves the region on each side in turn (y2 as given)
+SIDES = {
+    "y2": lambda b: b,
+    "y1": lambda b: [b[0], 14 - b[3], b[2], 14 - b[1]],
+    "x2": lambda b: [b[1], b[0], b[3], b[2]],
+    "x1": lambda b: [14 - b[3], b[0], 14 - b[1], b[2]],
+}
+
+
+@pytest.mark.parametrize("side", SIDES.values(), ids=SIDES.keys())
+def test_batched_seed_leaving_its_region_ends_the_round(monkeypatch, side):
     # rounds of 2 seeds at IoU 0.3. Row 0 stays alone (IoU 6/23, 4/28 and 4/24 with the
     # others). Row 1 speculates against every row open at round start: row 3 (6/11) grows
     # it to [0, 4, 3, 8], then row 0 (8/24) to [0, 4, 6, 8], and row 2 fails (6/30): the
@@ -578,7 +588,7 @@ def test_batched_seed_leaving_its_region_ends_the_round(monkeypatch):
     monkeypatch.setattr(_numpy_nmm_batch, "FIRST", 2)
     monkeypatch.setattr(_numpy_nmm_batch, "MOST", 2)
     log = _round_log(monkeypatch)
-    boxes = [[1, 4, 6, 8], [0, 4, 3, 7], [0, 6, 3, 10], [0, 4, 2, 8]]
+    boxes = [side(b) for b in [[1, 4, 6, 8], [0, 4, 3, 7], [0, 6, 3, 10], [0, 4, 2, 8]]]
     assert _batched(boxes, thr=0.3).tolist() == [0, 1, 1, 1]
     assert log == [(0, 2), (1, 2), (3, 2)]
 
@@ -590,3 +600,31 @@ def test_batched_round_size_halves_down_to_one_seed(monkeypatch):
     log = _round_log(monkeypatch)
     assert _batched(_units(*"PL")).tolist() == [0, 1, 2]
     assert log == [(0, 3), (1, 1), (2, 2)]
+
+
+@pytest.mark.parametrize("side", SIDES.values(), ids=SIDES.keys())
+def test_batched_seed_reaching_its_region_side_settles(monkeypatch, side):
+    # the scene above without its row 2: settling, row 1 takes row 3 alone and its box
+    # [0, 4, 3, 8] reaches the region [0, 4, 6, 8] on three sides without leaving it, so the
+    # round is whole and no row is left for a second one
+    monkeypatch.setattr(_numpy_nmm_batch, "FIRST", 2)
+    monkeypatch.setattr(_numpy_nmm_batch, "MOST", 2)
+    log = _round_log(monkeypatch)
+    boxes = [side(b) for b in [[1, 4, 6, 8], [0, 4, 3, 7], [0, 4, 2, 8]]]
+    assert _batched(boxes, thr=0.3).tolist() == [0, 1, 1]
+    assert log == [(0, 2), (2, 2)]
+
+
+def test_batched_region_cut_keeps_joins_of_other_regions_in_that_step(monkeypatch):
+    # the scene above (rows 1, 3, 4, 5) beside a copy of its region shifted 100 px (rows 0,
+    # 2, 6, 7; row 7 equals row 2), in one round of 4 seeds (0 to 3). Settling, row 2 takes
+    # row 6, then row 7 (deferred twice behind growing rows) in the step where row 3's
+    # group leaves its region: the round ends at row 3, and row 7's join stands
+    monkeypatch.setattr(_numpy_nmm_batch, "FIRST", 4)
+    monkeypatch.setattr(_numpy_nmm_batch, "MOST", 4)
+    log = _round_log(monkeypatch)
+    near = [[1, 4, 6, 8], [0, 4, 3, 7], [0, 6, 3, 10], [0, 4, 2, 8]]
+    far = [np.add(b, [100, 0, 100, 0]).tolist() for b in near]
+    boxes = [far[0], near[0], far[1], near[1], near[2], near[3], far[3], far[1]]
+    assert _batched(boxes, thr=0.3).tolist() == [0, 1, 2, 3, 3, 3, 2, 2]
+    assert log == [(0, 4), (3, 4), (6, 4)]
