@@ -105,7 +105,7 @@ export PYTHONDONTWRITEBYTECODE=1
 # script (seen: a twin_grid mutant at 6.7 GB and 36 min). A run killed there exits 124 and
 # counts as tests failed (the mutant made them hang). The timeout recheck below runs it with
 # its own bound (MUTATION_BOUND_S) and asks for exit status 124 on a hang (MUTATION_HANG_RC).
-printf '#!/bin/sh\nulimit -v %s\nPYTEST_DISABLE_PLUGIN_AUTOLOAD=1 timeout -k 10 "${MUTATION_BOUND_S:-%s}" python -m pytest -x -q -p no:cacheprovider -p _hypothesis_pytestplugin "$@" >/dev/null 2>&1\nrc=$?\n[ $rc -eq 0 ] && exit 0\n{ [ $rc -eq 124 ] || [ $rc -eq 137 ]; } && exit "${MUTATION_HANG_RC:-1}"\nexit 1\n' \
+printf '#!/bin/sh\nulimit -v %s\nPYTEST_DISABLE_PLUGIN_AUTOLOAD=1 timeout -k 10 "${MUTATION_BOUND_S:-%s}" python -m pytest -x -q -p no:cacheprovider -p _hypothesis_pytestplugin "$@" >"${MUTATION_LOG:-/dev/null}" 2>&1\nrc=$?\n[ $rc -eq 0 ] && exit 0\n{ [ $rc -eq 124 ] || [ $rc -eq 137 ]; } && exit "${MUTATION_HANG_RC:-1}"\nexit 1\n' \
     "${MUTATION_MEM_KB:-8000000}" "${MUTATION_RUN_S:-600}" > run_tests.sh
 
 for m in "${modules[@]}"; do
@@ -119,19 +119,43 @@ for m in "${modules[@]}"; do
     rm -f .mutmut-cache
     find . -name __pycache__ -prune -exec rm -rf {} +
     start=$(date +%s)
+    # the module as the snapshot has it, kept before mutmut touches it: every recheck below
+    # restores from this copy (a run that mutmut's timer cut off can leave the last mutant
+    # in the file; a copy taken after the run would then be a mutant, and every recheck of
+    # a survivor would "fail" on it: seen as 13 false kills, then a false 100 %)
+    cp "$path" "$work/.mutation-original"
     mutmut run --paths-to-mutate "$path" --runner "sh run_tests.sh ${TESTS[$m]}" \
         --no-progress >/dev/null 2>&1 || true
+    if ! cmp -s "$path" "$work/.mutation-original"; then
+        echo "$m: mutmut left $path changed; restored from the snapshot" >&2
+        cp "$work/.mutation-original" "$path"
+    fi
+    # the rechecks below count a failing selection as a kill: the unmutated selection must
+    # pass first, and still pass after them, or no recheck kill is counted
+    rechecks_valid=1
+    MUTATION_LOG="$out/$m.baseline.log" sh run_tests.sh ${TESTS[$m]} || rechecks_valid=0
     # mutmut 2 kills a run that passes its timeout, and reads it as a *survivor* when its
     # timer thread has not exited yet (a race that a loaded machine makes common): re-run
     # every survivor once, without that timer, and count the ones whose tests then fail
     recheck=()
-    cp "$path" "$work/.mutation-original"
     for id in $(python -c "import sqlite3; print(' '.join(str(i) for (i,) in sqlite3.connect(
         '.mutmut-cache').execute(\"select id from Mutant where status='bad_survived'\")))"); do
+        [ "$rechecks_valid" -eq 1 ] || break
         mutmut apply "$id" >/dev/null 2>&1
-        sh run_tests.sh ${TESTS[$m]} || recheck+=("$id")
+        # a failing recheck keeps its output (OUT/<module>.recheck-<id>.log), to be read
+        log="$out/$m.recheck-$id.log"
+        if MUTATION_LOG="$log" sh run_tests.sh ${TESTS[$m]}; then rm -f "$log"; else recheck+=("$id"); fi
         cp "$work/.mutation-original" "$path"
     done
+    if [ "$rechecks_valid" -eq 1 ]; then
+        MUTATION_LOG="$out/$m.baseline.log" sh run_tests.sh ${TESTS[$m]} || rechecks_valid=0
+    fi
+    if [ "$rechecks_valid" -eq 0 ]; then
+        echo "$m: the unmutated selection fails (see $out/$m.baseline.log): no recheck kill counted" >&2
+        recheck=()
+    else
+        rm -f "$out/$m.baseline.log"
+    fi
     # mutmut 2 calls a run a timeout past twice its baseline time, which load alone can
     # cause (seen: plan.py, twin_grid, twin_components): re-run every timeout once, bounded
     # by MUTATION_TIMEOUT_FACTOR x the unmutated selection's time measured now (same load),
@@ -159,9 +183,11 @@ for m in "${modules[@]}"; do
     fi
     secs=$(( $(date +%s) - start ))
     python - "$m" "$path" "$secs" "${TESTS[$m]}" "${recheck[*]:-}" "${hangs[*]:-}" \
-        "${fails[*]:-}" "${passes[*]:-}" "$baseline" "$bound" > "$out/$m.txt" <<'EOF'
+        "${fails[*]:-}" "${passes[*]:-}" "$baseline" "$bound" "$rechecks_valid" \
+        > "$out/$m.txt" <<'EOF'
 import sqlite3, subprocess, sys
-module, path, secs, tests, recheck, hangs, fails, passes, baseline, bound = sys.argv[1:]
+(module, path, secs, tests, recheck, hangs, fails, passes, baseline, bound,
+ rechecks_valid) = sys.argv[1:]
 renamed = {}
 for ids, name in ((recheck, "killed_on_recheck"), (hangs, "timeout_confirmed"),
                   (fails, "timeout_fails"), (passes, "timeout_not_confirmed")):
@@ -191,7 +217,9 @@ print(f"mutants: {total}, killed: {killed}, score: {100 * killed / max(total, 1)
       f"{baseline} s: timeout confirmed (still hangs): {count.get('timeout_confirmed', 0)}, "
       f"fails: {count.get('timeout_fails', 0)}, timeout not confirmed (tests then pass -> "
       f"survivor): {count.get('timeout_not_confirmed', 0)}), "
-      f"killed on recheck: {count.get('killed_on_recheck', 0)}, wall time: {secs} s")
+      f"killed on recheck: {count.get('killed_on_recheck', 0)}"
+      + ("" if rechecks_valid == "1" else " (NOT RE-CHECKED: the unmutated selection fails)")
+      + f", wall time: {secs} s")
 for mid, status in rows:
     if status in ("bad_survived", "bad_timeout", "killed_on_recheck", "timeout_confirmed",
                   "timeout_fails", "timeout_not_confirmed"):
