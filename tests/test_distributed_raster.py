@@ -148,7 +148,7 @@ def test_cli_raster_takes_zoom_and_config_whole_and_in_strips(raster: Path, tmp_
     from tilewise.slicing.config import SlicerConfig
 
     config = tmp_path / "tuned.json"
-    SlicerConfig({"slice_wh": [64, 48], "overlap": 0.25, "zoom": 1.5, "merge": "nmm"}).save(config)
+    SlicerConfig({"slice_wh": 56, "overlap": 0.25, "zoom": 1.5, "merge": "nmm"}).save(config)
     base = [a for a in ARGS if a not in ("--slice", "64", "--overlap", "0.25")]
     frames = {}
     for name, opts in [("plain", ARGS), ("zoom", [*ARGS, "--zoom", "2"]),
@@ -161,6 +161,7 @@ def test_cli_raster_takes_zoom_and_config_whole_and_in_strips(raster: Path, tmp_
             report = json.loads((out / "scene.report.json").read_text())
             assert report["zoom"] == {"plain": 1.0, "zoom": 2.0, "config": 1.5}[name]
             assert report["merge"]["method"] == ("nmm" if name == "config" else "nms")
+            assert report["slice_wh"] == ([56, 56] if name == "config" else [64, 64])
         assert frames[name, True].equals(frames[name, False])
     assert len(frames["plain", False]) > 5
     assert not frames["zoom", False].equals(frames["plain", False])

@@ -331,7 +331,7 @@ def predict_raster(
         seconds["quicklook"] = time.perf_counter() - t0
         settings = {
             "model": model_name,
-            "slice_wh": list(slicer.slice_wh),
+            "slice_wh": list(np.broadcast_to(slicer.slice_wh, 2).tolist()),
             "overlap": slicer.overlap,
             "zoom": slicer.zoom,
             "scales": [s.to_dict() for s in run.report.scales] or None,
