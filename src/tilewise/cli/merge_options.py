@@ -25,6 +25,7 @@ __all__ = [
     "MergeMetricOption",
     "MergeThresholdOption",
     "merge_settings",
+    "slicer_merge",
 ]
 
 MergeThresholdOption = Annotated[
@@ -93,3 +94,16 @@ def merge_settings(
 MERGE_DEFAULTS: dict[str, Any] = merge_settings()
 """The defaults, as ``merge_settings`` gives them (``Slicer`` keyword arguments; the
 output files record the settings under the same names, as the HTTP service does)."""
+
+
+def slicer_merge(slicer: Any) -> dict[str, Any]:
+    """The merge settings a built ``Slicer`` runs (a config's, say), as ``merge_settings``.
+
+    Example:
+        >>> from tilewise import Slicer
+        >>> slicer_merge(Slicer(lambda ims: [], merge="wbf", metric="ios"))
+        {'merge': 'wbf', 'threshold': 0.5, 'metric': 'ios', 'class_agnostic': False}
+    """
+    return merge_settings(
+        slicer.merge.value, slicer.threshold, slicer.metric.value, slicer.class_agnostic
+    )

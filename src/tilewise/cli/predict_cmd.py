@@ -34,6 +34,7 @@ from tilewise.cli.merge_options import (
     MergeMetricOption,
     MergeThresholdOption,
     merge_settings,
+    slicer_merge,
 )
 from tilewise.cli.model_option import MODEL_HELP, describe_model, load_model
 from tilewise.cli.pixel_json import detections_json
@@ -197,9 +198,7 @@ def predict(
         sw = slicer.slice_wh
         slice_wh = tuple(sw) if isinstance(sw, (tuple, list)) else (sw, sw)
         overlap, full_frame = slicer.overlap, slicer.full_frame
-        merging = merge_settings(
-            slicer.merge.value, slicer.threshold, slicer.metric.value, slicer.class_agnostic
-        )
+        merging = slicer_merge(slicer)
     else:
         slicer = Slicer(
             detector,

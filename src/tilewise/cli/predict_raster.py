@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from tilewise.cli.merge_options import merge_settings
+from tilewise.cli.merge_options import merge_settings, slicer_merge
 from tilewise.errors import TilewiseError
 
 __all__ = [
@@ -319,9 +319,7 @@ def predict_raster(
                 progress=progress,
                 **merge_settings(**(merging or {})),
             )
-        merging = merge_settings(
-            slicer.merge.value, slicer.threshold, slicer.metric.value, slicer.class_agnostic
-        )
+        merging = slicer_merge(slicer)
         run, engine = runner(slicer, src) if runner is not None else (slicer.run(src), None)
         seconds.update(run.report.timings.as_dict())
         seconds["slicer_total"] = seconds.pop("total")

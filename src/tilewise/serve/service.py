@@ -191,10 +191,16 @@ class DetectionService:
         self.config = config or ServeConfig()
         self.preset: SlicerConfig | None = None
         self.preset_params: DetectParams | None = None
+        self._preset_kwargs: dict[str, Any] = {}  # the config's Slicer arguments, execution aside
         if preset is not None:
             self.preset = preset if isinstance(preset, SlicerConfig) else SlicerConfig.load(preset)
             self.preset.check_model(model)
             self.preset_params = params_from_config(self.preset.settings, self.config)
+            self._preset_kwargs = {
+                k: v
+                for k, v in self.preset.slicer_kwargs().items()
+                if k not in ("batch_size", "workers", "pipeline")
+            }
         self.model_name = model_name or type(model).__name__
         self.names: tuple[str, ...] = tuple(getattr(model, "names", ()) or ())
         wh = getattr(model, "slice_wh", None)
@@ -359,10 +365,8 @@ class DetectionService:
         ``preset``: from the same config).
         """
         if self.preset is not None:  # the config's slicer, run on this service's batches
-            settings = self.preset.slicer_kwargs()
-            for execution in ("batch_size", "workers", "pipeline"):
-                settings.pop(execution, None)
-            return Slicer(model or self.model, batch_size=self.config.max_batch, **settings)
+            batch = self.config.max_batch
+            return Slicer(model or self.model, batch_size=batch, **self._preset_kwargs)
         size = params.slice
         slice_wh = (size, size) if size else self.default_slice
         return Slicer(
